@@ -1,0 +1,152 @@
+"""Command line: serve | migrate."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import logging
+import signal
+import sys
+from collections.abc import Iterator
+from urllib.parse import urlsplit
+
+import asyncpg
+from aiohttp import web
+
+from service import db, logs, migrate
+from service.app import create_app
+from service.embedded import embedded_postgres
+from service.settings import Settings, SettingsError
+from service.state import LIFECYCLE
+
+logger = logging.getLogger("service")
+
+
+class StartupError(RuntimeError):
+    """The service cannot start; the message is the one line the operator sees."""
+
+
+@contextlib.contextmanager
+def database(settings: Settings) -> Iterator[str]:
+    """The DSN to use: DATABASE_URL, or an embedded PostgreSQL under DATA_DIR."""
+    if settings.database_url:
+        yield settings.database_url
+        return
+    try:
+        server = embedded_postgres(settings.data_dir)
+        dsn = server.__enter__()
+    except Exception as exc:
+        raise StartupError(f"cannot start the embedded PostgreSQL in {settings.data_dir}: {exc}") from exc
+    try:
+        yield dsn
+    finally:
+        server.__exit__(None, None, None)
+
+
+def _describe(dsn: str) -> str:
+    # Never print the password.
+    parts = urlsplit(dsn)
+    return f"{parts.hostname or parts.query or 'localhost'}:{parts.port or 5432}{parts.path}"
+
+
+async def _check_database(dsn: str) -> None:
+    try:
+        conn = await asyncpg.connect(dsn, timeout=5)
+    except Exception as exc:
+        reason = str(exc).splitlines()[0] if str(exc) else type(exc).__name__
+        raise StartupError(f"cannot connect to the database at {_describe(dsn)}: {reason}") from None
+    await conn.close()
+
+
+async def _migrate(settings: Settings, dsn: str) -> list[migrate.Migration]:
+    sql = db.sql_dir(settings.sql_dir)
+    queries = db.load_queries(sql / "queries")
+    conn = await asyncpg.connect(dsn, timeout=10, **db.connect_kwargs())
+    try:
+        return await migrate.migrate(conn, migrate.discover(sql / "migrations"), queries)
+    except migrate.MigrationError as exc:
+        raise StartupError(str(exc)) from None
+    finally:
+        await conn.close()
+
+
+async def run_migrate(settings: Settings, dsn: str) -> None:
+    await _check_database(dsn)
+    applied = await _migrate(settings, dsn)
+    if applied:
+        print(f"applied {len(applied)} migration(s): {', '.join(m.filename for m in applied)}")
+    else:
+        print("nothing to apply: the database is up to date")
+
+
+async def run_serve(settings: Settings, dsn: str) -> None:
+    await _check_database(dsn)
+    if settings.migrate_on_start:
+        await _migrate(settings, dsn)
+    app = create_app(settings, dsn=dsn)
+    runner = web.AppRunner(
+        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout_seconds
+    )
+    await runner.setup()
+    try:
+        site = web.TCPSite(runner, settings.host, settings.port)
+        try:
+            await site.start()
+        except OSError as exc:
+            raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGTERM, signal.SIGINT):
+            loop.add_signal_handler(sig, stop.set)
+        logger.info("serving", extra={"host": settings.host, "port": settings.port})
+        await stop.wait()
+        # Readiness answers 503 from now on; keep serving briefly so load
+        # balancers notice before the listener closes.
+        app[LIFECYCLE].stopping = True
+        logger.info("stopping", extra={"drain_seconds": settings.shutdown_drain_seconds})
+        await asyncio.sleep(settings.shutdown_drain_seconds)
+    finally:
+        # Closes the listener, lets in-flight requests finish (up to the
+        # shutdown timeout), then runs the cleanup contexts.
+        await runner.cleanup()
+    logger.info("stopped")
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    serve = commands.add_parser("serve", help="run the API and the scheduler")
+    serve.add_argument(
+        "--no-migrate", action="store_true", help="do not apply pending migrations on start"
+    )
+    commands.add_parser("migrate", help="apply pending migrations and exit")
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        settings = Settings.from_env()
+    except SettingsError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    logs.configure(settings.log_level)
+    try:
+        with database(settings) as dsn:
+            if args.command == "migrate":
+                asyncio.run(run_migrate(settings, dsn))
+            elif args.command == "serve":
+                if args.no_migrate:
+                    settings = Settings(**{**vars(settings), "migrate_on_start": False})
+                asyncio.run(run_serve(settings, dsn))
+    except StartupError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

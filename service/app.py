@@ -1,0 +1,35 @@
+"""create_app(settings): the application with every resource in a cleanup context."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from service import db, migrate
+from service.middleware import problem_middleware
+from service.routes import health
+from service.settings import Settings
+from service.state import DSN, LIFECYCLE, POOL, QUERIES, SETTINGS, Lifecycle
+
+MAX_BODY_BYTES = 1024 * 1024
+
+
+async def _pool_ctx(app: web.Application):
+    pool = await db.create_pool(app[DSN], max_size=app[SETTINGS].db_pool_max_size)
+    app[POOL] = pool
+    yield
+    await pool.close()
+
+
+def create_app(settings: Settings, *, dsn: str) -> web.Application:
+    """Build the application; no I/O happens until it starts."""
+    sql = db.sql_dir(settings.sql_dir)
+    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY_BYTES)
+    app[SETTINGS] = settings
+    app[DSN] = dsn
+    app[QUERIES] = db.load_queries(sql / "queries")
+    app[LIFECYCLE] = Lifecycle(
+        migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations"))
+    )
+    app.cleanup_ctx.append(_pool_ctx)
+    app.add_routes(health.routes)
+    return app

@@ -1,0 +1,76 @@
+"""Database access: named queries loaded from sql/, the pool, and the schema's location."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Mapping
+from pathlib import Path
+from types import MappingProxyType
+
+import asyncpg
+
+_HEADER = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+
+
+class QueryFileError(ValueError):
+    """A .sql file of named queries cannot be loaded."""
+
+
+def sql_dir(override: Path | None = None) -> Path:
+    """Where sql/ is: a setting, the installed package, or the source checkout."""
+    if override is not None:
+        return override
+    package = Path(__file__).resolve().parent
+    for candidate in (package / "sql", package.parent / "sql"):
+        if (candidate / "migrations").is_dir():
+            return candidate
+    raise FileNotFoundError(f"no sql/ directory next to {package} or its parent; set SQL_DIR")
+
+
+def load_queries(directory: Path) -> Mapping[str, str]:
+    """Read every `-- name: x` block of directory/*.sql into a read-only mapping."""
+    queries: dict[str, str] = {}
+    for path in sorted(directory.glob("*.sql")):
+        text = path.read_text(encoding="utf-8")
+        parts = _HEADER.split(text)
+        if parts[0].strip() and not all(
+            line.startswith("--") or not line.strip() for line in parts[0].splitlines()
+        ):
+            raise QueryFileError(f"{path.name}: SQL before the first '-- name:' header")
+        for name, body in zip(parts[1::2], parts[2::2], strict=True):
+            if name in queries:
+                raise QueryFileError(f"{path.name}: query {name!r} is defined twice")
+            sql = body.strip().rstrip(";").strip()
+            if not sql:
+                raise QueryFileError(f"{path.name}: query {name!r} is empty")
+            queries[name] = sql
+    return MappingProxyType(queries)
+
+
+async def _init_connection(conn: asyncpg.Connection) -> None:
+    for type_name in ("json", "jsonb"):
+        await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+def connect_kwargs() -> dict:
+    return {
+        "server_settings": {
+            "application_name": "reseller-ordering",
+            "timezone": "UTC",
+            # Queries with optional filters (`$2 IS NULL OR col = $2`) need plans
+            # made for the actual values, not one generic plan for all.
+            "plan_cache_mode": "force_custom_plan",
+        },
+    }
+
+
+async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
+    return await asyncpg.create_pool(
+        dsn,
+        min_size=1,
+        max_size=max_size,
+        init=_init_connection,
+        command_timeout=30,
+        **connect_kwargs(),
+    )

@@ -1,0 +1,159 @@
+"""One error tree; each class's docstring is its default title. The middleware
+in service.middleware turns any of them into RFC 9457 problem+json."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+
+class FieldError(dict):
+    """One entry of a problem's `errors`: {"field", "code", "message"}."""
+
+    def __init__(self, field: str, code: str, message: str) -> None:
+        super().__init__(field=field, code=code, message=message)
+
+
+class ServiceError(Exception):
+    """Internal server error"""
+
+    status = 500
+    code = "internal_error"
+
+    def __init__(
+        self,
+        detail: str | None = None,
+        *,
+        errors: Sequence[Mapping[str, str]] = (),
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        self.detail = detail or self.title
+        self.errors = list(errors)
+        self.headers = dict(headers or {})
+        super().__init__(self.detail)
+
+    @property
+    def title(self) -> str:
+        return (type(self).__doc__ or "Error").strip().splitlines()[0]
+
+
+class BadRequest(ServiceError):
+    """Bad request"""
+
+    status = 400
+    code = "bad_request"
+
+
+class MalformedJson(BadRequest):
+    """The request body is not valid JSON"""
+
+    code = "malformed_json"
+
+
+class UnsupportedApiVersion(BadRequest):
+    """Unsupported API version"""
+
+    code = "unsupported_api_version"
+
+
+class Unauthorized(ServiceError):
+    """Authentication required"""
+
+    status = 401
+    code = "unauthorized"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": "Bearer"})
+
+
+class InvalidClient(ServiceError):
+    """Invalid client credentials"""
+
+    status = 401
+    code = "invalid_client"
+
+    def __init__(self, detail: str | None = None) -> None:
+        super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="oauth"'})
+
+
+class EditionNotPermitted(ServiceError):
+    """This edition may only read"""
+
+    status = 403
+    code = "edition_not_permitted"
+
+
+class NotFound(ServiceError):
+    """Not found"""
+
+    status = 404
+    code = "not_found"
+
+
+class MethodNotAllowed(ServiceError):
+    """Method not allowed"""
+
+    status = 405
+    code = "method_not_allowed"
+
+
+class Conflict(ServiceError):
+    """Conflict with the current state"""
+
+    status = 409
+    code = "conflict"
+
+
+class OrderNotDraft(Conflict):
+    """The order is not a Draft"""
+
+    code = "order_not_draft"
+
+
+class OrderNotConfirmed(Conflict):
+    """The order is not confirmed"""
+
+    code = "order_not_confirmed"
+
+
+class PayloadTooLarge(ServiceError):
+    """Request body too large"""
+
+    status = 413
+    code = "payload_too_large"
+
+
+class UnsupportedMediaType(ServiceError):
+    """Unsupported media type"""
+
+    status = 415
+    code = "unsupported_media_type"
+
+
+class ValidationFailed(ServiceError):
+    """The request is not valid"""
+
+    status = 422
+    code = "validation_error"
+
+
+class OrderEmpty(ValidationFailed):
+    """The order has no items"""
+
+    code = "order_empty"
+
+
+class OrderIncomplete(ValidationFailed):
+    """Required values are missing"""
+
+    code = "required_values_missing"
+
+
+class ServiceUnavailable(ServiceError):
+    """Service unavailable"""
+
+    status = 503
+    code = "service_unavailable"
+
+
+def field_error(field: str, message: str, code: str = "invalid") -> ValidationFailed:
+    return ValidationFailed(f"{field}: {message}", errors=[FieldError(field, code, message)])

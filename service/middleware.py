@@ -1,0 +1,95 @@
+"""The one middleware: request id, API version, problem+json errors, access log."""
+
+from __future__ import annotations
+
+import json
+import logging
+import re
+import time
+import uuid
+
+import asyncpg
+from aiohttp import web
+
+from service.state import REQUEST_ID
+from service.errors import (
+    MethodNotAllowed,
+    NotFound,
+    PayloadTooLarge,
+    ServiceError,
+    ServiceUnavailable,
+    UnsupportedApiVersion,
+)
+
+logger = logging.getLogger("service.access")
+
+PROBLEM_JSON = "application/problem+json"
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+_HTTP_CODES = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
+
+
+def problem_response(error: ServiceError, request_id: str) -> web.Response:
+    body = {
+        "type": f"/problems/{error.code}",
+        "title": error.title,
+        "status": error.status,
+        "detail": error.detail,
+        "code": error.code,
+        "errors": error.errors,
+        "requestId": request_id,
+    }
+    response = web.Response(
+        status=error.status, body=json.dumps(body).encode(), headers=error.headers
+    )
+    response.headers["Content-Type"] = PROBLEM_JSON
+    return response
+
+
+def _from_http_exception(exc: web.HTTPException) -> ServiceError:
+    kind = _HTTP_CODES.get(exc.status)
+    if kind is not None:
+        error = kind()
+    else:
+        error = ServiceError(exc.reason)
+        error.status = exc.status
+        error.code = re.sub(r"[^a-z0-9]+", "_", exc.reason.lower()).strip("_") or "http_error"
+    if exc.status == 405 and "Allow" in exc.headers:
+        error.headers["Allow"] = exc.headers["Allow"]
+    return error
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    sent_id = request.headers.get("X-Request-Id", "")
+    request_id = sent_id if _REQUEST_ID.match(sent_id) else uuid.uuid4().hex
+    request[REQUEST_ID] = request_id
+    try:
+        version = request.headers.get("X-Api-Version")
+        if version is not None and version.strip() != "3.0":
+            raise UnsupportedApiVersion(f"X-Api-Version {version[:20]!r} is not supported; use 3.0")
+        response = await handler(request)
+    except ServiceError as exc:
+        response = problem_response(exc, request_id)
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        response = problem_response(_from_http_exception(exc), request_id)
+    except (asyncpg.PostgresConnectionError, asyncpg.TooManyConnectionsError, OSError, TimeoutError):
+        logger.warning("database unavailable", extra={"request_id": request_id}, exc_info=True)
+        response = problem_response(ServiceUnavailable("The database is not reachable"), request_id)
+    except Exception:
+        logger.exception("unhandled error", extra={"request_id": request_id})
+        response = problem_response(ServiceError(), request_id)
+    response.headers["X-Request-Id"] = request_id
+    logger.info(
+        "request",
+        extra={
+            "method": request.method,
+            "path": request.path,
+            "status": response.status,
+            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
+            "request_id": request_id,
+        },
+    )
+    return response

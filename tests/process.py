@@ -1,0 +1,58 @@
+"""Helpers to run `python -m service ...` as a real process."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def service_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ADMIN_TOKEN", "PORT")}
+    env.update(extra)
+    return env
+
+
+def start(args: list[str], *, env: dict[str, str], cwd: Path | None = None) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "-m", "service", *args],
+        env=env,
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+
+
+def status(url: str, timeout: float = 2.0) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def wait_for_status(url: str, expected: int, *, within: float, process: subprocess.Popen | None = None) -> float:
+    """Poll url until it answers `expected`; return how long that took."""
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        if status(url) == expected:
+            return time.monotonic() - started
+        if process is not None and process.poll() is not None:
+            out, err = process.communicate()
+            raise AssertionError(f"process exited with {process.returncode}: {err[-2000:]}")
+        time.sleep(0.1)
+    raise AssertionError(f"{url} did not answer {expected} within {within}s")
