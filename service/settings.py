@@ -25,6 +25,7 @@ class Settings:
     shutdown_timeout_seconds: float = 20.0
     shutdown_drain_seconds: float = 1.0
     token_ttl_seconds: int = 3600
+    item_deadline_seconds: float = 900.0
     db_pool_max_size: int = 10
     log_level: str = "INFO"
     sql_dir: Path | None = None
@@ -44,6 +45,7 @@ class Settings:
             shutdown_timeout_seconds=_float(env, "SHUTDOWN_TIMEOUT_SECONDS", cls.shutdown_timeout_seconds),
             shutdown_drain_seconds=_float(env, "SHUTDOWN_DRAIN_SECONDS", cls.shutdown_drain_seconds, low=0.0),
             token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds, low=60, high=86400),
+            item_deadline_seconds=_float(env, "ITEM_DEADLINE_SECONDS", cls.item_deadline_seconds, low=1.0),
             db_pool_max_size=_int(env, "DB_POOL_MAX_SIZE", cls.db_pool_max_size, low=1, high=500),
             log_level=_choice(env, "LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
             sql_dir=Path(env["SQL_DIR"]) if env.get("SQL_DIR") else None,
