@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service import db, migrate
+from service import db, migrate, openapi
 from service.access import access_middleware, auth_ctx
 from service.middleware import problem_middleware
 from service.routes import admin, catalog, health, items, oauth, orders
@@ -35,4 +35,5 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app.cleanup_ctx.append(auth_ctx)
     for module in (health, oauth, admin, catalog, orders, items):
         app.add_routes(module.routes)
+    openapi.setup(app)
     return app

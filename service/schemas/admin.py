@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from decimal import Decimal, InvalidOperation
 
-from marshmallow import ValidationError, fields, validate, validates_schema
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
 from service.schemas.common import Id, Name, Request, Response, Text
 from service.values import TYPES
@@ -45,6 +45,23 @@ class Account(Response):
 class Credentials(Response):
     clientId = fields.String(required=True)
     clientSecret = fields.String(required=True, metadata={"description": "shown once; only its hash is kept"})
+
+
+class TokenRequest(Schema):
+    """The form body of POST /oauth/token. Only documents it: the handler checks
+    grant_type itself to answer RFC 6749's 400 unsupported_grant_type, and other
+    form fields (scope, ...) are ignored, not refused."""
+
+    class Meta:
+        unknown = EXCLUDE
+
+    grant_type = fields.String(required=True, validate=validate.OneOf(("client_credentials",)))
+
+
+class AccessToken(Response):
+    access_token = fields.String(required=True)
+    token_type = fields.String(required=True, validate=validate.OneOf(("Bearer",)))
+    expires_in = fields.Integer(required=True, metadata={"description": "seconds until the token expires"})
 
 
 class _Definition(Request):

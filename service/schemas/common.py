@@ -66,3 +66,11 @@ class Problem(Response):
     errors = fields.List(fields.Nested(ProblemFieldError), required=True)
     requestId = fields.String(required=True)
 
+
+
+class Live(Response):
+    status = fields.String(required=True, validate=validate.OneOf(("ok",)))
+
+
+class Ready(Live):
+    migration = fields.Integer(required=True, metadata={"description": "the latest applied migration"})
