@@ -1,0 +1,188 @@
+"""The OpenAPI document: complete, valid, served, and true of real responses."""
+
+from __future__ import annotations
+
+import dataclasses
+import re
+
+import pytest
+from openapi_spec_validator import validate
+
+from service.app import create_app
+from tests.api import ADMIN_TOKEN, Api
+from tests.conformance import ConformingClient, resolve, schema_validator
+
+METHODS = ("get", "put", "post", "delete", "patch")
+
+
+@pytest.fixture
+async def document(client) -> dict:
+    response = await client.get("/api/openapi.json")  # no Authorization: it is public
+    assert response.status == 200
+    assert response.content_type == "application/json"
+    return await response.json()
+
+
+def routed_operations(app) -> set[tuple[str, str]]:
+    """Every (method, path) the router answers, in OpenAPI's spelling."""
+    found = set()
+    for route in app.router.routes():
+        path = route.resource.canonical
+        if route.method == "HEAD" or path.startswith(("/api/docs", "/api/openapi.json")):
+            continue
+        camel = re.sub(r"_([a-z])", lambda m: m[1].upper(), path)
+        found.add((route.method.lower(), camel))
+    return found
+
+
+async def test_every_route_is_documented_and_every_operation_routed(client, document):
+    documented = {(method, path) for path, item in document["paths"].items() for method in item if method in METHODS}
+    assert documented == routed_operations(client.app)
+    # The contract's surface, spelled as it spells it.
+    assert len(documented) == 26
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            names = {resolve(document, p)["name"] for p in operation["parameters"]}
+            assert set(re.findall(r"\{(\w+)\}", path)) <= names, (method, path)
+            assert {"X-Api-Version", "X-Request-Id"} <= names, (method, path)
+            assert operation["responses"], (method, path)
+
+
+def test_an_undocumented_route_stops_the_app(settings):
+    from aiohttp import web
+
+    from service import openapi
+
+    app = web.Application()
+
+    async def secret(request):
+        return web.Response()
+
+    app.router.add_get("/api/secret", secret)
+    with pytest.raises(LookupError, match="GET /api/secret"):
+        openapi.build_document(app)
+
+
+async def test_document_is_valid_openapi_with_codes_and_security(document):
+    validate(document)
+    assert document["openapi"].startswith("3.1")
+    schemes = document["components"]["securitySchemes"]
+    assert schemes["resellerToken"] == {**schemes["resellerToken"], "type": "http", "scheme": "bearer"}
+    assert schemes["clientCredentials"]["scheme"] == "basic"
+    paths = document["paths"]
+    assert paths["/api/orders"]["get"]["security"] == [{"resellerToken": []}]
+    assert paths["/admin/products"]["post"]["security"] == [{"operatorToken": []}]
+    assert paths["/oauth/token"]["post"]["security"] == [{"clientCredentials": []}]
+    assert "application/x-www-form-urlencoded" in paths["/oauth/token"]["post"]["requestBody"]["content"]
+    assert paths["/health/ready"]["get"]["security"] == []
+
+    def codes(method, path, status):
+        response = resolve(document, paths[path][method]["responses"][status])
+        schema = response["content"]["application/problem+json"]["schema"]
+        return set(schema["allOf"][1]["properties"]["code"]["enum"])
+
+    assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"}
+    assert codes("post", "/api/orders/{orderId}/checkout", "422") == {"order_empty", "required_values_missing"}
+    assert codes("get", "/api/orders/{orderId}/execute/status", "409") == {"order_not_confirmed"}
+    assert codes("post", "/admin/products", "409") == {"already_exists"}
+    assert codes("post", "/api/orders", "400") == {"malformed_json", "unsupported_api_version"}
+    assert codes("post", "/api/orders", "403") == {"edition_not_permitted"}
+    assert codes("get", "/api/orders", "401") == {"unauthorized"}
+    assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
+    assert "503" in paths["/health/ready"]["get"]["responses"]
+    params = {resolve(document, p)["name"]: resolve(document, p) for p in paths["/api/orders"]["get"]["parameters"]}
+    assert {"stage", "accountId", "status", "fromDate", "toDate", "pageSize", "cursor"} <= set(params)
+    assert params["pageSize"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
+    assert "case-insensitive" in params["stage"]["description"]
+    order_id = resolve(document, paths["/api/orders/{orderId}"]["get"]["parameters"][0])
+    assert order_id["schema"]["format"] == "int64" and order_id["schema"]["minimum"] == 1
+
+
+async def test_every_example_matches_its_schema(document):
+    checked = 0
+    for path, item in document["paths"].items():
+        for method, operation in item.items():
+            bodies = [operation.get("requestBody", {})] + [resolve(document, r) for r in operation["responses"].values()]
+            for body in bodies:
+                for media in body.get("content", {}).values():
+                    errors = list(schema_validator(document, media["schema"]).iter_errors(media["example"]))
+                    assert not errors, (method, path, [e.message for e in errors])
+                    checked += 1
+    assert checked > 100
+
+
+async def test_docs_ui_is_served_offline_and_loads_the_document(client):
+    response = await client.get("/api/docs")
+    assert response.status == 200
+    html = await response.text()
+    assert '"/api/openapi.json"' in html
+    # Every script and stylesheet is served by the service itself.
+    assets = re.findall(r'(?:src|href)="([^"]+)"', html)
+    assert assets and all(asset.startswith("/api/docs/static/") for asset in assets)
+    for asset in assets:
+        assert (await client.get(asset)).status == 200, asset
+
+
+async def test_real_responses_of_every_operation_match_the_document(client, document):
+    checked = ConformingClient(client, document)
+    api = Api(checked)
+    await checked.get("/health/live")
+    await checked.get("/health/ready")
+    tenant = await api.tenant()
+    await api.admin("GET", f"/admin/resellers/{tenant.reseller_id}", expect=200)
+    await api.admin("PATCH", f"/admin/resellers/{tenant.reseller_id}", {"edition": "Standard"}, expect=200)
+    spare = await api.admin("POST", f"/admin/resellers/{tenant.reseller_id}/credentials", expect=201)
+    await api.admin("DELETE", f"/admin/resellers/{tenant.reseller_id}/credentials/{spare['clientId']}", expect=204)
+    await api.admin(
+        "POST", f"/admin/resellers/{tenant.reseller_id}/customfields",
+        {"name": "po_number", "label": "PO number", "type": "select", "required": True, "options": ["A", "B"]}, expect=201,
+    )
+    product = await api.product(characteristics=[{"name": "domain", "label": "Domain", "type": "text", "required": True}])
+    await api.call(tenant, "GET", "/api/accounts?pageSize=1")
+    await api.call(tenant, "GET", "/api/products")
+
+    order = await api.draft(tenant, tenant.customer_id)
+    base = f"/api/orders/{order['id']}"
+    item = await api.item(tenant, order["id"], product, characteristics=[{"name": "domain", "value": "a.example"}])
+    spare_item = await api.item(tenant, order["id"], product)
+    for method, path, body, status in [
+        ("GET", f"{base}/items", None, 200),
+        ("GET", f"{base}/items/{item['id']}", None, 200),
+        ("DELETE", f"{base}/items/{spare_item['id']}", None, 204),
+        ("GET", f"{base}/items/{item['id']}/characteristics", None, 200),
+        ("PUT", f"{base}/items/{item['id']}/characteristics", [{"name": "domain", "value": "b.example"}], 200),
+        ("GET", f"{base}/customfields", None, 200),
+        ("POST", f"{base}/checkout", None, 422),
+        ("PUT", f"{base}/customfields", [{"name": "po_number", "value": "A"}], 200),
+        ("GET", f"{base}/execute/status", None, 409),
+        ("POST", f"{base}/checkout", None, 202),
+        ("POST", f"{base}/checkout", None, 409),
+        ("GET", f"{base}/execute/status", None, 200),
+        ("GET", base, None, 200),
+        ("GET", "/api/orders?stage=all&pageSize=1", None, 200),
+        ("GET", "/api/orders?stage=sideways", None, 422),
+        ("GET", "/api/orders/999999", None, 404),
+        ("POST", "/api/orders", {"accountId": tenant.account_id, "extra": 1}, 422),
+    ]:
+        assert (await api.call(tenant, method, path, body))[0] == status, (method, path)
+    assert (await checked.get("/api/accounts")).status == 401
+    assert (await checked.post("/api/orders", data="{", headers={**tenant.headers, "Content-Type": "application/json"})).status == 400
+    assert (await checked.post("/api/orders", data="x", headers={**tenant.headers, "Content-Type": "text/plain"})).status == 415
+    assert (await checked.get("/api/accounts", headers={**tenant.headers, "X-Api-Version": "2"})).status == 400
+
+    free = await api.tenant(edition="Free", name="Free Cloud")
+    assert (await api.call(free, "POST", "/api/orders", {"accountId": free.account_id}))[0] == 403
+
+    operations = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
+    assert {(method, path) for method, path, _ in checked.seen} == operations
+    assert not {status for _, _, status in checked.seen} - {200, 201, 202, 204, 400, 401, 403, 404, 409, 415, 422}
+
+
+async def test_admin_responses_with_the_operator_api_disabled_match_the_document(dsn, settings, aiohttp_client):
+    app = create_app(dataclasses.replace(settings, admin_token=None), dsn=dsn)
+    client = await aiohttp_client(app)
+    document = await (await client.get("/api/openapi.json")).json()
+    checked = ConformingClient(client, document)
+    response = await checked.post("/admin/resellers", json={"name": "x", "edition": "Free"},
+                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert response.status == 404
