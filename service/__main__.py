@@ -14,7 +14,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from aiohttp import web
 
-from service import db, logs, migrate
+from service import db, logs, migrate, protocol
 from service.app import create_app
 from service.embedded import embedded_postgres
 from service.settings import Settings, SettingsError
@@ -85,7 +85,7 @@ async def run_serve(settings: Settings, dsn: str) -> None:
     if settings.migrate_on_start:
         await _migrate(settings, dsn)
     app = create_app(settings, dsn=dsn)
-    runner = web.AppRunner(
+    runner = protocol.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout_seconds
     )
     await runner.setup()
