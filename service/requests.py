@@ -48,6 +48,9 @@ def _flatten(messages: Any, path: str) -> list[FieldError]:
 
 def load(schema: marshmallow.Schema, data: Any, *, many: bool | None = None) -> Any:
     """Validate with a marshmallow schema; 422 naming every bad field."""
+    if many and not isinstance(data, list):
+        # marshmallow iterates a collection's items before checking its type.
+        raise field_error("body", "must be a list", code="invalid")
     try:
         return schema.load(data, many=many)
     except marshmallow.ValidationError as exc:
