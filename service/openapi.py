@@ -22,6 +22,7 @@ from swagger_ui import core as swagger_ui
 
 from service import errors as e
 from service.operations import EXAMPLES, OPERATIONS, PROBLEM_EXAMPLE, Doc
+from service.protocol import NotHttp
 from service.requests import MAX_ID
 from service.schemas.admin import Price
 from service.schemas.common import Problem, Text
@@ -48,6 +49,8 @@ Build, execute and follow orders for a reseller's own account and its end custom
   the path (404), edition (403), body (422), state (409).
 * Lists take `pageSize` (1..200, default 50) and the opaque `cursor` of the previous page.
 * `X-Api-Version` may be absent or `3.0`. Every response carries `X-Request-Id`.
+* A request that is not valid HTTP (a request line or header over 8 KiB, a malformed header)
+  answers 400 `bad_request`.
 """
 
 _id = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID, "example": 1}
@@ -67,7 +70,7 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "items per page",
     },
     "cursor": {
-        "schema": {"type": "string", "maxLength": 1000},
+        "schema": {"type": "string", "maxLength": 512, "pattern": "^[A-Za-z0-9_-]*$"},
         "description": "opaque; the `nextCursor` of the previous page of the same list",
     },
     "stage": {
@@ -195,7 +198,7 @@ def _problem(spec: APISpec, status: int, kinds: list[type[e.ServiceError]]) -> s
 
 def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceError]]:
     """Errors that follow from where a route lives and what it reads."""
-    implied: list[type[e.ServiceError]] = [e.UnsupportedApiVersion]
+    implied: list[type[e.ServiceError]] = [e.UnsupportedApiVersion, NotHttp]
     if doc.database:
         implied.append(e.ServiceUnavailable)
     if path.startswith("/api/"):

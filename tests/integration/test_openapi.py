@@ -85,7 +85,7 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
     assert codes("post", "/api/orders/{orderId}/checkout", "422") == {"order_empty", "required_values_missing"}
     assert codes("get", "/api/orders/{orderId}/execute/status", "409") == {"order_not_confirmed"}
     assert codes("post", "/admin/products", "409") == {"already_exists"}
-    assert codes("post", "/api/orders", "400") == {"malformed_json", "unsupported_api_version"}
+    assert codes("post", "/api/orders", "400") == {"bad_request", "malformed_json", "unsupported_api_version"}
     assert codes("post", "/api/orders", "403") == {"edition_not_permitted"}
     assert codes("get", "/api/orders", "401") == {"unauthorized"}
     assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
