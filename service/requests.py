@@ -27,9 +27,14 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType("Send the body as application/json")
     raw = await request.read()  # over client_max_size: 413 from aiohttp, made a problem
     try:
-        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-    except (UnicodeDecodeError, ValueError) as exc:
+        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+        # JSON may escape lone UTF-16 surrogates ("\ud800"): no text PostgreSQL can store.
+        json.dumps(value, ensure_ascii=False).encode("utf-8")
+    except RecursionError:
+        raise MalformedJson("The body is nested too deeply") from None
+    except (UnicodeError, ValueError) as exc:
         raise MalformedJson(f"The body is not valid JSON: {str(exc)[:200]}") from None
+    return value
 
 
 def _flatten(messages: Any, path: str) -> list[FieldError]:

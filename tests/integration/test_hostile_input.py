@@ -1,0 +1,56 @@
+"""Inputs that once reached Python or PostgreSQL unchecked and answered 500.
+
+Found by fuzzing the service against its OpenAPI document (tests/integration/
+test_fuzz.py) or by probing the classes of input it pointed at."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.api import PROBLEM
+
+
+async def send(api, tenant, method: str, path: str, raw: str):
+    response = await api.client.request(
+        method, path, data=raw.encode(), headers={**tenant.headers, "Content-Type": "application/json"}
+    )
+    return response.status, await response.json(content_type=PROBLEM if response.status >= 400 else None)
+
+
+@pytest.mark.parametrize("body", [None, 7, "text", {"name": "po_number", "value": "x"}])
+async def test_a_value_list_that_is_not_a_list_is_422(api, body):
+    tenant = await api.tenant()
+    product = await api.product(characteristics=[{"name": "domain", "label": "Domain", "type": "text"}])
+    order = await api.draft(tenant)
+    item = await api.item(tenant, order["id"], product)
+    for path in (f"/api/orders/{order['id']}/customfields", f"/api/orders/{order['id']}/items/{item['id']}/characteristics"):
+        status, problem = await send(api, tenant, "PUT", path, json.dumps(body))
+        assert status == 422, problem
+        assert problem["code"] == "validation_error"
+        assert problem["errors"][0]["field"] == "body"
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        "[" * 100_000 + "]" * 100_000,
+        '{"accountId": 1, "notes": "\\ud800"}',
+        '{"accountId": 1, "\\udfff": 1}',
+    ],
+    ids=["nested too deeply", "lone surrogate in a value", "lone surrogate in a name"],
+)
+async def test_json_python_or_postgresql_cannot_hold_is_malformed(api, raw):
+    tenant = await api.tenant()
+    status, problem = await send(api, tenant, "POST", "/api/orders", raw)
+    assert status == 400, problem
+    assert problem["code"] == "malformed_json"
+
+
+async def test_a_lone_surrogate_never_reaches_a_stored_value(api):
+    tenant = await api.tenant()
+    await api.admin("POST", f"/admin/resellers/{tenant.reseller_id}/customfields", {"name": "po", "label": "PO", "type": "text"}, expect=201)
+    order = await api.draft(tenant)
+    status, problem = await send(api, tenant, "PUT", f"/api/orders/{order['id']}/customfields", '[{"name": "po", "value": "\\ud800"}]')
+    assert status == 400 and problem["code"] == "malformed_json"
