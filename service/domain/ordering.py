@@ -21,6 +21,8 @@ from service.errors import FieldError, NotFound, OrderEmpty, OrderIncomplete, Or
 from service.values import missing_required, validate_entries
 
 Queries = Mapping[str, str]
+# The expiration date (orderDate + 7 days, in order_create) must still be a date Python can hold.
+LATEST_ORDER_DATE = datetime.date.max - datetime.timedelta(days=7)
 
 
 def today_utc() -> datetime.date:
@@ -48,6 +50,8 @@ async def create_order(pool: asyncpg.Pool, q: Queries, who: Principal, data: Map
     order_date = data.get("orderDate") or today
     if order_date < today:
         raise field_error("orderDate", f"must not be in the past (today is {today} UTC)", code="date_in_past")
+    if order_date > LATEST_ORDER_DATE:
+        raise field_error("orderDate", f"must not be after {LATEST_ORDER_DATE}", code="date_too_late")
     row = await pool.fetchrow(q["order_create"], who.reseller_id, data["accountId"], order_date, data.get("notes"))
     if row is None:
         # A foreign account answers exactly like an unknown one.

@@ -28,7 +28,7 @@ class ValueEntry(Request):
 class OrderCreate(Request):
     read_only = ORDER_READ_ONLY
     accountId = Id(required=True)
-    orderDate = fields.Date(metadata={"description": "defaults to today (UTC); not in the past"})
+    orderDate = fields.Date(metadata={"description": "defaults to today (UTC); not in the past, not after 9999-12-24"})
     notes = Text(max_length=2000, min_length=0, allow_none=True)
 
 

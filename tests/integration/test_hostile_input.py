@@ -54,3 +54,12 @@ async def test_a_lone_surrogate_never_reaches_a_stored_value(api):
     order = await api.draft(tenant)
     status, problem = await send(api, tenant, "PUT", f"/api/orders/{order['id']}/customfields", '[{"name": "po", "value": "\\ud800"}]')
     assert status == 400 and problem["code"] == "malformed_json"
+
+
+async def test_an_order_date_whose_expiration_python_cannot_hold_is_422(api):
+    tenant = await api.tenant()
+    status, problem = await api.call(tenant, "POST", "/api/orders", {"accountId": tenant.account_id, "orderDate": "9999-12-25"})
+    assert status == 422, problem
+    assert problem["errors"][0] == {"field": "orderDate", "code": "date_too_late", "message": "must not be after 9999-12-24"}
+    status, order = await api.call(tenant, "POST", "/api/orders", {"accountId": tenant.account_id, "orderDate": "9999-12-24"})
+    assert status == 201 and order["expirationDate"] == "9999-12-31"
