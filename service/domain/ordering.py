@@ -84,7 +84,13 @@ async def add_item(pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int
             q["item_insert"], order_id, who.reseller_id, product["id"], product["sku"], product["name"],
             data["quantity"], cycle, price, product["currency"], values,
         )
-        await conn.execute(q["order_refresh_totals"], order_id)
+        try:
+            await conn.execute(q["order_refresh_totals"], order_id)
+        except asyncpg.NumericValueOutOfRangeError:
+            # Totals are numeric(20, 2); the raise rolls the item back.
+            raise field_error(
+                "quantity", "would take the order total over 999999999999999999.99", code="total_too_large"
+            ) from None
     return rep.item(row)
 
 

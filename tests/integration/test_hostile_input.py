@@ -63,3 +63,17 @@ async def test_an_order_date_whose_expiration_python_cannot_hold_is_422(api):
     assert problem["errors"][0] == {"field": "orderDate", "code": "date_too_late", "message": "must not be after 9999-12-24"}
     status, order = await api.call(tenant, "POST", "/api/orders", {"accountId": tenant.account_id, "orderDate": "9999-12-24"})
     assert status == 201 and order["expirationDate"] == "9999-12-31"
+
+
+async def test_an_item_that_would_overflow_the_order_total_is_422_and_not_added(api):
+    tenant = await api.tenant()
+    product = await api.product(unitPrices={"Monthly": "999999999999.99", "Annually": "1.00"})
+    order = await api.draft(tenant)
+    big = {"productId": product["id"], "quantity": 100_000, "billingCycle": "Monthly"}
+    for _ in range(10):  # 10 x 99999999999999000.00 still fits numeric(20, 2)
+        await api.item(tenant, order["id"], product, **big)
+    status, problem = await api.call(tenant, "POST", f"/api/orders/{order['id']}/items", big)
+    assert status == 422, problem
+    assert problem["errors"][0]["code"] == "total_too_large"
+    status, after = await api.call(tenant, "GET", f"/api/orders/{order['id']}")
+    assert (after["itemCount"], after["total"]) == (10, "999999999999990000.00")
