@@ -70,7 +70,8 @@ class TokenSigner:
     def verify(self, token: str) -> str:
         """Return the client id of a valid, unexpired token."""
         payload, _, signature = token.partition(".")
-        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+        # Bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
+        if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
             raise Unauthorized("The access token is not valid")
         try:
             claims = json.loads(_unb64(payload))

@@ -77,3 +77,12 @@ async def test_an_item_that_would_overflow_the_order_total_is_422_and_not_added(
     assert problem["errors"][0]["code"] == "total_too_large"
     status, after = await api.call(tenant, "GET", f"/api/orders/{order['id']}")
     assert (after["itemCount"], after["total"]) == (10, "999999999999990000.00")
+
+
+@pytest.mark.parametrize("token", ["\u00e9.\u00e9", "a.\u00e9"])
+async def test_a_bearer_token_with_non_ascii_characters_is_401(client, token):
+    # aiohttp reads header bytes as UTF-8; send them as the bytes a client would.
+    header = f"Bearer {token}".encode().decode("latin-1")
+    response = await client.get("/api/accounts", headers={"Authorization": header})
+    assert response.status == 401
+    assert (await response.json(content_type=PROBLEM))["code"] == "unauthorized"
