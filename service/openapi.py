@@ -294,7 +294,7 @@ async def _serve_document(request: web.Request) -> web.Response:
 
 def setup(app: web.Application) -> None:
     """Document the routes added so far; serve the document and Swagger UI."""
-    app[OPENAPI_DOCUMENT] = json.dumps(build_document(app), indent=1).encode()
+    app[OPENAPI_DOCUMENT] = json.dumps(build_document(app), separators=(",", ":")).encode()
     app.router.add_get(DOCUMENT_PATH, _serve_document)
     # swagger-ui-py serves its bundled Swagger UI 5 assets itself: the page works offline.
     # config_rel_url: it must not serve a copy of the document; the page loads ours.
