@@ -28,9 +28,7 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[QUERIES] = db.load_queries(sql / "queries")
-    app[LIFECYCLE] = Lifecycle(
-        migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations"))
-    )
+    app[LIFECYCLE] = Lifecycle(migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations")))
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(auth_ctx)
     for module in (health, oauth, admin, catalog, orders, items):

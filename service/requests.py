@@ -10,7 +10,13 @@ from typing import Any
 import marshmallow
 from aiohttp import web
 
-from service.errors import FieldError, MalformedJson, UnsupportedMediaType, ValidationFailed, field_error
+from service.errors import (
+    FieldError,
+    MalformedJson,
+    UnsupportedMediaType,
+    ValidationFailed,
+    field_error,
+)
 
 MAX_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 50
@@ -36,7 +42,11 @@ def _flatten(messages: Any, path: str) -> list[FieldError]:
     if isinstance(messages, Mapping):
         errors: list[FieldError] = []
         for key, value in messages.items():
-            sub = path if key == "_schema" else (f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key))
+            sub = (
+                path
+                if key == "_schema"
+                else (f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key))
+            )
             errors.extend(_flatten(value, sub))
         return errors
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):

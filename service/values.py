@@ -81,9 +81,7 @@ def validate_entries(
     return values
 
 
-def missing_required(
-    definitions: Iterable[Mapping[str, Any]], values: Mapping[str, Any]
-) -> list[str]:
+def missing_required(definitions: Iterable[Mapping[str, Any]], values: Mapping[str, Any]) -> list[str]:
     return [d["name"] for d in definitions if d["required"] and values.get(d["name"]) is None]
 
 

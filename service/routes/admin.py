@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-
 from aiohttp import web
 
 from service import representations as rep
@@ -19,13 +18,19 @@ RESELLER = "/admin/resellers/{reseller_id:[0-9]{1,18}}"
 @routes.post("/admin/resellers")
 async def create_reseller(request: web.Request) -> web.Response:
     data = load(s.ResellerCreate(), await read_json(request))
-    row = await request.app[POOL].fetchrow(request.app[QUERIES]["reseller_create"], data["name"], data["edition"])
-    return web.json_response(rep.reseller(row), status=201, headers={"Location": f"/admin/resellers/{row['id']}"})
+    row = await request.app[POOL].fetchrow(
+        request.app[QUERIES]["reseller_create"], data["name"], data["edition"]
+    )
+    return web.json_response(
+        rep.reseller(row), status=201, headers={"Location": f"/admin/resellers/{row['id']}"}
+    )
 
 
 @routes.get(RESELLER)
 async def get_reseller(request: web.Request) -> web.Response:
-    row = await request.app[POOL].fetchrow(request.app[QUERIES]["reseller_get"], path_id(request, "reseller_id"))
+    row = await request.app[POOL].fetchrow(
+        request.app[QUERIES]["reseller_get"], path_id(request, "reseller_id")
+    )
     if row is None:
         raise NotFound()
     return web.json_response(rep.reseller(row))
@@ -35,7 +40,9 @@ async def get_reseller(request: web.Request) -> web.Response:
 async def change_edition(request: web.Request) -> web.Response:
     reseller_id = path_id(request, "reseller_id")
     data = load(s.ResellerPatch(), await read_json(request))
-    row = await request.app[POOL].fetchrow(request.app[QUERIES]["reseller_set_edition"], reseller_id, data["edition"])
+    row = await request.app[POOL].fetchrow(
+        request.app[QUERIES]["reseller_set_edition"], reseller_id, data["edition"]
+    )
     if row is None:
         raise NotFound()
     return web.json_response(rep.reseller(row))
@@ -55,7 +62,10 @@ async def create_customer(request: web.Request) -> web.Response:
 async def create_credentials(request: web.Request) -> web.Response:
     client_id, secret = new_credentials()
     created = await request.app[POOL].fetchval(
-        request.app[QUERIES]["credential_create"], path_id(request, "reseller_id"), client_id, hash_secret(secret)
+        request.app[QUERIES]["credential_create"],
+        path_id(request, "reseller_id"),
+        client_id,
+        hash_secret(secret),
     )
     if created is None:
         raise NotFound()
@@ -68,7 +78,9 @@ async def create_credentials(request: web.Request) -> web.Response:
 @routes.delete(RESELLER + "/credentials/{client_id:[A-Za-z0-9_]{1,64}}")
 async def revoke_credentials(request: web.Request) -> web.Response:
     revoked = await request.app[POOL].fetchval(
-        request.app[QUERIES]["credential_revoke"], path_id(request, "reseller_id"), request.match_info["client_id"]
+        request.app[QUERIES]["credential_revoke"],
+        path_id(request, "reseller_id"),
+        request.match_info["client_id"],
     )
     if revoked is None:
         raise NotFound()
@@ -101,11 +113,15 @@ async def create_custom_field(request: web.Request) -> web.Response:
     if await pool.fetchrow(q["reseller_get"], reseller_id) is None:
         raise NotFound()
     row = await pool.fetchrow(
-        q["customfield_create"], reseller_id, data["name"], data["label"], data["type"],
-        data["required"], data["options"], data["publishedToStorefront"],
+        q["customfield_create"],
+        reseller_id,
+        data["name"],
+        data["label"],
+        data["type"],
+        data["required"],
+        data["options"],
+        data["publishedToStorefront"],
     )
     if row is None:
         raise AlreadyExists(f"Custom field {data['name']!r} exists already for this reseller")
     return web.json_response(rep.custom_field_definition(row), status=201)
-
-

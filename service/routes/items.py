@@ -7,7 +7,15 @@ from aiohttp import web
 from service import representations as rep
 from service.domain import ordering, values
 from service.errors import NotFound
-from service.requests import decode_cursor, load, page, page_size, path_id, positive_id, read_json
+from service.requests import (
+    decode_cursor,
+    load,
+    page,
+    page_size,
+    path_id,
+    positive_id,
+    read_json,
+)
 from service.schemas.orders import ItemCreate, ValueEntry
 from service.state import POOL, PRINCIPAL, QUERIES
 
@@ -24,7 +32,9 @@ async def add_item(request: web.Request) -> web.Response:
     who.require_write()
     data = load(ItemCreate(), await read_json(request))
     item = await ordering.add_item(pool, q, who, order_id, data)
-    return web.json_response(item, status=201, headers={"Location": f"/api/orders/{order_id}/items/{item['id']}"})
+    return web.json_response(
+        item, status=201, headers={"Location": f"/api/orders/{order_id}/items/{item['id']}"}
+    )
 
 
 @routes.get(ITEMS)
@@ -35,7 +45,11 @@ async def list_items(request: web.Request) -> web.Response:
     after = decode_cursor(request.query, "items", 1)
     await ordering.find_order(pool, q, order_id, who)
     rows = await pool.fetch(
-        q["items_page"], order_id, who.reseller_id, positive_id(after[0], "cursor") if after else None, size + 1
+        q["items_page"],
+        order_id,
+        who.reseller_id,
+        positive_id(after[0], "cursor") if after else None,
+        size + 1,
     )
     items = [rep.item(row) for row in rows[:size]]
     return web.json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "items"))
@@ -45,7 +59,9 @@ async def list_items(request: web.Request) -> web.Response:
 async def get_item(request: web.Request) -> web.Response:
     row = await request.app[POOL].fetchrow(
         request.app[QUERIES]["item_get"],
-        path_id(request, "order_id"), request[PRINCIPAL].reseller_id, path_id(request, "item_id"),
+        path_id(request, "order_id"),
+        request[PRINCIPAL].reseller_id,
+        path_id(request, "item_id"),
     )
     if row is None:
         raise NotFound()
@@ -66,8 +82,11 @@ async def delete_item(request: web.Request) -> web.Response:
 @routes.get(ITEM + "/characteristics")
 async def get_characteristics(request: web.Request) -> web.Response:
     listing = await values.characteristics(
-        request.app[POOL], request.app[QUERIES], request[PRINCIPAL],
-        path_id(request, "order_id"), path_id(request, "item_id"),
+        request.app[POOL],
+        request.app[QUERIES],
+        request[PRINCIPAL],
+        path_id(request, "order_id"),
+        path_id(request, "item_id"),
     )
     return web.json_response(listing)
 

@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+)
 
 MAX_ID = 2**63 - 1
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
@@ -65,4 +73,3 @@ class Problem(Response):
     code = fields.String(required=True)
     errors = fields.List(fields.Nested(ProblemFieldError), required=True)
     requestId = fields.String(required=True)
-
