@@ -112,3 +112,38 @@ async def test_an_expired_draft_is_404_everywhere_before_the_job_runs(api, expir
     status, page = await api.call(tenant, "GET", "/api/orders?stage=All")
     assert [x["id"] for x in page["items"]] == [fresh["id"]]  # expiring today is still valid today
     assert (await api.call(tenant, "GET", f"/api/orders/{fresh['id']}"))[0] == 200
+
+
+@pytest.mark.parametrize(
+    ("stage", "account", "index"),
+    [
+        ("all", False, {"orders_reseller_page_idx"}),
+        ("confirmed", False, {"orders_reseller_page_idx"}),
+        ("draft", False, {"orders_draft_page_idx"}),
+        # Half the tenant's orders are this account's: either index serves the page.
+        ("all", True, {"orders_account_page_idx", "orders_reseller_page_idx"}),
+    ],
+)
+async def test_a_deep_page_walks_an_index_without_sorting(api, conn, stage, account, index):
+    """Pages stay fast with many orders: the order comes from an index, no sort, no scan of the tenant."""
+    from service import db
+
+    tenant = await api.tenant()
+    await conn.execute(
+        """INSERT INTO orders (reseller_id, account_id, status, order_date, expiration_date)
+           SELECT $1::bigint, CASE WHEN g % 2 = 0 THEN $2::bigint ELSE $3::bigint END,
+                  CASE WHEN g % 3 = 0 THEN 'Draft' ELSE 'Completed' END,
+                  current_date - (g % 300), CASE WHEN g % 3 = 0 THEN current_date + 7 END
+           FROM generate_series(1, 30000) g""",
+        tenant.reseller_id, tenant.account_id, tenant.customer_id,
+    )
+    await conn.execute("ANALYZE orders")
+    sql = db.load_queries(db.sql_dir() / "queries")["orders_page"]
+    plan = await conn.fetchval(
+        "EXPLAIN (FORMAT JSON) " + sql,
+        tenant.reseller_id, stage, tenant.customer_id if account else None, None, None, None,
+        datetime.date.today() - datetime.timedelta(days=150), 10**9, 51,
+    )
+    text = str(plan)
+    assert any(name in text for name in index), text
+    assert "'Sort'" not in text and "Seq Scan" not in text, text
