@@ -18,6 +18,7 @@ from service.errors import (
     ServiceError,
     ServiceUnavailable,
     UnsupportedApiVersion,
+    ValidationFailed,
 )
 from service.state import REQUEST_ID
 
@@ -73,6 +74,10 @@ async def problem_middleware(request: web.Request, handler) -> web.StreamRespons
         if exc.status < 400:
             raise
         response = problem_response(_from_http_exception(exc), request_id)
+    except asyncpg.DataError:
+        # Validation should have caught it; never pass database text to the client.
+        logger.warning("value refused by the database", extra={"request_id": request_id}, exc_info=True)
+        response = problem_response(ValidationFailed("A value in the request cannot be stored"), request_id)
     except (asyncpg.PostgresConnectionError, asyncpg.TooManyConnectionsError, OSError, TimeoutError):
         logger.warning("database unavailable", extra={"request_id": request_id}, exc_info=True)
         response = problem_response(ServiceUnavailable("The database is not reachable"), request_id)

@@ -36,6 +36,8 @@ async def read_json(request: web.Request) -> Any:
         return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
     except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedJson(f"The body is not valid JSON: {str(exc)[:200]}") from None
+    except RecursionError:
+        raise MalformedJson("The body nests too deeply") from None
 
 
 def _flatten(messages: Any, path: str) -> list[FieldError]:

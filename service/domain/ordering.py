@@ -28,6 +28,7 @@ from service.errors import (
 from service.values import missing_required, validate_entries
 
 Queries = Mapping[str, str]
+MAX_DAYS_AHEAD = datetime.timedelta(days=366)
 
 
 def today_utc() -> datetime.date:
@@ -55,6 +56,8 @@ async def create_order(pool: asyncpg.Pool, q: Queries, who: Principal, data: Map
     order_date = data.get("orderDate") or today
     if order_date < today:
         raise field_error("orderDate", f"must not be in the past (today is {today} UTC)", code="date_in_past")
+    if order_date > today + MAX_DAYS_AHEAD:
+        raise field_error("orderDate", f"must be within {MAX_DAYS_AHEAD.days} days from today", code="date_too_far")
     row = await pool.fetchrow(
         q["order_create"], who.reseller_id, data["accountId"], order_date, data.get("notes")
     )

@@ -35,6 +35,8 @@ async def tenant(api):
         ({"accountId": 1, "notes": "a\x00b"}, "notes", "invalid"),
         ({"accountId": 1, "notes": "x" * 2001}, "notes", "invalid"),
         ({"accountId": 1, "notes": 5}, "notes", "invalid"),
+        ({"accountId": 1, "notes": "\ud800"}, "notes", "invalid"),
+        ({"accountId": 1, "orderDate": "9999-12-31"}, "orderDate", "date_too_far"),
     ],
 )
 async def test_create_order_names_the_bad_field(api, tenant, body, field, code):
@@ -95,6 +97,8 @@ async def test_malformed_json_wrong_type_and_oversize_bodies(api, client, tenant
     )
     response = await client.post("/api/orders", data=b"[1, 2]", headers=headers)
     assert response.status == 422
+    response = await client.post("/api/orders", data=b"[" * 100_000, headers=headers)
+    assert (response.status, (await response.json(content_type=PROBLEM))["code"]) == (400, "malformed_json")
 
 
 @pytest.mark.parametrize(
@@ -114,6 +118,7 @@ async def test_malformed_json_wrong_type_and_oversize_bodies(api, client, tenant
         ({"characteristics": [{"name": "start", "value": "2026-02-30"}]}, "characteristics[0].value"),
         ({"characteristics": [{"name": "backup", "value": "yes"}]}, "characteristics[0].value"),
         ({"characteristics": [{"name": "domain", "value": "a\x00"}]}, "characteristics[0].value"),
+        ({"characteristics": [{"name": "domain", "value": "\udfff"}]}, "characteristics[0].value"),
         ({"characteristics": [{"name": "seats"}]}, "characteristics[0].value"),
         ({"characteristics": "seats=1"}, "characteristics"),
         ({"extra": 1}, "extra"),
