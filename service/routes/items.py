@@ -24,6 +24,19 @@ ITEMS = "/api/orders/{order_id:[0-9]{1,18}}/items"
 ITEM = ITEMS + "/{item_id:[0-9]{1,18}}"
 
 
+async def _visible_item(request: web.Request):
+    """The item in the path, if its order is the caller's and visible; else 404."""
+    row = await request.app[POOL].fetchrow(
+        request.app[QUERIES]["item_get"],
+        path_id(request, "order_id"),
+        request[PRINCIPAL].reseller_id,
+        path_id(request, "item_id"),
+    )
+    if row is None:
+        raise NotFound()
+    return row
+
+
 @routes.post(ITEMS)
 async def add_item(request: web.Request) -> web.Response:
     who, order_id = request[PRINCIPAL], path_id(request, "order_id")
@@ -57,23 +70,14 @@ async def list_items(request: web.Request) -> web.Response:
 
 @routes.get(ITEM)
 async def get_item(request: web.Request) -> web.Response:
-    row = await request.app[POOL].fetchrow(
-        request.app[QUERIES]["item_get"],
-        path_id(request, "order_id"),
-        request[PRINCIPAL].reseller_id,
-        path_id(request, "item_id"),
-    )
-    if row is None:
-        raise NotFound()
-    return web.json_response(rep.item(row))
+    return web.json_response(rep.item(await _visible_item(request)))
 
 
 @routes.delete(ITEM)
 async def delete_item(request: web.Request) -> web.Response:
-    who, order_id, item_id = request[PRINCIPAL], path_id(request, "order_id"), path_id(request, "item_id")
+    row = await _visible_item(request)
+    who, order_id, item_id = request[PRINCIPAL], row["order_id"], row["id"]
     pool, q = request.app[POOL], request.app[QUERIES]
-    if await pool.fetchrow(q["item_get"], order_id, who.reseller_id, item_id) is None:
-        raise NotFound()
     who.require_write()
     await ordering.delete_item(pool, q, who, order_id, item_id)
     return web.Response(status=204)
@@ -93,10 +97,9 @@ async def get_characteristics(request: web.Request) -> web.Response:
 
 @routes.put(ITEM + "/characteristics")
 async def put_characteristics(request: web.Request) -> web.Response:
-    who, order_id, item_id = request[PRINCIPAL], path_id(request, "order_id"), path_id(request, "item_id")
+    row = await _visible_item(request)
+    who, order_id, item_id = request[PRINCIPAL], row["order_id"], row["id"]
     pool, q = request.app[POOL], request.app[QUERIES]
-    if await pool.fetchrow(q["item_get"], order_id, who.reseller_id, item_id) is None:
-        raise NotFound()
     who.require_write()
     entries = load(ValueEntry(), await read_json(request), many=True)
     listing = await values.set_characteristics(pool, q, who, order_id, item_id, entries)
