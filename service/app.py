@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from service import db, migrate
+from service.execution.scheduler import http_client_ctx, scheduler_ctx
 from service.middleware import problem_middleware
 from service.routes import health
 from service.settings import Settings
@@ -31,5 +32,7 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
         migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations"))
     )
     app.cleanup_ctx.append(_pool_ctx)
+    app.cleanup_ctx.append(http_client_ctx)
+    app.cleanup_ctx.append(scheduler_ctx)
     app.add_routes(health.routes)
     return app

@@ -5,9 +5,12 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
+from service.execution.expiry import DraftExpiry
+from service.execution.poller import Poller
 from service.settings import Settings
 
 
@@ -24,5 +27,8 @@ DSN = web.AppKey("dsn", str)
 QUERIES = web.AppKey("queries", Mapping)
 POOL = web.AppKey("pool", asyncpg.Pool)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+POLLER = web.AppKey("poller", Poller)
+DRAFT_EXPIRY = web.AppKey("draft_expiry", DraftExpiry)
 
 REQUEST_ID = web.RequestKey("request_id", str)
