@@ -118,9 +118,7 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the API and the scheduler")
-    serve.add_argument(
-        "--no-migrate", action="store_true", help="do not apply pending migrations on start"
-    )
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations on start")
     commands.add_parser("migrate", help="apply pending migrations and exit")
     connector_sim.add_arguments(
         commands.add_parser("connector-sim", help="run a reference fulfillment connector (no database)")

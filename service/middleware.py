@@ -11,7 +11,6 @@ import uuid
 import asyncpg
 from aiohttp import web
 
-from service.state import REQUEST_ID
 from service.errors import (
     MethodNotAllowed,
     NotFound,
@@ -20,6 +19,7 @@ from service.errors import (
     ServiceUnavailable,
     UnsupportedApiVersion,
 )
+from service.state import REQUEST_ID
 
 logger = logging.getLogger("service.access")
 
@@ -38,9 +38,7 @@ def problem_response(error: ServiceError, request_id: str) -> web.Response:
         "errors": error.errors,
         "requestId": request_id,
     }
-    response = web.Response(
-        status=error.status, body=json.dumps(body).encode(), headers=error.headers
-    )
+    response = web.Response(status=error.status, body=json.dumps(body).encode(), headers=error.headers)
     response.headers["Content-Type"] = PROBLEM_JSON
     return response
 

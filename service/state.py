@@ -9,6 +9,7 @@ import aiohttp
 import asyncpg
 from aiohttp import web
 
+from service.auth import CredentialCache, Principal, TokenSigner
 from service.execution.expiry import DraftExpiry
 from service.execution.poller import Poller
 from service.settings import Settings
@@ -31,4 +32,8 @@ HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 POLLER = web.AppKey("poller", Poller)
 DRAFT_EXPIRY = web.AppKey("draft_expiry", DraftExpiry)
 
+SIGNER = web.AppKey("signer", TokenSigner)
+CREDENTIALS = web.AppKey("credentials", CredentialCache)
+
 REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)
