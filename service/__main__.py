@@ -1,4 +1,4 @@
-"""Command line: serve | migrate."""
+"""Command line: serve | migrate | connector-sim."""
 
 from __future__ import annotations
 
@@ -17,6 +17,7 @@ from aiohttp import web
 from service import db, logs, migrate
 from service.app import create_app
 from service.embedded import embedded_postgres
+from service.execution import connector_sim
 from service.settings import Settings, SettingsError
 from service.state import LIFECYCLE
 
@@ -119,11 +120,22 @@ def _parser() -> argparse.ArgumentParser:
     serve = commands.add_parser("serve", help="run the API and the scheduler")
     serve.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations on start")
     commands.add_parser("migrate", help="apply pending migrations and exit")
+    connector_sim.add_arguments(
+        commands.add_parser("connector-sim", help="run a reference fulfillment connector (no database)")
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "connector-sim":
+        logs.configure("INFO")
+        try:
+            asyncio.run(connector_sim.serve(args))
+        except OSError as exc:
+            print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+            return 2
+        return 0
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
