@@ -54,9 +54,15 @@ class Settings:
             log_level=_choice(env, "LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
             sql_dir=Path(env["SQL_DIR"]) if env.get("SQL_DIR") else None,
             scheduler_enabled=_bool(env, "SCHEDULER_ENABLED", cls.scheduler_enabled),
-            execution_lease_seconds=_float(env, "EXECUTION_LEASE_SECONDS", cls.execution_lease_seconds, low=1.0),
-            connector_timeout_seconds=_float(env, "CONNECTOR_TIMEOUT_SECONDS", cls.connector_timeout_seconds, low=0.1),
-            connector_concurrency=_int(env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200),
+            execution_lease_seconds=_float(
+                env, "EXECUTION_LEASE_SECONDS", cls.execution_lease_seconds, low=1.0
+            ),
+            connector_timeout_seconds=_float(
+                env, "CONNECTOR_TIMEOUT_SECONDS", cls.connector_timeout_seconds, low=0.1
+            ),
+            connector_concurrency=_int(
+                env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
+            ),
         )
 
     def __post_init__(self) -> None:

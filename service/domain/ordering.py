@@ -57,7 +57,9 @@ async def create_order(pool: asyncpg.Pool, q: Queries, who: Principal, data: Map
     if order_date < today:
         raise field_error("orderDate", f"must not be in the past (today is {today} UTC)", code="date_in_past")
     if order_date > today + MAX_DAYS_AHEAD:
-        raise field_error("orderDate", f"must be within {MAX_DAYS_AHEAD.days} days from today", code="date_too_far")
+        raise field_error(
+            "orderDate", f"must be within {MAX_DAYS_AHEAD.days} days from today", code="date_too_far"
+        )
     row = await pool.fetchrow(
         q["order_create"], who.reseller_id, data["accountId"], order_date, data.get("notes")
     )

@@ -68,7 +68,9 @@ class Simulator:
         )
         self.operations[operation.operation_id] = operation
         self.by_key[key] = operation.operation_id
-        logger.info("provisioning accepted", extra={"idempotency_key": key, "operation_id": operation.operation_id})
+        logger.info(
+            "provisioning accepted", extra={"idempotency_key": key, "operation_id": operation.operation_id}
+        )
         return operation
 
     def progress(self, operation: Operation) -> dict:
@@ -133,7 +135,9 @@ def create_app(*, delay: float = 0.0, failure_rate: float = 0.0, seed: int | Non
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8090, help="port to listen on; 0 picks a free one (default 8090)")
+    parser.add_argument(
+        "--port", type=int, default=8090, help="port to listen on; 0 picks a free one (default 8090)"
+    )
     parser.add_argument("--delay", type=float, default=1.0, help="seconds until an operation completes")
     parser.add_argument(
         "--failure-rate", type=_rate, default=0.0, help="share of operations that fail, 0..1 (default 0)"

@@ -110,9 +110,7 @@ class HttpConnector:
         return Outcome(status=IN_PROGRESS, operation_id=operation_id)
 
     async def _check(self, work: Work) -> Outcome:
-        status, body = await self._call(
-            "GET", f"{self._url}/provisioning/{_path_segment(work.operation_id)}"
-        )
+        status, body = await self._call("GET", f"{self._url}/provisioning/{_path_segment(work.operation_id)}")
         if status == 404:
             return failed(f"the connector does not know operation {work.operation_id!r}")
         if status != 200:
@@ -129,7 +127,11 @@ class HttpConnector:
             return failed(message or "the connector reported that provisioning failed")
         if state == COMPLETED:
             subscription = body.get("subscriptionId")
-            if not isinstance(subscription, str | int) or isinstance(subscription, bool) or not str(subscription).strip():
+            if (
+                not isinstance(subscription, str | int)
+                or isinstance(subscription, bool)
+                or not str(subscription).strip()
+            ):
                 return failed("the connector reported Completed without a subscriptionId")
             return Outcome(status=COMPLETED, subscription_id=str(subscription), message=message)
         return failed(f"the connector answered an unknown status {str(state)[:50]!r}")

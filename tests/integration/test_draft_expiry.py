@@ -62,7 +62,10 @@ async def test_expired_drafts_and_their_items_are_deleted_in_batches(conn, pool,
     assert (record.deleted, record.batches) == (2500, 3)
     left = {r["id"] for r in await conn.fetch("SELECT id FROM orders")}
     assert left == {today, later, confirmed}
-    assert await conn.fetchval("SELECT count(*) FROM order_items WHERE order_id = ANY($1::bigint[])", expired) == 0
+    assert (
+        await conn.fetchval("SELECT count(*) FROM order_items WHERE order_id = ANY($1::bigint[])", expired)
+        == 0
+    )
     assert await conn.fetchval("SELECT count(*) FROM order_items") == 3
     assert await conn.fetchval("SELECT count(*) FROM executions") == 1
     assert await DraftExpiry(pool=pool, queries=QUERIES).run_once() == 0
@@ -96,7 +99,9 @@ async def test_without_its_guards_expiry_deletes_an_order_that_was_just_checked_
     expiry = DraftExpiry(pool=pool, queries={**QUERIES, "expiry_delete_batch": UNGUARDED_DELETE})
 
     async with conn.transaction():
-        await conn.execute("UPDATE orders SET status = 'Pending', expiration_date = NULL WHERE id = $1", racing)
+        await conn.execute(
+            "UPDATE orders SET status = 'Pending', expiration_date = NULL WHERE id = $1", racing
+        )
         running = asyncio.ensure_future(expiry.run_once())
         await asyncio.sleep(0.3)  # the DELETE is now waiting for the checkout's row lock
         assert not running.done()
@@ -117,7 +122,7 @@ async def test_checkouts_racing_the_expiry_job_either_win_fully_or_find_the_draf
     results = await asyncio.gather(
         *(e.run_once() for e in expiries), *(checkout_in_own_connection(o) for o in drafts)
     )
-    deleted, won = sum(results[: len(expiries)]), dict(zip(drafts, results[len(expiries):], strict=True))
+    deleted, won = sum(results[: len(expiries)]), dict(zip(drafts, results[len(expiries) :], strict=True))
 
     rows = {r["id"]: r["status"] for r in await conn.fetch("SELECT id, status FROM orders")}
     for order in drafts:

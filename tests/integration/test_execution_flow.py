@@ -92,7 +92,11 @@ def _answer(body: str, status: int = 200):
     [
         (_answer("<html>oops</html>", 202), None, "without a usable operationId"),
         (_answer('{"operationId": null}', 202), None, "without a usable operationId"),
-        (_answer('{"detail": "unknown sku"}', 400), None, "refused the provisioning request with HTTP 400: unknown sku"),
+        (
+            _answer('{"detail": "unknown sku"}', 400),
+            None,
+            "refused the provisioning request with HTTP 400: unknown sku",
+        ),
         (_accepted, _answer("[1, 2]"), "not a JSON object"),
         (_accepted, _answer('{"status": "Done"}'), "unknown status 'Done'"),
         (_accepted, _answer('{"status": "Completed"}'), "Completed without a subscriptionId"),
@@ -148,7 +152,11 @@ async def test_5xx_and_timeouts_are_retried_with_backoff_then_succeed(conn, make
 
     await poller.run_once()
     row = (await executions(conn, order))[item]
-    assert (row["status"], row["attempts"], row["message"]) == ("In Progress", 1, "the connector answered HTTP 503")
+    assert (row["status"], row["attempts"], row["message"]) == (
+        "In Progress",
+        1,
+        "the connector answered HTTP 503",
+    )
     assert row["next_attempt_at"] > await conn.fetchval("SELECT now()")
     assert row["lease_until"] is None
 

@@ -21,7 +21,9 @@ def _stats(url: str) -> dict:
 
 async def test_replicas_provision_each_item_exactly_once_and_stop_cleanly(conn, dsn):
     sim_port = free_port()
-    sim = start(["connector-sim", "--port", str(sim_port), "--delay", "0.2", "--seed", "1"], env=service_env())
+    sim = start(
+        ["connector-sim", "--port", str(sim_port), "--delay", "0.2", "--seed", "1"], env=service_env()
+    )
     sim_url = f"http://127.0.0.1:{sim_port}"
     replicas = []
     try:
@@ -33,8 +35,13 @@ async def test_replicas_provision_each_item_exactly_once_and_stop_cleanly(conn, 
         for _ in range(REPLICAS):
             port = free_port()
             env = service_env(
-                DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", POLL_INTERVAL_SECONDS="0.1",
-                SHUTDOWN_DRAIN_SECONDS="0", CONNECTOR_CONCURRENCY="3", LOG_LEVEL="WARNING",
+                DATABASE_URL=dsn,
+                PORT=str(port),
+                HOST="127.0.0.1",
+                POLL_INTERVAL_SECONDS="0.1",
+                SHUTDOWN_DRAIN_SECONDS="0",
+                CONNECTOR_CONCURRENCY="3",
+                LOG_LEVEL="WARNING",
             )
             replicas.append((start(["serve"], env=env), port))
         for process, port in replicas:
@@ -50,7 +57,9 @@ async def test_replicas_provision_each_item_exactly_once_and_stop_cleanly(conn, 
             await asyncio.sleep(0.1)
         assert statuses == ["Completed"] * len(orders)
 
-        items = [i for order in orders for i, row in (await executions(conn, order)).items() if row["operation_id"]]
+        items = [
+            i for order in orders for i, row in (await executions(conn, order)).items() if row["operation_id"]
+        ]
         stats = await asyncio.to_thread(_stats, sim_url)
         assert stats == {"submissions": {f"item-{i}": 1 for i in items}, "provisioned": len(items)}
         assert len(items) == 8 * len(orders)

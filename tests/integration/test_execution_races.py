@@ -114,8 +114,15 @@ async def test_work_left_by_a_killed_worker_is_finished_and_provisioned_once(
     async with session.post(
         f"{url}/provisioning",
         headers={"Idempotency-Key": f"item-{after_post}"},
-        json={"orderId": order, "itemId": after_post, "accountId": 1, "sku": "X", "quantity": 1,
-              "billingCycle": "Monthly", "characteristics": {}},
+        json={
+            "orderId": order,
+            "itemId": after_post,
+            "accountId": 1,
+            "sku": "X",
+            "quantity": 1,
+            "billingCycle": "Monthly",
+            "characteristics": {},
+        },
     ) as response:
         accepted = (await response.json())["operationId"]
     await _killed_worker(conn, before_post, operation_id=None)
@@ -124,8 +131,15 @@ async def test_work_left_by_a_killed_worker_is_finished_and_provisioned_once(
     async with session.post(
         f"{url}/provisioning",
         headers={"Idempotency-Key": f"item-{after_record}"},
-        json={"orderId": order, "itemId": after_record, "accountId": 1, "sku": "X", "quantity": 1,
-              "billingCycle": "Monthly", "characteristics": {}},
+        json={
+            "orderId": order,
+            "itemId": after_record,
+            "accountId": 1,
+            "sku": "X",
+            "quantity": 1,
+            "billingCycle": "Monthly",
+            "characteristics": {},
+        },
     ) as response:
         recorded = (await response.json())["operationId"]
     await conn.execute("UPDATE executions SET operation_id = $2 WHERE item_id = $1", after_record, recorded)
@@ -146,13 +160,19 @@ async def test_work_left_by_a_killed_worker_is_finished_and_provisioned_once(
     assert rows[after_post]["operation_id"] == accepted
     assert rows[live_lease]["status"] == "In Progress" and rows[live_lease]["operation_id"] is None
 
-    await conn.execute("UPDATE executions SET lease_until = now() - interval '1 second' WHERE item_id = $1", live_lease)
+    await conn.execute(
+        "UPDATE executions SET lease_until = now() - interval '1 second' WHERE item_id = $1", live_lease
+    )
     done = await run_until_final(poller, conn, order)
     assert done["status"] == "Completed"
     assert await stats(session, url) == {
         # The POST after the crash is repeated under the same key; provisioned once.
-        "submissions": {f"item-{before_post}": 1, f"item-{after_post}": 2, f"item-{after_record}": 1,
-                        f"item-{live_lease}": 1},
+        "submissions": {
+            f"item-{before_post}": 1,
+            f"item-{after_post}": 2,
+            f"item-{after_record}": 1,
+            f"item-{live_lease}": 1,
+        },
         "provisioned": 4,
     }
 
@@ -165,11 +185,15 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_the_result(c
         (claim,) = await claimer.fetch(QUERIES["execution_claim"], 10, 30.0, stale_token, [])
     assert claim["item_id"] == item
     # The stale worker stalls past its lease; another one takes the item over.
-    await conn.execute("UPDATE executions SET lease_until = now() - interval '1 second' WHERE item_id = $1", item)
+    await conn.execute(
+        "UPDATE executions SET lease_until = now() - interval '1 second' WHERE item_id = $1", item
+    )
     await run_until_final(make_poller(), conn, order)
 
     async with pool.acquire() as stale:
-        written = await stale.fetchval(QUERIES["execution_finished"], item, stale_token, "Failed", None, "late")
+        written = await stale.fetchval(
+            QUERIES["execution_finished"], item, stale_token, "Failed", None, "late"
+        )
     assert written is None
     row = (await executions(conn, order))[item]
     assert (row["status"], row["subscription_id"], row["message"]) == ("Completed", f"sub-{item}", None)
@@ -183,7 +207,11 @@ async def test_racing_pollers_on_many_orders_give_each_order_its_final_status(co
     bad = await product(conn, {"type": "http", "url": bad_url})
     instant = await product(conn, {"type": "instant"})
     expected = {}
-    for mix, status in (([good, instant], "Completed"), ([good, bad], "Partially Completed"), ([bad, bad], "Failed")):
+    for mix, status in (
+        ([good, instant], "Completed"),
+        ([good, bad], "Partially Completed"),
+        ([bad, bad], "Failed"),
+    ):
         for _ in range(4):
             order, _ = await checked_out(conn, tenancy, mix)
             expected[order] = status

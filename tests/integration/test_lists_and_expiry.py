@@ -135,14 +135,23 @@ async def test_a_deep_page_walks_an_index_without_sorting(api, conn, stage, acco
                   CASE WHEN g % 3 = 0 THEN 'Draft' ELSE 'Completed' END,
                   current_date - (g % 300), CASE WHEN g % 3 = 0 THEN current_date + 7 END
            FROM generate_series(1, 30000) g""",
-        tenant.reseller_id, tenant.account_id, tenant.customer_id,
+        tenant.reseller_id,
+        tenant.account_id,
+        tenant.customer_id,
     )
     await conn.execute("ANALYZE orders")
     sql = db.load_queries(db.sql_dir() / "queries")["orders_page"]
     plan = await conn.fetchval(
         "EXPLAIN (FORMAT JSON) " + sql,
-        tenant.reseller_id, stage, tenant.customer_id if account else None, None, None, None,
-        datetime.date.today() - datetime.timedelta(days=150), 10**9, 51,
+        tenant.reseller_id,
+        stage,
+        tenant.customer_id if account else None,
+        None,
+        None,
+        None,
+        datetime.date.today() - datetime.timedelta(days=150),
+        10**9,
+        51,
     )
     text = str(plan)
     assert any(name in text for name in index), text

@@ -32,9 +32,7 @@ async def _eventually(check, *, within: float = 10.0):
 
 
 def _fast(settings, **changes):
-    return dataclasses.replace(
-        settings, poll_interval_seconds=0.1, expire_interval_seconds=0.1, **changes
-    )
+    return dataclasses.replace(settings, poll_interval_seconds=0.1, expire_interval_seconds=0.1, **changes)
 
 
 async def test_the_scheduler_runs_both_jobs(conn, dsn, settings, aiohttp_client, simulator):
