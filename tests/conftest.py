@@ -19,6 +19,9 @@ from service.app import create_app
 from service.embedded import _ensure_runtime_dir
 from service.settings import Settings
 
+# Fixtures of the execution tests (pool, session, make_poller, simulator, fake_connector).
+pytest_plugins = ("tests.execution_support",)
+
 ADMIN_TOKEN = "test-admin-token"
 TEMPLATE = "template_migrated"
 

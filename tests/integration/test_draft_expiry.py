@@ -6,7 +6,7 @@ import asyncio
 import logging
 
 from service.execution.expiry import DraftExpiry
-from tests.execution_support import QUERIES, checkout, draft, pool, product, tenant  # noqa: F401 (fixtures)
+from tests.execution_support import QUERIES, checkout, draft, product, tenant
 
 # The expiry statement with its two protections taken out, for the control test.
 UNGUARDED_DELETE = """

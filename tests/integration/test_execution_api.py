@@ -6,7 +6,6 @@ import asyncio
 import time
 
 from service.state import POLLER
-from tests.execution_support import simulator  # noqa: F401 (fixture)
 
 
 async def _status_until_final(api, tenant, order_id: int, within: float = 15.0) -> dict:

@@ -7,17 +7,12 @@ import asyncio
 import pytest
 from aiohttp import web
 
-from tests.execution_support import (  # noqa: F401 (fixtures)
+from tests.execution_support import (
     checked_out,
     executions,
-    fake_connector,
-    make_poller,
     order_row,
-    pool,
     product,
     run_until_final,
-    session,
-    simulator,
     stats,
     tenant,
 )

@@ -7,19 +7,7 @@ import asyncio
 import time
 import uuid
 
-from tests.execution_support import (  # noqa: F401 (fixtures)
-    QUERIES,
-    checked_out,
-    executions,
-    make_poller,
-    pool,
-    product,
-    run_until_final,
-    session,
-    simulator,
-    stats,
-    tenant,
-)
+from tests.execution_support import QUERIES, checked_out, executions, product, run_until_final, stats, tenant
 
 UNGUARDED_CLAIM = QUERIES["execution_claim"].replace("FOR UPDATE OF e SKIP LOCKED", "")
 

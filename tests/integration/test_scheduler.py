@@ -10,16 +10,7 @@ from aiohttp import web
 
 from service.app import create_app
 from service.state import POLLER
-from tests.execution_support import (  # noqa: F401 (fixtures)
-    checked_out,
-    draft,
-    executions,
-    fake_connector,
-    order_row,
-    product,
-    simulator,
-    tenant,
-)
+from tests.execution_support import checked_out, draft, executions, order_row, product, tenant
 
 
 async def _eventually(check, *, within: float = 10.0):
