@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import signal
 import time
 import urllib.request
 
-from tests.execution_support import checked_out, executions, order_row, product, tenant
+from tests.execution_support import checked_out, executions, product, tenant
 from tests.process import free_port, service_env, start, wait_for_status
 
-REPLICAS = 3
+FINAL = ("Completed", "Partially Completed", "Failed")
 
 
 def _stats(url: str) -> dict:
@@ -19,61 +20,127 @@ def _stats(url: str) -> dict:
         return json.load(response)
 
 
-async def test_replicas_provision_each_item_exactly_once_and_stop_cleanly(conn, dsn):
-    sim_port = free_port()
+@contextlib.asynccontextmanager
+async def _connector(delay: float):
+    port = free_port()
     sim = start(
-        ["connector-sim", "--port", str(sim_port), "--delay", "0.2", "--seed", "1"], env=service_env()
+        ["connector-sim", "--port", str(port), "--delay", str(delay), "--seed", "1"], env=service_env()
     )
-    sim_url = f"http://127.0.0.1:{sim_port}"
-    replicas = []
+    url = f"http://127.0.0.1:{port}"
     try:
-        await asyncio.to_thread(wait_for_status, f"{sim_url}/stats", 200, within=20, process=sim)
-        tenancy = await tenant(conn)
-        remote = await product(conn, {"type": "http", "url": sim_url})
-        instant = await product(conn, {"type": "instant"})
-        orders = [(await checked_out(conn, tenancy, [remote] * 8 + [instant]))[0] for _ in range(3)]
-        for _ in range(REPLICAS):
-            port = free_port()
-            env = service_env(
-                DATABASE_URL=dsn,
-                PORT=str(port),
-                HOST="127.0.0.1",
-                POLL_INTERVAL_SECONDS="0.1",
-                SHUTDOWN_DRAIN_SECONDS="0",
-                CONNECTOR_CONCURRENCY="3",
-                LOG_LEVEL="WARNING",
-            )
-            replicas.append((start(["serve"], env=env), port))
-        for process, port in replicas:
-            await asyncio.to_thread(
-                wait_for_status, f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process
-            )
-
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline:
-            statuses = [(await order_row(conn, order))["status"] for order in orders]
-            if statuses == ["Completed"] * len(orders):
-                break
-            await asyncio.sleep(0.1)
-        assert statuses == ["Completed"] * len(orders)
-
-        items = [
-            i for order in orders for i, row in (await executions(conn, order)).items() if row["operation_id"]
-        ]
-        stats = await asyncio.to_thread(_stats, sim_url)
-        assert stats == {"submissions": {f"item-{i}": 1 for i in items}, "provisioned": len(items)}
-        assert len(items) == 8 * len(orders)
+        await asyncio.to_thread(wait_for_status, f"{url}/stats", 200, within=20, process=sim)
+        yield url
     finally:
-        for process, _ in replicas:
-            if process.poll() is None:
-                process.send_signal(signal.SIGTERM)
-        for process, _ in replicas:
-            try:
-                _, err = await asyncio.to_thread(process.communicate, timeout=20)
-            finally:
-                if process.poll() is None:
-                    process.kill()
-            assert process.returncode == 0, err
-            assert '"level": "error"' not in err, err
         sim.send_signal(signal.SIGTERM)
         sim.communicate(timeout=10)
+
+
+async def _replica(dsn: str, **extra: str):
+    port = free_port()
+    env = service_env(
+        DATABASE_URL=dsn,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        POLL_INTERVAL_SECONDS="0.1",
+        SHUTDOWN_DRAIN_SECONDS="0",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    process = start(["serve"], env=env)
+    await asyncio.to_thread(
+        wait_for_status, f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process
+    )
+    return process
+
+
+async def _stop(processes, *, expect_clean: bool = True) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            _, err = await asyncio.to_thread(process.communicate, timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        if expect_clean:
+            assert process.returncode == 0, err
+            assert '"level": "error"' not in err, err
+
+
+async def _statuses(conn, orders) -> list[str]:
+    rows = await conn.fetch("SELECT status FROM orders WHERE id = ANY($1::bigint[]) ORDER BY id", orders)
+    return [row["status"] for row in rows]
+
+
+async def _until_final(conn, orders, within: float) -> list[str]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        statuses = await _statuses(conn, orders)
+        if all(s in FINAL for s in statuses):
+            return statuses
+        await asyncio.sleep(0.2)
+    return await _statuses(conn, orders)
+
+
+async def test_three_replicas_execute_200_orders_submitting_each_item_once(conn, dsn):
+    async with _connector(delay=0.2) as url:
+        tenancy = await tenant(conn)
+        remote = await product(conn, {"type": "http", "url": url})
+        instant = await product(conn, {"type": "instant"})
+        orders = [(await checked_out(conn, tenancy, [remote, instant]))[0] for _ in range(200)]
+        replicas = await asyncio.gather(*(_replica(dsn, CONNECTOR_CONCURRENCY="10") for _ in range(3)))
+        try:
+            statuses = await _until_final(conn, orders, within=90)
+        finally:
+            await _stop(replicas)
+        assert statuses == ["Completed"] * 200
+        remote_items = [
+            item
+            for order in orders
+            for item, row in (await executions(conn, order)).items()
+            if row["operation_id"]
+        ]
+        assert len(remote_items) == 200
+        stats = await asyncio.to_thread(_stats, url)
+        assert stats == {"submissions": {f"item-{i}": 1 for i in remote_items}, "provisioned": 200}
+
+
+async def test_a_replica_killed_mid_execution_leaves_nothing_stuck_once_its_lease_ends(conn, dsn):
+    lease = {"EXECUTION_LEASE_SECONDS": "2", "CONNECTOR_TIMEOUT_SECONDS": "1", "CONNECTOR_CONCURRENCY": "10"}
+    async with _connector(delay=1.0) as url:
+        tenancy = await tenant(conn)
+        remote = await product(conn, {"type": "http", "url": url})
+        orders = [(await checked_out(conn, tenancy, [remote, remote]))[0] for _ in range(10)]
+        doomed = await _replica(dsn, **lease)
+        # Kill it while it holds leases on submitted, unfinished items.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            held = await conn.fetchval(
+                "SELECT count(*) FROM executions WHERE lease_until > now() AND operation_id IS NOT NULL"
+                " AND status = 'In Progress'"
+            )
+            if held:
+                break
+            await asyncio.sleep(0.05)
+        assert held, "the replica never held a lease on a submitted item"
+        doomed.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(doomed.communicate, timeout=10)
+        killed_at = time.monotonic()
+        stranded = await conn.fetchval(
+            "SELECT count(*) FROM executions WHERE status IN ('Pending', 'In Progress')"
+        )
+        assert stranded > 0
+
+        survivor = await _replica(dsn, **lease)
+        try:
+            statuses = await _until_final(conn, orders, within=40)
+        finally:
+            await _stop([survivor])
+        assert statuses == ["Completed"] * 10
+        assert time.monotonic() - killed_at < 40
+        stats = await asyncio.to_thread(_stats, url)
+        # Re-submission after the crash reuses the idempotency key: provisioned once each.
+        assert stats["provisioned"] == 20
+        assert len(stats["submissions"]) == 20
+        assert await conn.fetchval("SELECT count(*) FROM executions WHERE subscription_id IS NULL") == 0
