@@ -1,4 +1,4 @@
-"""Command line: serve | migrate."""
+"""Command line: serve | migrate | connector-sim."""
 
 from __future__ import annotations
 
@@ -16,9 +16,11 @@ from aiohttp import web
 
 from service import db, logs, migrate, protocol
 from service.app import create_app
+from service.demo import banner, seed, start_connector
 from service.embedded import embedded_postgres
+from service.execution import connector_sim
 from service.settings import Settings, SettingsError
-from service.state import LIFECYCLE
+from service.state import LIFECYCLE, POOL, QUERIES
 
 logger = logging.getLogger("service")
 
@@ -80,7 +82,7 @@ async def run_migrate(settings: Settings, dsn: str) -> None:
         print("nothing to apply: the database is up to date")
 
 
-async def run_serve(settings: Settings, dsn: str) -> None:
+async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None:
     await _check_database(dsn)
     if settings.migrate_on_start:
         await _migrate(settings, dsn)
@@ -88,8 +90,13 @@ async def run_serve(settings: Settings, dsn: str) -> None:
     runner = protocol.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout_seconds
     )
+    connector = None
     await runner.setup()
     try:
+        if demo:
+            connector, connector_url = await start_connector(delay=2.0)
+            seeded = await seed(app[POOL], app[QUERIES], connector_url=connector_url)
+            print(banner(seeded, port=settings.port), flush=True)
         site = web.TCPSite(runner, settings.host, settings.port)
         try:
             await site.start()
@@ -110,6 +117,8 @@ async def run_serve(settings: Settings, dsn: str) -> None:
         # Closes the listener, lets in-flight requests finish (up to the
         # shutdown timeout), then runs the cleanup contexts.
         await runner.cleanup()
+        if connector is not None:
+            await connector.cleanup()
     logger.info("stopped")
 
 
@@ -117,15 +126,29 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="python -m service", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="run the API and the scheduler")
+    serve.add_argument("--no-migrate", action="store_true", help="do not apply pending migrations on start")
     serve.add_argument(
-        "--no-migrate", action="store_true", help="do not apply pending migrations on start"
+        "--demo",
+        action="store_true",
+        help="seed a demo reseller, credentials and products, and run the reference connector in-process",
     )
     commands.add_parser("migrate", help="apply pending migrations and exit")
+    connector_sim.add_arguments(
+        commands.add_parser("connector-sim", help="run a reference fulfillment connector (no database)")
+    )
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "connector-sim":
+        logs.configure("INFO")
+        try:
+            asyncio.run(connector_sim.serve(args))
+        except OSError as exc:
+            print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+            return 2
+        return 0
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -139,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "serve":
                 if args.no_migrate:
                     settings = Settings(**{**vars(settings), "migrate_on_start": False})
-                asyncio.run(run_serve(settings, dsn))
+                asyncio.run(run_serve(settings, dsn, demo=args.demo))
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

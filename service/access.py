@@ -7,7 +7,12 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service.auth import CredentialCache, TokenSigner, authenticate_operator, authenticate_reseller
+from service.auth import (
+    CredentialCache,
+    TokenSigner,
+    authenticate_operator,
+    authenticate_reseller,
+)
 from service.state import CREDENTIALS, POOL, PRINCIPAL, QUERIES, SETTINGS, SIGNER
 
 PUBLIC_API_PATHS = ("/api/openapi.json", "/api/docs")

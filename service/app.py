@@ -6,6 +6,7 @@ from aiohttp import web
 
 from service import db, migrate, openapi
 from service.access import access_middleware, auth_ctx
+from service.execution.scheduler import http_client_ctx, scheduler_ctx
 from service.middleware import problem_middleware
 from service.routes import admin, catalog, health, items, oauth, orders
 from service.settings import Settings
@@ -28,11 +29,11 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[QUERIES] = db.load_queries(sql / "queries")
-    app[LIFECYCLE] = Lifecycle(
-        migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations"))
-    )
+    app[LIFECYCLE] = Lifecycle(migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations")))
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(auth_ctx)
+    app.cleanup_ctx.append(http_client_ctx)
+    app.cleanup_ctx.append(scheduler_ctx)
     for module in (health, oauth, admin, catalog, orders, items):
         app.add_routes(module.routes)
     openapi.setup(app)

@@ -89,7 +89,9 @@ class TokenSigner:
 class CredentialCache:
     """client_id -> what its tokens may do, refreshed after CREDENTIAL_TTL_SECONDS."""
 
-    def __init__(self, *, pool: asyncpg.Pool, queries: Mapping[str, str], ttl: float = CREDENTIAL_TTL_SECONDS) -> None:
+    def __init__(
+        self, *, pool: asyncpg.Pool, queries: Mapping[str, str], ttl: float = CREDENTIAL_TTL_SECONDS
+    ) -> None:
         self._pool = pool
         self._query = queries["credential_state"]
         self._ttl = ttl
@@ -132,7 +134,9 @@ def bearer(request: web.Request) -> str | None:
     return token.strip()
 
 
-async def authenticate_reseller(request: web.Request, *, signer: TokenSigner, cache: CredentialCache) -> Principal:
+async def authenticate_reseller(
+    request: web.Request, *, signer: TokenSigner, cache: CredentialCache
+) -> Principal:
     token = bearer(request)
     if token is None:
         raise Unauthorized("A bearer access token is required")

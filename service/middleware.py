@@ -11,7 +11,6 @@ import uuid
 import asyncpg
 from aiohttp import web
 
-from service.state import REQUEST_ID
 from service.errors import (
     MethodNotAllowed,
     NotFound,
@@ -19,7 +18,9 @@ from service.errors import (
     ServiceError,
     ServiceUnavailable,
     UnsupportedApiVersion,
+    ValidationFailed,
 )
+from service.state import REQUEST_ID
 
 logger = logging.getLogger("service.access")
 
@@ -38,9 +39,7 @@ def problem_response(error: ServiceError, request_id: str) -> web.Response:
         "errors": error.errors,
         "requestId": request_id,
     }
-    response = web.Response(
-        status=error.status, body=json.dumps(body).encode(), headers=error.headers
-    )
+    response = web.Response(status=error.status, body=json.dumps(body).encode(), headers=error.headers)
     response.headers["Content-Type"] = PROBLEM_JSON
     return response
 
@@ -75,6 +74,10 @@ async def problem_middleware(request: web.Request, handler) -> web.StreamRespons
         if exc.status < 400:
             raise
         response = problem_response(_from_http_exception(exc), request_id)
+    except asyncpg.DataError:
+        # Validation should have caught it; never pass database text to the client.
+        logger.warning("value refused by the database", extra={"request_id": request_id}, exc_info=True)
+        response = problem_response(ValidationFailed("A value in the request cannot be stored"), request_id)
     except (asyncpg.PostgresConnectionError, asyncpg.TooManyConnectionsError, OSError, TimeoutError):
         logger.warning("database unavailable", extra={"request_id": request_id}, exc_info=True)
         response = problem_response(ServiceUnavailable("The database is not reachable"), request_id)

@@ -10,7 +10,13 @@ from typing import Any
 import marshmallow
 from aiohttp import web
 
-from service.errors import FieldError, MalformedJson, UnsupportedMediaType, ValidationFailed, field_error
+from service.errors import (
+    FieldError,
+    MalformedJson,
+    UnsupportedMediaType,
+    ValidationFailed,
+    field_error,
+)
 
 MAX_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 50
@@ -27,21 +33,22 @@ async def read_json(request: web.Request) -> Any:
         raise UnsupportedMediaType("Send the body as application/json")
     raw = await request.read()  # over client_max_size: 413 from aiohttp, made a problem
     try:
-        value = json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
-        # JSON may escape lone UTF-16 surrogates ("\ud800"): no text PostgreSQL can store.
-        json.dumps(value, ensure_ascii=False).encode("utf-8")
-    except RecursionError:
-        raise MalformedJson("The body is nested too deeply") from None
-    except (UnicodeError, ValueError) as exc:
+        return json.loads(raw.decode("utf-8"), parse_constant=_no_constants)
+    except (UnicodeDecodeError, ValueError) as exc:
         raise MalformedJson(f"The body is not valid JSON: {str(exc)[:200]}") from None
-    return value
+    except RecursionError:
+        raise MalformedJson("The body nests too deeply") from None
 
 
 def _flatten(messages: Any, path: str) -> list[FieldError]:
     if isinstance(messages, Mapping):
         errors: list[FieldError] = []
         for key, value in messages.items():
-            sub = path if key == "_schema" else (f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key))
+            sub = (
+                path
+                if key == "_schema"
+                else (f"{path}[{key}]" if isinstance(key, int) else f"{path}.{key}" if path else str(key))
+            )
             errors.extend(_flatten(value, sub))
         return errors
     if isinstance(messages, list) and all(isinstance(m, str) for m in messages):

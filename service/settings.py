@@ -29,6 +29,10 @@ class Settings:
     db_pool_max_size: int = 10
     log_level: str = "INFO"
     sql_dir: Path | None = None
+    scheduler_enabled: bool = True
+    execution_lease_seconds: float = 60.0
+    connector_timeout_seconds: float = 10.0
+    connector_concurrency: int = 10
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -49,7 +53,26 @@ class Settings:
             db_pool_max_size=_int(env, "DB_POOL_MAX_SIZE", cls.db_pool_max_size, low=1, high=500),
             log_level=_choice(env, "LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
             sql_dir=Path(env["SQL_DIR"]) if env.get("SQL_DIR") else None,
+            scheduler_enabled=_bool(env, "SCHEDULER_ENABLED", cls.scheduler_enabled),
+            execution_lease_seconds=_float(
+                env, "EXECUTION_LEASE_SECONDS", cls.execution_lease_seconds, low=1.0
+            ),
+            connector_timeout_seconds=_float(
+                env, "CONNECTOR_TIMEOUT_SECONDS", cls.connector_timeout_seconds, low=0.1
+            ),
+            connector_concurrency=_int(
+                env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
+            ),
         )
+
+    def __post_init__(self) -> None:
+        # A call still running when its lease ends would let another replica
+        # start the same work; the lease must outlast the slowest call.
+        if self.execution_lease_seconds < 2 * self.connector_timeout_seconds:
+            raise SettingsError(
+                "EXECUTION_LEASE_SECONDS must be at least twice CONNECTOR_TIMEOUT_SECONDS, got "
+                f"{self.execution_lease_seconds:g} and {self.connector_timeout_seconds:g}"
+            )
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

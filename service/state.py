@@ -5,10 +5,13 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Mapping
 
+import aiohttp
 import asyncpg
 from aiohttp import web
 
 from service.auth import CredentialCache, Principal, TokenSigner
+from service.execution.expiry import DraftExpiry
+from service.execution.poller import Poller
 from service.settings import Settings
 
 
@@ -25,6 +28,9 @@ DSN = web.AppKey("dsn", str)
 QUERIES = web.AppKey("queries", Mapping)
 POOL = web.AppKey("pool", asyncpg.Pool)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
+HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
+POLLER = web.AppKey("poller", Poller)
+DRAFT_EXPIRY = web.AppKey("draft_expiry", DraftExpiry)
 
 SIGNER = web.AppKey("signer", TokenSigner)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)

@@ -12,6 +12,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 from service.errors import FieldError, ValidationFailed
+from service.schemas.common import is_storable
 
 TYPES = ("text", "number", "boolean", "date", "select")
 MAX_TEXT = 1000
@@ -28,8 +29,8 @@ def check(definition: Mapping[str, Any], value: Any) -> str | None:
             return "must be a string"
         if len(value) > MAX_TEXT:
             return f"must be at most {MAX_TEXT} characters"
-        if "\x00" in value:
-            return "must not contain NUL characters"
+        if not is_storable(value):
+            return "must be valid Unicode text without NUL characters"
     elif kind == "number":
         if isinstance(value, bool) or not isinstance(value, int | float):
             return "must be a number"
@@ -47,7 +48,7 @@ def check(definition: Mapping[str, Any], value: Any) -> str | None:
             return "must be a date YYYY-MM-DD"
     elif kind == "select":
         options = definition["options"]
-        if not isinstance(value, str) or value not in options:
+        if not isinstance(value, str) or value not in options:  # options are validated text
             return f"must be one of: {', '.join(options)}"
     return None
 
@@ -81,9 +82,7 @@ def validate_entries(
     return values
 
 
-def missing_required(
-    definitions: Iterable[Mapping[str, Any]], values: Mapping[str, Any]
-) -> list[str]:
+def missing_required(definitions: Iterable[Mapping[str, Any]], values: Mapping[str, Any]) -> list[str]:
     return [d["name"] for d in definitions if d["required"] and values.get(d["name"]) is None]
 
 

@@ -44,13 +44,17 @@ class Api:
     async def token(self, client_id: str, secret: str) -> str:
         basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
         response = await self.client.post(
-            "/oauth/token", data={"grant_type": "client_credentials"}, headers={"Authorization": f"Basic {basic}"}
+            "/oauth/token",
+            data={"grant_type": "client_credentials"},
+            headers={"Authorization": f"Basic {basic}"},
         )
         assert response.status == 200, await response.text()
         return (await response.json())["access_token"]
 
     async def tenant(self, edition: str = "Standard", name: str = "Acme Cloud") -> Tenant:
-        reseller = await self.admin("POST", "/admin/resellers", {"name": name, "edition": edition}, expect=201)
+        reseller = await self.admin(
+            "POST", "/admin/resellers", {"name": name, "edition": edition}, expect=201
+        )
         customer = await self.admin(
             "POST", f"/admin/resellers/{reseller['id']}/customers", {"name": f"{name} customer"}, expect=201
         )
@@ -85,7 +89,9 @@ class Api:
         return response.status, (await response.json(content_type=None) if text else None)
 
     async def draft(self, tenant: Tenant, account_id: int | None = None) -> dict:
-        status, order = await self.call(tenant, "POST", "/api/orders", {"accountId": account_id or tenant.account_id})
+        status, order = await self.call(
+            tenant, "POST", "/api/orders", {"accountId": account_id or tenant.account_id}
+        )
         assert status == 201, order
         return order
 

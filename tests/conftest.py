@@ -19,6 +19,9 @@ from service.app import create_app
 from service.embedded import _ensure_runtime_dir
 from service.settings import Settings
 
+# Fixtures of the execution tests (pool, session, make_poller, simulator, fake_connector).
+pytest_plugins = ("tests.execution_support",)
+
 ADMIN_TOKEN = "test-admin-token"
 TEMPLATE = "template_migrated"
 
@@ -52,6 +55,10 @@ def server_dsn(pg_server) -> str:
 def template_dsn(server_dsn) -> str:
     async def build() -> None:
         conn = await asyncpg.connect(server_dsn)
+        # A throwaway server: durability only costs time here (CREATE DATABASE checkpoints).
+        for setting in ("fsync", "synchronous_commit", "full_page_writes"):
+            await conn.execute(f"ALTER SYSTEM SET {setting} = off")
+        await conn.execute("SELECT pg_reload_conf()")
         await conn.execute(f"DROP DATABASE IF EXISTS {TEMPLATE}")
         await conn.execute(f"CREATE DATABASE {TEMPLATE}")
         await conn.close()

@@ -45,7 +45,9 @@ def status(url: str, timeout: float = 2.0) -> int | None:
         return None
 
 
-def wait_for_status(url: str, expected: int, *, within: float, process: subprocess.Popen | None = None) -> float:
+def wait_for_status(
+    url: str, expected: int, *, within: float, process: subprocess.Popen | None = None
+) -> float:
     """Poll url until it answers `expected`; return how long that took."""
     started = time.monotonic()
     while time.monotonic() - started < within:

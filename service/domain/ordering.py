@@ -17,12 +17,18 @@ import asyncpg
 
 from service import representations as rep
 from service.auth import Principal
-from service.errors import FieldError, NotFound, OrderEmpty, OrderIncomplete, OrderNotDraft, field_error
+from service.errors import (
+    FieldError,
+    NotFound,
+    OrderEmpty,
+    OrderIncomplete,
+    OrderNotDraft,
+    field_error,
+)
 from service.values import missing_required, validate_entries
 
 Queries = Mapping[str, str]
-# The expiration date (orderDate + 7 days, in order_create) must still be a date Python can hold.
-LATEST_ORDER_DATE = datetime.date.max - datetime.timedelta(days=7)
+MAX_DAYS_AHEAD = datetime.timedelta(days=366)
 
 
 def today_utc() -> datetime.date:
@@ -50,23 +56,31 @@ async def create_order(pool: asyncpg.Pool, q: Queries, who: Principal, data: Map
     order_date = data.get("orderDate") or today
     if order_date < today:
         raise field_error("orderDate", f"must not be in the past (today is {today} UTC)", code="date_in_past")
-    if order_date > LATEST_ORDER_DATE:
-        raise field_error("orderDate", f"must not be after {LATEST_ORDER_DATE}", code="date_too_late")
-    row = await pool.fetchrow(q["order_create"], who.reseller_id, data["accountId"], order_date, data.get("notes"))
+    if order_date > today + MAX_DAYS_AHEAD:
+        raise field_error(
+            "orderDate", f"must be within {MAX_DAYS_AHEAD.days} days from today", code="date_too_far"
+        )
+    row = await pool.fetchrow(
+        q["order_create"], who.reseller_id, data["accountId"], order_date, data.get("notes")
+    )
     if row is None:
         # A foreign account answers exactly like an unknown one.
         raise field_error("accountId", "is not one of your accounts", code="unknown_account")
     return rep.order(row)
 
 
-async def add_item(pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int, data: Mapping[str, Any]) -> dict:
+async def add_item(
+    pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int, data: Mapping[str, Any]
+) -> dict:
     product = await pool.fetchrow(q["product_get"], data["productId"])
     if product is None:
         raise field_error("productId", "is not a product of the catalog", code="unknown_product")
     cycle = data["billingCycle"]
     if cycle not in product["billing_cycles"]:
         raise field_error(
-            "billingCycle", f"must be one of {', '.join(product['billing_cycles'])}", code="unknown_billing_cycle"
+            "billingCycle",
+            f"must be one of {', '.join(product['billing_cycles'])}",
+            code="unknown_billing_cycle",
         )
     definitions = {d["name"]: d for d in product["characteristics"]}
     values = validate_entries(data.get("characteristics") or [], definitions, field="characteristics")
@@ -81,8 +95,17 @@ async def add_item(pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int
                 code="currency_mismatch",
             )
         row = await conn.fetchrow(
-            q["item_insert"], order_id, who.reseller_id, product["id"], product["sku"], product["name"],
-            data["quantity"], cycle, price, product["currency"], values,
+            q["item_insert"],
+            order_id,
+            who.reseller_id,
+            product["id"],
+            product["sku"],
+            product["name"],
+            data["quantity"],
+            cycle,
+            price,
+            product["currency"],
+            values,
         )
         try:
             await conn.execute(q["order_refresh_totals"], order_id)
@@ -118,7 +141,8 @@ async def checkout(
         for item in items:
             errors.extend(
                 FieldError(
-                    f"items[{item['id']}].characteristics.{name}", "required",
+                    f"items[{item['id']}].characteristics.{name}",
+                    "required",
                     f"item {item['id']}: characteristic {name!r} is required",
                 )
                 for name in missing_required(item["definitions"], item["item_values"])

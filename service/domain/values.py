@@ -37,7 +37,9 @@ async def set_custom_fields(
     return listing(definitions, stored)
 
 
-async def characteristics(pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int, item_id: int) -> list[dict]:
+async def characteristics(
+    pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int, item_id: int
+) -> list[dict]:
     row = await pool.fetchrow(q["item_characteristics"], order_id, who.reseller_id, item_id)
     if row is None:
         raise NotFound()
@@ -45,7 +47,11 @@ async def characteristics(pool: asyncpg.Pool, q: Queries, who: Principal, order_
 
 
 async def set_characteristics(
-    pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int, item_id: int,
+    pool: asyncpg.Pool,
+    q: Queries,
+    who: Principal,
+    order_id: int,
+    item_id: int,
     entries: Sequence[Mapping[str, Any]],
 ) -> list[dict]:
     row = await pool.fetchrow(q["item_characteristics"], order_id, who.reseller_id, item_id)

@@ -12,7 +12,15 @@ from aiohttp import web
 from service import representations as rep
 from service.domain import ordering, values
 from service.errors import OrderNotConfirmed, field_error
-from service.requests import decode_cursor, load, page, page_size, path_id, positive_id, read_json
+from service.requests import (
+    decode_cursor,
+    load,
+    page,
+    page_size,
+    path_id,
+    positive_id,
+    read_json,
+)
 from service.schemas.orders import OrderCreate, ValueEntry
 from service.state import POOL, PRINCIPAL, QUERIES, SETTINGS
 
@@ -62,9 +70,15 @@ async def list_orders(request: web.Request) -> web.Response:
         after = [_cursor_date(after[0]), positive_id(after[1], "cursor")]
     rows = await request.app[POOL].fetch(
         request.app[QUERIES]["orders_page"],
-        request[PRINCIPAL].reseller_id, stage, account_id, _text(query, "status"),
-        _date(query, "fromDate"), _date(query, "toDate"),
-        after[0] if after else None, after[1] if after else None, size + 1,
+        request[PRINCIPAL].reseller_id,
+        stage,
+        account_id,
+        _text(query, "status"),
+        _date(query, "fromDate"),
+        _date(query, "toDate"),
+        after[0] if after else None,
+        after[1] if after else None,
+        size + 1,
     )
     items = [rep.order(row) for row in rows[:size]]
     next_key = [items[-1]["orderDate"], items[-1]["id"]] if len(rows) > size else None
@@ -80,7 +94,9 @@ def _cursor_date(value) -> datetime.date:
 
 @routes.get(ORDER)
 async def get_order(request: web.Request) -> web.Response:
-    row = await ordering.find_order(request.app[POOL], request.app[QUERIES], path_id(request, "order_id"), request[PRINCIPAL])
+    row = await ordering.find_order(
+        request.app[POOL], request.app[QUERIES], path_id(request, "order_id"), request[PRINCIPAL]
+    )
     return web.json_response(rep.order(row))
 
 
@@ -90,10 +106,15 @@ async def checkout(request: web.Request) -> web.Response:
     await ordering.find_order(request.app[POOL], request.app[QUERIES], order_id, who)
     who.require_write()
     order = await ordering.checkout(
-        request.app[POOL], request.app[QUERIES], who, order_id,
+        request.app[POOL],
+        request.app[QUERIES],
+        who,
+        order_id,
         item_deadline_seconds=request.app[SETTINGS].item_deadline_seconds,
     )
-    return web.json_response(order, status=202, headers={"Location": f"/api/orders/{order_id}/execute/status"})
+    return web.json_response(
+        order, status=202, headers={"Location": f"/api/orders/{order_id}/execute/status"}
+    )
 
 
 @routes.get(ORDER + "/execute/status")
@@ -108,7 +129,9 @@ async def execution_status(request: web.Request) -> web.Response:
 
 @routes.get(ORDER + "/customfields")
 async def get_custom_fields(request: web.Request) -> web.Response:
-    listing = await values.custom_fields(request.app[POOL], request.app[QUERIES], request[PRINCIPAL], path_id(request, "order_id"))
+    listing = await values.custom_fields(
+        request.app[POOL], request.app[QUERIES], request[PRINCIPAL], path_id(request, "order_id")
+    )
     return web.json_response(listing)
 
 

@@ -110,7 +110,7 @@ class Price(fields.String):
         try:
             price = Decimal(text)
         except InvalidOperation:
-            raise ValidationError("Must be a decimal string like \"12.50\".") from None
+            raise ValidationError('Must be a decimal string like "12.50".') from None
         if not price.is_finite() or price < 0 or price > MAX_PRICE or price.as_tuple().exponent < -2:
             raise ValidationError(f"Must be from 0 to {MAX_PRICE} with at most two decimals.")
         return price
@@ -119,13 +119,20 @@ class Price(fields.String):
 class ProductCreate(Request):
     read_only = ("id",)
     sku = fields.String(
-        required=True, validate=validate.Regexp(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", error="Letters, digits, . _ - (at most 64).")
+        required=True,
+        validate=validate.Regexp(
+            r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$", error="Letters, digits, . _ - (at most 64)."
+        ),
     )
     name = Text(required=True)
     billingCycles = fields.List(Text(max_length=40), required=True, validate=validate.Length(min=1, max=20))
     unitPrices = fields.Dict(keys=Text(max_length=40), values=Price(), required=True)
-    currency = fields.String(required=True, validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code like EUR."))
-    characteristics = fields.List(fields.Nested(CharacteristicDefinition), load_default=list, validate=validate.Length(max=50))
+    currency = fields.String(
+        required=True, validate=validate.Regexp(r"^[A-Z]{3}$", error="An ISO 4217 code like EUR.")
+    )
+    characteristics = fields.List(
+        fields.Nested(CharacteristicDefinition), load_default=list, validate=validate.Length(max=50)
+    )
     fulfillment = fields.Nested(Fulfillment, required=True)
 
     @validates_schema

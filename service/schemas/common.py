@@ -2,7 +2,15 @@
 
 from __future__ import annotations
 
-from marshmallow import EXCLUDE, RAISE, Schema, ValidationError, fields, pre_load, validate
+from marshmallow import (
+    EXCLUDE,
+    RAISE,
+    Schema,
+    ValidationError,
+    fields,
+    pre_load,
+    validate,
+)
 
 MAX_ID = 2**63 - 1
 NAME_PATTERN = r"^[A-Za-z][A-Za-z0-9_]{0,63}$"
@@ -16,9 +24,20 @@ class Text(fields.String):
 
     def _deserialize(self, value, attr, data, **kwargs):
         result = super()._deserialize(value, attr, data, **kwargs)
-        if "\x00" in result:
-            raise ValidationError("Must not contain NUL characters.")
+        if not is_storable(result):
+            raise ValidationError("Must be valid Unicode text without NUL characters.")
         return result
+
+
+def is_storable(text: str) -> bool:
+    """PostgreSQL text holds neither NUL nor lone UTF-16 surrogates (which JSON can smuggle in)."""
+    if "\x00" in text:
+        return False
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def Id(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
@@ -65,7 +84,6 @@ class Problem(Response):
     code = fields.String(required=True)
     errors = fields.List(fields.Nested(ProblemFieldError), required=True)
     requestId = fields.String(required=True)
-
 
 
 class Live(Response):

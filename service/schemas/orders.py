@@ -7,28 +7,51 @@ from marshmallow import fields, validate
 from service.schemas.common import Id, Name, Request, Response, Text
 
 ORDER_STATUSES = (
-    "Draft", "Reseller Pending Approval", "Cancelled by Reseller", "Pending",
-    "In Progress", "Completed", "Partially Completed", "Failed",
+    "Draft",
+    "Reseller Pending Approval",
+    "Cancelled by Reseller",
+    "Pending",
+    "In Progress",
+    "Completed",
+    "Partially Completed",
+    "Failed",
 )
 ITEM_STATUSES = ("Pending", "In Progress", "Completed", "Failed")
 ORDER_READ_ONLY = (
-    "id", "accountName", "status", "expirationDate", "currency", "total", "itemCount",
-    "createdAt", "updatedAt", "checkedOutAt",
+    "id",
+    "accountName",
+    "status",
+    "expirationDate",
+    "currency",
+    "total",
+    "itemCount",
+    "createdAt",
+    "updatedAt",
+    "checkedOutAt",
 )
 ITEM_READ_ONLY = (
-    "id", "orderId", "sku", "productName", "unitPrice", "totalPrice", "status", "subscriptionId",
+    "id",
+    "orderId",
+    "sku",
+    "productName",
+    "unitPrice",
+    "totalPrice",
+    "status",
+    "subscriptionId",
 )
 
 
 class ValueEntry(Request):
     name = Name(required=True)
-    value = fields.Raw(required=True, allow_none=True, metadata={"description": "typed by the definition; null clears"})
+    value = fields.Raw(
+        required=True, allow_none=True, metadata={"description": "typed by the definition; null clears"}
+    )
 
 
 class OrderCreate(Request):
     read_only = ORDER_READ_ONLY
     accountId = Id(required=True)
-    orderDate = fields.Date(metadata={"description": "defaults to today (UTC); not in the past, not after 9999-12-24"})
+    orderDate = fields.Date(metadata={"description": "defaults to today (UTC); neither in the past nor more than 366 days ahead"})
     notes = Text(max_length=2000, min_length=0, allow_none=True)
 
 
@@ -44,10 +67,15 @@ class Order(Response):
     id = Id(required=True)
     accountId = Id(required=True)
     accountName = fields.String(required=True)
-    status = fields.String(required=True, metadata={"enum": list(ORDER_STATUSES), "description": "clients must tolerate new values"})
+    status = fields.String(
+        required=True,
+        metadata={"enum": list(ORDER_STATUSES), "description": "clients must tolerate new values"},
+    )
     orderDate = fields.Date(required=True)
     expirationDate = fields.Date(required=True, allow_none=True)
-    currency = fields.String(required=True, allow_none=True, metadata={"description": "set by the first item"})
+    currency = fields.String(
+        required=True, allow_none=True, metadata={"description": "set by the first item"}
+    )
     total = fields.String(required=True, metadata={"example": "25.00"})
     itemCount = fields.Integer(required=True)
     notes = fields.String(required=True, allow_none=True)
@@ -66,7 +94,11 @@ class Item(Response):
     billingCycle = fields.String(required=True)
     unitPrice = fields.String(required=True)
     totalPrice = fields.String(required=True)
-    status = fields.String(required=True, allow_none=True, metadata={"enum": list(ITEM_STATUSES), "description": "null until the order is checked out"})
+    status = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={"enum": list(ITEM_STATUSES), "description": "null until the order is checked out"},
+    )
     subscriptionId = fields.String(required=True, allow_none=True)
 
 
@@ -109,5 +141,8 @@ def page_of(schema: type[Response]) -> type[Response]:
     return type(
         f"{schema.__name__}Page",
         (Response,),
-        {"items": fields.List(fields.Nested(schema), required=True), "nextCursor": fields.String(required=True, allow_none=True)},
+        {
+            "items": fields.List(fields.Nested(schema), required=True),
+            "nextCursor": fields.String(required=True, allow_none=True),
+        },
     )

@@ -23,9 +23,7 @@ def own_server():
     shutil.rmtree(root, ignore_errors=True)
 
 
-async def test_readiness_goes_503_when_the_database_stops_and_200_when_it_returns(
-    own_server, aiohttp_client
-):
+async def test_readiness_goes_503_when_the_database_stops_and_200_when_it_returns(own_server, aiohttp_client):
     dsn = own_server.get_uri()
     sql = db.sql_dir()
     conn = await asyncpg.connect(dsn)

@@ -32,20 +32,21 @@ async def test_a_value_list_that_is_not_a_list_is_422(api, body):
         assert problem["errors"][0]["field"] == "body"
 
 
-@pytest.mark.parametrize(
-    "raw",
-    [
-        "[" * 100_000 + "]" * 100_000,
-        '{"accountId": 1, "notes": "\\ud800"}',
-        '{"accountId": 1, "\\udfff": 1}',
-    ],
-    ids=["nested too deeply", "lone surrogate in a value", "lone surrogate in a name"],
-)
-async def test_json_python_or_postgresql_cannot_hold_is_malformed(api, raw):
+async def test_json_nested_too_deeply_for_python_is_malformed(api):
     tenant = await api.tenant()
-    status, problem = await send(api, tenant, "POST", "/api/orders", raw)
+    status, problem = await send(api, tenant, "POST", "/api/orders", "[" * 100_000 + "]" * 100_000)
     assert status == 400, problem
     assert problem["code"] == "malformed_json"
+
+
+@pytest.mark.parametrize(
+    "raw", ['{"accountId": 1, "notes": "\\ud800"}', '{"accountId": 1, "\\udfff": 1}'], ids=["in a value", "in a name"]
+)
+async def test_a_lone_surrogate_postgresql_cannot_store_is_422(api, raw):
+    tenant = await api.tenant()
+    status, problem = await send(api, tenant, "POST", "/api/orders", raw)
+    assert status == 422, problem
+    assert problem["code"] == "validation_error"
 
 
 async def test_a_lone_surrogate_never_reaches_a_stored_value(api):
@@ -53,16 +54,7 @@ async def test_a_lone_surrogate_never_reaches_a_stored_value(api):
     await api.admin("POST", f"/admin/resellers/{tenant.reseller_id}/customfields", {"name": "po", "label": "PO", "type": "text"}, expect=201)
     order = await api.draft(tenant)
     status, problem = await send(api, tenant, "PUT", f"/api/orders/{order['id']}/customfields", '[{"name": "po", "value": "\\ud800"}]')
-    assert status == 400 and problem["code"] == "malformed_json"
-
-
-async def test_an_order_date_whose_expiration_python_cannot_hold_is_422(api):
-    tenant = await api.tenant()
-    status, problem = await api.call(tenant, "POST", "/api/orders", {"accountId": tenant.account_id, "orderDate": "9999-12-25"})
-    assert status == 422, problem
-    assert problem["errors"][0] == {"field": "orderDate", "code": "date_too_late", "message": "must not be after 9999-12-24"}
-    status, order = await api.call(tenant, "POST", "/api/orders", {"accountId": tenant.account_id, "orderDate": "9999-12-24"})
-    assert status == 201 and order["expirationDate"] == "9999-12-31"
+    assert status == 422 and problem["code"] == "validation_error"
 
 
 async def test_an_item_that_would_overflow_the_order_total_is_422_and_not_added(api):

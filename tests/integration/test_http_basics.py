@@ -15,7 +15,9 @@ async def test_readiness_is_ok_when_migrations_are_current(client):
 
 
 async def test_readiness_is_503_when_migrations_are_behind(client, conn):
-    await conn.execute("DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)")
+    await conn.execute(
+        "DELETE FROM schema_migrations WHERE version = (SELECT max(version) FROM schema_migrations)"
+    )
     response = await client.get("/health/ready")
     assert response.status == 503
     body = await response.json(content_type=PROBLEM)

@@ -62,9 +62,7 @@ async def test_an_applied_file_that_was_edited_is_refused(empty_dsn, tmp_path):
 async def test_a_failing_migration_leaves_nothing_half_applied(empty_dsn, tmp_path):
     directory = tmp_path / "migrations"
     shutil.copytree(SQL / "migrations", directory)
-    (directory / "9998_good_then_bad.sql").write_text(
-        "CREATE TABLE half_written (id int);\nSELECT 1 / 0;\n"
-    )
+    (directory / "9998_good_then_bad.sql").write_text("CREATE TABLE half_written (id int);\nSELECT 1 / 0;\n")
     with pytest.raises(asyncpg.DivisionByZeroError):
         await _run(empty_dsn, directory)
     conn = await asyncpg.connect(empty_dsn)

@@ -15,7 +15,11 @@ def test_the_package_finds_its_sql_from_outside_the_repository(tmp_path):
     # Run from an empty directory so the checkout is not on sys.path: in CI the
     # project is installed as a wheel, so this is the wheel's own sql/.
     result = subprocess.run(
-        [sys.executable, "-c", "import service, service.db as d; print(service.__file__); print(d.sql_dir())"],
+        [
+            sys.executable,
+            "-c",
+            "import service, service.db as d; print(service.__file__); print(d.sql_dir())",
+        ],
         cwd=tmp_path,
         capture_output=True,
         text=True,

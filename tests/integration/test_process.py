@@ -15,9 +15,7 @@ def test_a_bad_port_ends_the_process_with_one_clear_line():
 
 def test_an_unreachable_database_ends_the_process_with_one_clear_line():
     port = free_port()
-    process = start(
-        ["serve"], env=service_env(DATABASE_URL=f"postgresql://app:hunter2@127.0.0.1:{port}/db")
-    )
+    process = start(["serve"], env=service_env(DATABASE_URL=f"postgresql://app:hunter2@127.0.0.1:{port}/db"))
     out, err = process.communicate(timeout=30)
     assert process.returncode == 2
     lines = err.strip().splitlines()

@@ -4,7 +4,9 @@ from service import db, migrate
 
 
 def test_query_blocks_are_loaded_by_name(tmp_path):
-    (tmp_path / "a.sql").write_text("-- file comment\n-- name: one\nSELECT 1;\n\n-- name: two\nSELECT $1::int;\n")
+    (tmp_path / "a.sql").write_text(
+        "-- file comment\n-- name: one\nSELECT 1;\n\n-- name: two\nSELECT $1::int;\n"
+    )
     queries = db.load_queries(tmp_path)
     assert dict(queries) == {"one": "SELECT 1", "two": "SELECT $1::int"}
     with pytest.raises(TypeError):

@@ -1,0 +1,1 @@
+"""Order execution: fulfillment connectors, the poll job and the draft expiry job."""

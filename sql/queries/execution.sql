@@ -1,0 +1,147 @@
+-- Queries of the poll job (service.execution.poller).
+-- Correctness on many replicas lives here: rows are claimed with
+-- FOR UPDATE SKIP LOCKED and a lease, and every result write is guarded by the
+-- claimer's lease_token. Order rows are always locked before execution rows
+-- are written, and the claim never locks an order, so no two transactions of
+-- these queries can wait on each other in a cycle.
+
+-- name: execution_claim
+-- $1 batch size, $2 lease seconds, $3 this claim's token, $4 items already
+-- handled in this tick (each item gets at most one outbound call per tick).
+-- attempts counts the calls made for the item's current step; a success
+-- resets it, so it drives the retry backoff.
+WITH due AS (
+    SELECT e.item_id
+    FROM executions e
+    WHERE e.status IN ('Pending', 'In Progress')
+      AND e.next_attempt_at <= now()
+      AND (e.lease_until IS NULL OR e.lease_until < now())
+      AND NOT (e.item_id = ANY ($4::bigint[]))
+    ORDER BY e.next_attempt_at, e.item_id
+    LIMIT $1::integer
+    FOR UPDATE OF e SKIP LOCKED
+),
+claimed AS (
+    UPDATE executions e
+    SET lease_until = now() + make_interval(secs => $2::double precision),
+        lease_token = $3::uuid,
+        attempts = e.attempts + 1,
+        status = 'In Progress',
+        started_at = coalesce(e.started_at, now()),
+        updated_at = now()
+    FROM due
+    WHERE e.item_id = due.item_id
+    RETURNING e.item_id, e.order_id, e.operation_id, e.attempts, e.deadline_at, e.message,
+              e.deadline_at <= now() AS overdue
+)
+SELECT c.item_id, c.order_id, c.operation_id, c.attempts, c.deadline_at, c.message, c.overdue,
+       o.account_id, i.sku, i.quantity, i.billing_cycle, i.characteristics, p.fulfillment
+FROM claimed c
+JOIN order_items i ON i.id = c.item_id
+JOIN orders o ON o.id = c.order_id
+JOIN products p ON p.id = i.product_id
+ORDER BY c.item_id;
+
+-- name: execution_order_lock
+-- Taken before writing an item's result and before recomputing the order's
+-- status: the recompute that follows reads the items in a fresh snapshot, so
+-- two workers finishing the last two items of one order cannot both see the
+-- other one unfinished.
+SELECT id FROM orders WHERE id = $1::bigint FOR UPDATE;
+
+-- name: execution_submitted
+-- $1 item, $2 lease token, $3 operation id. Due again at once: the next tick polls it.
+UPDATE executions
+SET operation_id = $3::text,
+    status = 'In Progress',
+    attempts = 0,
+    next_attempt_at = now(),
+    lease_until = NULL,
+    lease_token = NULL,
+    updated_at = now()
+WHERE item_id = $1::bigint AND lease_token = $2::uuid AND status = 'In Progress'
+RETURNING item_id;
+
+-- name: execution_still_running
+-- $1 item, $2 lease token, $3 message from the connector (may be null).
+UPDATE executions
+SET message = $3::text,
+    attempts = 0,
+    next_attempt_at = now(),
+    lease_until = NULL,
+    lease_token = NULL,
+    updated_at = now()
+WHERE item_id = $1::bigint AND lease_token = $2::uuid AND status = 'In Progress'
+RETURNING item_id;
+
+-- name: execution_finished
+-- $1 item, $2 lease token, $3 'Completed' or 'Failed', $4 subscription id, $5 message.
+UPDATE executions
+SET status = $3::text,
+    subscription_id = $4::text,
+    message = $5::text,
+    lease_until = NULL,
+    lease_token = NULL,
+    completed_at = now(),
+    updated_at = now()
+WHERE item_id = $1::bigint AND lease_token = $2::uuid AND status = 'In Progress'
+  AND $3::text IN ('Completed', 'Failed')
+RETURNING item_id;
+
+-- name: execution_retry_later
+-- $1 item, $2 lease token, $3 delay seconds, $4 why. Never later than the
+-- deadline, so an item that keeps failing is failed on time.
+UPDATE executions
+SET message = $4::text,
+    next_attempt_at = least(now() + make_interval(secs => $3::double precision), deadline_at),
+    lease_until = NULL,
+    lease_token = NULL,
+    updated_at = now()
+WHERE item_id = $1::bigint AND lease_token = $2::uuid AND status = 'In Progress'
+RETURNING item_id, next_attempt_at;
+
+-- name: execution_release
+-- On shutdown: hand claimed-but-unfinished items back at once instead of
+-- letting them wait for the lease to run out. The unused attempt is given back.
+UPDATE executions
+SET lease_until = NULL,
+    lease_token = NULL,
+    attempts = greatest(attempts - 1, 0),
+    updated_at = now()
+WHERE item_id = ANY ($1::bigint[]) AND lease_token = $2::uuid
+RETURNING item_id;
+
+-- name: execution_order_refresh
+-- Recompute an executing order's status from its items; run after
+-- execution_order_lock in the same transaction. Returns the row only when the
+-- status changed.
+WITH counts AS (
+    SELECT count(*) AS total,
+           count(*) FILTER (WHERE status = 'Completed') AS completed,
+           count(*) FILTER (WHERE status = 'Failed') AS failed,
+           count(*) FILTER (WHERE status <> 'Pending') AS started
+    FROM executions
+    WHERE order_id = $1::bigint
+),
+next AS (
+    SELECT CASE
+               WHEN completed + failed = total AND failed = 0 THEN 'Completed'
+               WHEN completed + failed = total AND completed = 0 THEN 'Failed'
+               WHEN completed + failed = total THEN 'Partially Completed'
+               WHEN started > 0 THEN 'In Progress'
+               ELSE 'Pending'
+           END AS status,
+           completed + failed = total AS final
+    FROM counts
+    WHERE total > 0
+)
+UPDATE orders o
+SET status = next.status,
+    started_at = CASE WHEN next.status <> 'Pending' THEN coalesce(o.started_at, now()) END,
+    completed_at = CASE WHEN next.final THEN coalesce(o.completed_at, now()) END,
+    updated_at = now()
+FROM next
+WHERE o.id = $1::bigint
+  AND o.status IN ('Pending', 'In Progress')
+  AND o.status <> next.status
+RETURNING o.id, o.status;

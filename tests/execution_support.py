@@ -1,0 +1,185 @@
+"""Arrange rows for execution tests, and fixtures for pollers and connectors.
+
+Rows are inserted with SQL because the API that creates them is built
+elsewhere; checkout is the contract's two statements, verbatim.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import time
+
+import aiohttp
+import asyncpg
+import pytest
+
+from service import db
+from service.execution import connector_sim
+from service.execution.poller import Poller
+
+QUERIES = db.load_queries(db.sql_dir() / "queries")
+FINAL = ("Completed", "Partially Completed", "Failed")
+
+
+async def tenant(conn: asyncpg.Connection) -> tuple[int, int]:
+    reseller = await conn.fetchval(
+        "INSERT INTO resellers (name, edition) VALUES ('Acme', 'Standard') RETURNING id"
+    )
+    account = await conn.fetchval(
+        "INSERT INTO accounts (reseller_id, name, type) VALUES ($1, 'Acme', 'Reseller') RETURNING id",
+        reseller,
+    )
+    return reseller, account
+
+
+async def product(conn: asyncpg.Connection, fulfillment: dict, *, sku: str | None = None) -> int:
+    sku = sku or f"SKU-{random.getrandbits(40):x}"
+    return await conn.fetchval(
+        """INSERT INTO products (sku, name, billing_cycles, unit_prices, currency, characteristics, fulfillment)
+           VALUES ($1, $1, '{Monthly}', '{"Monthly": "10.00"}', 'USD',
+                   '[{"name": "domain", "label": "Domain", "type": "text", "required": false, "options": []}]', $2)
+           RETURNING id""",
+        sku,
+        json.dumps(fulfillment),
+    )
+
+
+async def draft(
+    conn: asyncpg.Connection, tenancy: tuple[int, int], products: list[int], *, expires_in_days: int = 7
+) -> tuple[int, list[int]]:
+    reseller, account = tenancy
+    order = await conn.fetchval(
+        """INSERT INTO orders (reseller_id, account_id, order_date, expiration_date, currency)
+           VALUES ($1, $2, current_date, current_date + $3::int, 'USD') RETURNING id""",
+        reseller,
+        account,
+        expires_in_days,
+    )
+    items = []
+    for product_id in products:
+        items.append(
+            await conn.fetchval(
+                """INSERT INTO order_items (order_id, reseller_id, product_id, sku, product_name, quantity,
+                                            billing_cycle, unit_price, total_price, currency, characteristics)
+                   SELECT $1, $2, id, sku, name, 2, 'Monthly', 10.00, 20.00, 'USD', '{"domain": "example.com"}'
+                   FROM products WHERE id = $3 RETURNING id""",
+                order,
+                reseller,
+                product_id,
+            )
+        )
+    return order, items
+
+
+async def checkout(conn: asyncpg.Connection, order: int, *, deadline_seconds: float = 900) -> bool:
+    """The checkout contract main implements: one transaction, guarded by status='Draft'."""
+    async with conn.transaction():
+        won = await conn.fetchval(
+            """UPDATE orders SET status = 'Pending', checked_out_at = now(), expiration_date = NULL,
+                                 updated_at = now()
+               WHERE id = $1 AND status = 'Draft' RETURNING id""",
+            order,
+        )
+        if won is None:
+            return False
+        await conn.execute(
+            """INSERT INTO executions (item_id, order_id, deadline_at)
+               SELECT id, order_id, now() + make_interval(secs => $2) FROM order_items WHERE order_id = $1""",
+            order,
+            float(deadline_seconds),
+        )
+    return True
+
+
+async def checked_out(conn, tenancy, products, **kwargs) -> tuple[int, list[int]]:
+    order, items = await draft(conn, tenancy, products)
+    assert await checkout(conn, order, **kwargs)
+    return order, items
+
+
+async def order_row(conn: asyncpg.Connection, order: int) -> asyncpg.Record:
+    return await conn.fetchrow("SELECT * FROM orders WHERE id = $1", order)
+
+
+async def executions(conn: asyncpg.Connection, order: int) -> dict[int, asyncpg.Record]:
+    rows = await conn.fetch("SELECT * FROM executions WHERE order_id = $1 ORDER BY item_id", order)
+    return {row["item_id"]: row for row in rows}
+
+
+async def run_until_final(pollers, conn, order: int, *, within: float = 15.0) -> asyncpg.Record:
+    """Tick every poller together until the order is final; fail after `within` seconds."""
+    pollers = pollers if isinstance(pollers, list) else [pollers]
+    started = time.monotonic()
+    while time.monotonic() - started < within:
+        await asyncio.gather(*(p.run_once() for p in pollers))
+        row = await order_row(conn, order)
+        if row["status"] in FINAL:
+            return row
+        await asyncio.sleep(0.02)
+    raise AssertionError(f"order {order} is still {row['status']!r} after {within}s")
+
+
+@pytest.fixture
+async def pool(dsn):
+    pool = await db.create_pool(dsn, max_size=20)
+    yield pool
+    await pool.close()
+
+
+@pytest.fixture
+async def session():
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=1, connect=1)) as session:
+        yield session
+
+
+@pytest.fixture
+def make_poller(pool, session):
+    def make(*, queries=QUERIES, concurrency: int = 10, lease_seconds: float = 30.0) -> Poller:
+        return Poller(
+            pool=pool,
+            queries=queries,
+            session=session,
+            lease_seconds=lease_seconds,
+            concurrency=concurrency,
+            retry_base_seconds=0.05,
+            retry_max_seconds=0.2,
+            rng=random.Random(7),
+        )
+
+    return make
+
+
+@pytest.fixture
+def simulator(aiohttp_server):
+    """Start a connector-sim in this process; returns (base url, its Simulator)."""
+
+    async def start(**options) -> tuple[str, connector_sim.Simulator]:
+        options.setdefault("delay", 0.0)
+        app = connector_sim.create_app(**options)
+        server = await aiohttp_server(app, host="127.0.0.1")
+        return str(server.make_url("")).rstrip("/"), app[connector_sim.SIMULATOR]
+
+    return start
+
+
+@pytest.fixture
+def fake_connector(aiohttp_server):
+    """A connector answering with the given handlers: fake_connector(post=..., get=...)."""
+    from aiohttp import web
+
+    async def start(*, post, get=None) -> str:
+        app = web.Application()
+        app.router.add_post("/provisioning", post)
+        if get is not None:
+            app.router.add_get("/provisioning/{operation_id}", get)
+        server = await aiohttp_server(app, host="127.0.0.1")
+        return str(server.make_url("")).rstrip("/")
+
+    return start
+
+
+async def stats(session: aiohttp.ClientSession, url: str) -> dict:
+    async with session.get(f"{url}/stats") as response:
+        return await response.json()

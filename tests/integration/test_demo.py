@@ -1,0 +1,53 @@
+"""`serve --demo`: an idempotent seed whose products really provision."""
+
+import asyncio
+
+from service.demo import CONNECTOR_SKU, INSTANT_SKU, seed, start_connector
+from service.state import POLLER, POOL, QUERIES
+
+
+async def test_the_demo_seed_is_idempotent_and_its_order_completes(client, api, conn):
+    app = client.server.app
+    runner, url = await start_connector(delay=0)
+    try:
+        first = await seed(app[POOL], app[QUERIES], connector_url=url)
+        again = await asyncio.gather(*(seed(app[POOL], app[QUERIES], connector_url=url) for _ in range(3)))
+        assert first.credentials is not None
+        assert all(s.credentials is None and s.reseller["id"] == first.reseller["id"] for s in again)
+        assert await conn.fetchval("SELECT count(*) FROM resellers") == 1
+        assert await conn.fetchval("SELECT count(*) FROM products") == 2
+
+        token = await api.token(first.credentials["clientId"], first.credentials["clientSecret"])
+        tenant = type("DemoTenant", (), {"headers": {"Authorization": f"Bearer {token}"}})()
+        status, products = await api.call(tenant, "GET", "/api/products")
+        by_sku = {p["sku"]: p for p in products["items"]}
+        status, order = await api.call(tenant, "POST", "/api/orders", {"accountId": first.customer_id})
+        assert status == 201
+        path = f"/api/orders/{order['id']}"
+        await api.call(
+            tenant,
+            "POST",
+            f"{path}/items",
+            {"productId": by_sku[INSTANT_SKU]["id"], "quantity": 5, "billingCycle": "Monthly"},
+        )
+        await api.call(
+            tenant,
+            "POST",
+            f"{path}/items",
+            {
+                "productId": by_sku[CONNECTOR_SKU]["id"],
+                "quantity": 1,
+                "billingCycle": "Monthly",
+                "characteristics": [{"name": "hostname", "value": "web-1"}],
+            },
+        )
+        assert (await api.call(tenant, "POST", f"{path}/checkout"))[0] == 202
+        for _ in range(20):
+            await app[POLLER].run_once()
+            status, progress = await api.call(tenant, "GET", f"{path}/execute/status")
+            if progress["status"] == "Completed":
+                break
+        assert progress["status"] == "Completed"
+        assert all(item["subscriptionId"] for item in progress["items"])
+    finally:
+        await runner.cleanup()

@@ -1,0 +1,146 @@
+"""Several service processes on one database, as replicas run in production."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import signal
+import time
+import urllib.request
+
+from tests.execution_support import checked_out, executions, product, tenant
+from tests.process import free_port, service_env, start, wait_for_status
+
+FINAL = ("Completed", "Partially Completed", "Failed")
+
+
+def _stats(url: str) -> dict:
+    with urllib.request.urlopen(f"{url}/stats", timeout=5) as response:
+        return json.load(response)
+
+
+@contextlib.asynccontextmanager
+async def _connector(delay: float):
+    port = free_port()
+    sim = start(
+        ["connector-sim", "--port", str(port), "--delay", str(delay), "--seed", "1"], env=service_env()
+    )
+    url = f"http://127.0.0.1:{port}"
+    try:
+        await asyncio.to_thread(wait_for_status, f"{url}/stats", 200, within=20, process=sim)
+        yield url
+    finally:
+        sim.send_signal(signal.SIGTERM)
+        sim.communicate(timeout=10)
+
+
+async def _replica(dsn: str, **extra: str):
+    port = free_port()
+    env = service_env(
+        DATABASE_URL=dsn,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        POLL_INTERVAL_SECONDS="0.1",
+        SHUTDOWN_DRAIN_SECONDS="0",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    process = start(["serve"], env=env)
+    await asyncio.to_thread(
+        wait_for_status, f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process
+    )
+    return process
+
+
+async def _stop(processes, *, expect_clean: bool = True) -> None:
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            _, err = await asyncio.to_thread(process.communicate, timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        if expect_clean:
+            assert process.returncode == 0, err
+            assert '"level": "error"' not in err, err
+
+
+async def _statuses(conn, orders) -> list[str]:
+    rows = await conn.fetch("SELECT status FROM orders WHERE id = ANY($1::bigint[]) ORDER BY id", orders)
+    return [row["status"] for row in rows]
+
+
+async def _until_final(conn, orders, within: float) -> list[str]:
+    deadline = time.monotonic() + within
+    while time.monotonic() < deadline:
+        statuses = await _statuses(conn, orders)
+        if all(s in FINAL for s in statuses):
+            return statuses
+        await asyncio.sleep(0.2)
+    return await _statuses(conn, orders)
+
+
+async def test_three_replicas_execute_200_orders_submitting_each_item_once(conn, dsn):
+    async with _connector(delay=0.2) as url:
+        tenancy = await tenant(conn)
+        remote = await product(conn, {"type": "http", "url": url})
+        instant = await product(conn, {"type": "instant"})
+        orders = [(await checked_out(conn, tenancy, [remote, instant]))[0] for _ in range(200)]
+        replicas = await asyncio.gather(*(_replica(dsn, CONNECTOR_CONCURRENCY="10") for _ in range(3)))
+        try:
+            statuses = await _until_final(conn, orders, within=90)
+        finally:
+            await _stop(replicas)
+        assert statuses == ["Completed"] * 200
+        remote_items = [
+            item
+            for order in orders
+            for item, row in (await executions(conn, order)).items()
+            if row["operation_id"]
+        ]
+        assert len(remote_items) == 200
+        stats = await asyncio.to_thread(_stats, url)
+        assert stats == {"submissions": {f"item-{i}": 1 for i in remote_items}, "provisioned": 200}
+
+
+async def test_a_replica_killed_mid_execution_leaves_nothing_stuck_once_its_lease_ends(conn, dsn):
+    lease = {"EXECUTION_LEASE_SECONDS": "2", "CONNECTOR_TIMEOUT_SECONDS": "1", "CONNECTOR_CONCURRENCY": "10"}
+    async with _connector(delay=1.0) as url:
+        tenancy = await tenant(conn)
+        remote = await product(conn, {"type": "http", "url": url})
+        orders = [(await checked_out(conn, tenancy, [remote, remote]))[0] for _ in range(10)]
+        doomed = await _replica(dsn, **lease)
+        # Kill it while it holds leases on submitted, unfinished items.
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            held = await conn.fetchval(
+                "SELECT count(*) FROM executions WHERE lease_until > now() AND operation_id IS NOT NULL"
+                " AND status = 'In Progress'"
+            )
+            if held:
+                break
+            await asyncio.sleep(0.05)
+        assert held, "the replica never held a lease on a submitted item"
+        doomed.send_signal(signal.SIGKILL)
+        await asyncio.to_thread(doomed.communicate, timeout=10)
+        killed_at = time.monotonic()
+        stranded = await conn.fetchval(
+            "SELECT count(*) FROM executions WHERE status IN ('Pending', 'In Progress')"
+        )
+        assert stranded > 0
+
+        survivor = await _replica(dsn, **lease)
+        try:
+            statuses = await _until_final(conn, orders, within=40)
+        finally:
+            await _stop([survivor])
+        assert statuses == ["Completed"] * 10
+        assert time.monotonic() - killed_at < 40
+        stats = await asyncio.to_thread(_stats, url)
+        # Re-submission after the crash reuses the idempotency key: provisioned once each.
+        assert stats["provisioned"] == 20
+        assert len(stats["submissions"]) == 20
+        assert await conn.fetchval("SELECT count(*) FROM executions WHERE subscription_id IS NULL") == 0

@@ -1,0 +1,80 @@
+"""Another reseller's objects answer exactly like missing ones, on every endpoint."""
+
+MISSING = 987654321
+
+
+def _same_answer(theirs, missing):
+    (status_a, body_a), (status_b, body_b) = theirs, missing
+    assert status_a == status_b
+    if body_a is None:
+        assert body_b is None
+        return
+    strip = lambda body: {k: v for k, v in body.items() if k != "requestId"}  # noqa: E731
+    assert strip(body_a) == strip(body_b)
+
+
+async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
+    owner = await api.tenant(name="Owner")
+    intruder = await api.tenant(name="Intruder")
+    product = await api.product()
+    draft = await api.draft(owner)
+    item = await api.item(owner, draft["id"], product)
+    confirmed = await api.draft(owner, owner.customer_id)
+    await api.item(owner, confirmed["id"], product)
+    status, _ = await api.call(owner, "POST", f"/api/orders/{confirmed['id']}/checkout")
+    assert status == 202
+
+    item_body = {"productId": product["id"], "quantity": 1, "billingCycle": "Monthly"}
+    values = [{"name": "x", "value": "y"}]
+    cases = []
+    for order_id, item_id in ((draft["id"], item["id"]), (confirmed["id"], item["id"])):
+        cases += [
+            ("GET", "/api/orders/{o}", None),
+            ("GET", "/api/orders/{o}/items", None),
+            ("POST", "/api/orders/{o}/items", item_body),
+            ("GET", "/api/orders/{o}/items/{i}", None),
+            ("DELETE", "/api/orders/{o}/items/{i}", None),
+            ("POST", "/api/orders/{o}/checkout", None),
+            ("GET", "/api/orders/{o}/execute/status", None),
+            ("GET", "/api/orders/{o}/customfields", None),
+            ("PUT", "/api/orders/{o}/customfields", values),
+            ("GET", "/api/orders/{o}/items/{i}/characteristics", None),
+            ("PUT", "/api/orders/{o}/items/{i}/characteristics", values),
+        ]
+        for method, template, body in cases:
+            theirs = await api.call(intruder, method, template.format(o=order_id, i=item_id), body)
+            missing = await api.call(intruder, method, template.format(o=MISSING, i=MISSING), body)
+            assert theirs[0] == 404, (method, template, theirs)
+            _same_answer(theirs, missing)
+
+    # The owner's item under the intruder's own order is missing too.
+    own = await api.draft(intruder)
+    theirs = await api.call(intruder, "GET", f"/api/orders/{own['id']}/items/{item['id']}")
+    missing = await api.call(intruder, "GET", f"/api/orders/{own['id']}/items/{MISSING}")
+    _same_answer(theirs, missing)
+
+    # An order for the owner's accounts is the same 422 as for an unknown account.
+    for account_id in (owner.account_id, owner.customer_id):
+        theirs = await api.call(intruder, "POST", "/api/orders", {"accountId": account_id})
+        missing = await api.call(intruder, "POST", "/api/orders", {"accountId": MISSING})
+        assert theirs[0] == 422
+        _same_answer(theirs, missing)
+
+    # Lists never show the owner's rows, whatever the filters.
+    for query in ("stage=All", "stage=Draft", f"stage=All&accountId={owner.customer_id}"):
+        status, page = await api.call(intruder, "GET", f"/api/orders?{query}")
+        assert status == 200
+        assert all(o["id"] == own["id"] for o in page["items"]), query
+    status, accounts = await api.call(intruder, "GET", "/api/accounts")
+    assert {a["id"] for a in accounts["items"]} == {intruder.account_id, intruder.customer_id}
+
+
+async def test_an_item_of_another_order_is_404(api):
+    tenant = await api.tenant()
+    product = await api.product()
+    first, second = await api.draft(tenant), await api.draft(tenant)
+    item = await api.item(tenant, first["id"], product)
+    status, problem = await api.call(tenant, "GET", f"/api/orders/{second['id']}/items/{item['id']}")
+    assert (status, problem["code"]) == (404, "not_found")
+    status, _ = await api.call(tenant, "DELETE", f"/api/orders/{second['id']}/items/{item['id']}")
+    assert status == 404
