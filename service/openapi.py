@@ -48,6 +48,8 @@ Build, execute and follow orders for a reseller's own account and its end custom
   codes it can carry. Checks run in this order: authentication (401), tenant scope of the ids in
   the path (404), edition (403), body (422), state (409).
 * Lists take `pageSize` (1..200, default 50) and the opaque `cursor` of the previous page.
+* Ids are positive 64-bit integers; an id in a path that is not one, or has more than 18 digits,
+  answers 404.
 * `X-Api-Version` may be absent or `3.0`. Every response carries `X-Request-Id`.
 * A request that is not valid HTTP (a request line or header over 8 KiB, a malformed header)
   answers 400 `bad_request`.
