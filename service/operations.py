@@ -146,7 +146,7 @@ OPERATIONS: dict[Any, Doc] = {
     ),
     admin.create_product: Doc(
         summary="Add a product to the catalog", tag="Operator", status=201, returns=a.Product,
-        returns_description="Created", body=a.ProductCreate, headers=("Location",), errors=(e.AlreadyExists,),
+        returns_description="Created", body=a.ProductCreate, errors=(e.AlreadyExists,),
         description="`unitPrices` has exactly one price per billing cycle; a `select` needs `options`.",
     ),
     admin.create_custom_field: Doc(

@@ -76,7 +76,7 @@ async def revoke_credentials(request: web.Request) -> web.Response:
 async def create_product(request: web.Request) -> web.Response:
     data = load(s.ProductCreate(), await read_json(request))
     product = await tenancy.create_product(request.app[POOL], request.app[QUERIES], data)
-    return web.json_response(product, status=201, headers={"Location": f"/api/products/{product['id']}"})
+    return web.json_response(product, status=201)
 
 
 @routes.post(RESELLER + "/customfields")
