@@ -5,8 +5,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from service import db, migrate
+from service.access import access_middleware, auth_ctx
 from service.middleware import problem_middleware
-from service.routes import health
+from service.routes import admin, catalog, health, items, oauth, orders
 from service.settings import Settings
 from service.state import DSN, LIFECYCLE, POOL, QUERIES, SETTINGS, Lifecycle
 
@@ -23,7 +24,7 @@ async def _pool_ctx(app: web.Application):
 def create_app(settings: Settings, *, dsn: str) -> web.Application:
     """Build the application; no I/O happens until it starts."""
     sql = db.sql_dir(settings.sql_dir)
-    app = web.Application(middlewares=[problem_middleware], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[problem_middleware, access_middleware], client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[QUERIES] = db.load_queries(sql / "queries")
@@ -31,5 +32,7 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
         migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations"))
     )
     app.cleanup_ctx.append(_pool_ctx)
-    app.add_routes(health.routes)
+    app.cleanup_ctx.append(auth_ctx)
+    for module in (health, oauth, admin, catalog, orders, items):
+        app.add_routes(module.routes)
     return app

@@ -49,6 +49,12 @@ class MalformedJson(BadRequest):
     code = "malformed_json"
 
 
+class UnsupportedGrantType(BadRequest):
+    """Unsupported grant type"""
+
+    code = "unsupported_grant_type"
+
+
 class UnsupportedApiVersion(BadRequest):
     """Unsupported API version"""
 
@@ -101,6 +107,12 @@ class Conflict(ServiceError):
 
     status = 409
     code = "conflict"
+
+
+class AlreadyExists(Conflict):
+    """It exists already"""
+
+    code = "already_exists"
 
 
 class OrderNotDraft(Conflict):

@@ -8,6 +8,7 @@ from collections.abc import Mapping
 import asyncpg
 from aiohttp import web
 
+from service.auth import CredentialCache, Principal, TokenSigner
 from service.settings import Settings
 
 
@@ -25,4 +26,8 @@ QUERIES = web.AppKey("queries", Mapping)
 POOL = web.AppKey("pool", asyncpg.Pool)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 
+SIGNER = web.AppKey("signer", TokenSigner)
+CREDENTIALS = web.AppKey("credentials", CredentialCache)
+
 REQUEST_ID = web.RequestKey("request_id", str)
+PRINCIPAL = web.RequestKey("principal", Principal)

@@ -115,6 +115,13 @@ async def client(dsn, settings, aiohttp_client):
 
 
 @pytest.fixture
+def api(client):
+    from tests.api import Api
+
+    return Api(client)
+
+
+@pytest.fixture
 async def conn(dsn):
     """A direct connection to the test's database, to arrange and inspect rows."""
     connection = await asyncpg.connect(dsn, **db.connect_kwargs())

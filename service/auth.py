@@ -1,0 +1,150 @@
+"""Reseller access tokens, the operator token, and who may call what.
+
+Access tokens are signed (HMAC-SHA256 with a key kept in the database, so all
+replicas agree), so verifying one needs no database. What can change under a
+live token — a revoked credential, an edition change — is read through a
+small per-client cache whose entries live CREDENTIAL_TTL_SECONDS, well inside
+the contract's 5 s bound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import dataclasses
+import hashlib
+import hmac
+import json
+import secrets
+import time
+from collections.abc import Mapping
+
+import asyncpg
+from aiohttp import web
+
+from service.errors import EditionNotPermitted, NotFound, Unauthorized
+
+CREDENTIAL_TTL_SECONDS = 2.0
+CACHE_MAX_ENTRIES = 50_000
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Principal:
+    client_id: str
+    reseller_id: int
+    edition: str
+    own_account_id: int
+
+    def require_write(self) -> None:
+        if self.edition != "Standard":
+            raise EditionNotPermitted(f"The {self.edition} edition may only read")
+
+
+def hash_secret(secret: str) -> str:
+    # Secrets are 256-bit random strings we generate, not passwords people
+    # choose, so a fast hash is enough; a slow KDF would only cost latency.
+    return hashlib.sha256(secret.encode()).hexdigest()
+
+
+def new_credentials() -> tuple[str, str]:
+    return f"ro_{secrets.token_hex(8)}", secrets.token_urlsafe(32)
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class TokenSigner:
+    def __init__(self, *, key: str, ttl_seconds: int) -> None:
+        self._key = key.encode()
+        self.ttl_seconds = ttl_seconds
+
+    def issue(self, client_id: str) -> str:
+        payload = _b64(json.dumps({"c": client_id, "e": int(time.time()) + self.ttl_seconds}).encode())
+        return f"{payload}.{self._sign(payload)}"
+
+    def verify(self, token: str) -> str:
+        """Return the client id of a valid, unexpired token."""
+        payload, _, signature = token.partition(".")
+        if not payload or not hmac.compare_digest(signature, self._sign(payload)):
+            raise Unauthorized("The access token is not valid")
+        try:
+            claims = json.loads(_unb64(payload))
+            client_id, expires = claims["c"], claims["e"]
+        except (ValueError, KeyError, TypeError):
+            raise Unauthorized("The access token is not valid") from None
+        if expires < time.time():
+            raise Unauthorized("The access token has expired")
+        return client_id
+
+    def _sign(self, payload: str) -> str:
+        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
+
+
+class CredentialCache:
+    """client_id -> what its tokens may do, refreshed after CREDENTIAL_TTL_SECONDS."""
+
+    def __init__(self, *, pool: asyncpg.Pool, queries: Mapping[str, str], ttl: float = CREDENTIAL_TTL_SECONDS) -> None:
+        self._pool = pool
+        self._query = queries["credential_state"]
+        self._ttl = ttl
+        self._entries: dict[str, tuple[float, Principal | None]] = {}
+        self._loading: dict[str, asyncio.Future] = {}
+
+    async def get(self, client_id: str) -> Principal | None:
+        entry = self._entries.get(client_id)
+        if entry is not None and entry[0] > time.monotonic():
+            return entry[1]
+        # Concurrent requests of one client share a single lookup.
+        loading = self._loading.get(client_id)
+        if loading is not None:
+            return await asyncio.shield(loading)
+        future = asyncio.get_running_loop().create_future()
+        self._loading[client_id] = future
+        try:
+            row = await self._pool.fetchrow(self._query, client_id)
+            principal = None if row is None else Principal(client_id=client_id, **row)
+            if len(self._entries) >= CACHE_MAX_ENTRIES:
+                self._entries.pop(next(iter(self._entries)))
+            self._entries[client_id] = (time.monotonic() + self._ttl, principal)
+            future.set_result(principal)
+            return principal
+        except Exception as exc:
+            future.set_exception(exc)
+            future.exception()  # marked retrieved: a future nobody awaited must not warn
+            raise
+        finally:
+            if not future.done():
+                future.cancel()
+            del self._loading[client_id]
+
+
+def bearer(request: web.Request) -> str | None:
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        return None
+    return token.strip()
+
+
+async def authenticate_reseller(request: web.Request, *, signer: TokenSigner, cache: CredentialCache) -> Principal:
+    token = bearer(request)
+    if token is None:
+        raise Unauthorized("A bearer access token is required")
+    principal = await cache.get(signer.verify(token))
+    if principal is None:
+        raise Unauthorized("The credential of this token was revoked")
+    return principal
+
+
+def authenticate_operator(request: web.Request, *, admin_token: str | None) -> None:
+    if admin_token is None:
+        # The operator API does not exist on this deployment.
+        raise NotFound()
+    token = bearer(request)
+    if token is None or not hmac.compare_digest(token.encode(), admin_token.encode()):
+        raise Unauthorized("The operator token is required")

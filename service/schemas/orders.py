@@ -1,0 +1,113 @@
+"""Orders, items, execution status, custom fields and characteristics."""
+
+from __future__ import annotations
+
+from marshmallow import fields, validate
+
+from service.schemas.common import Id, Name, Request, Response, Text
+
+ORDER_STATUSES = (
+    "Draft", "Reseller Pending Approval", "Cancelled by Reseller", "Pending",
+    "In Progress", "Completed", "Partially Completed", "Failed",
+)
+ITEM_STATUSES = ("Pending", "In Progress", "Completed", "Failed")
+ORDER_READ_ONLY = (
+    "id", "accountName", "status", "expirationDate", "currency", "total", "itemCount",
+    "createdAt", "updatedAt", "checkedOutAt",
+)
+ITEM_READ_ONLY = (
+    "id", "orderId", "sku", "productName", "unitPrice", "totalPrice", "status", "subscriptionId",
+)
+
+
+class ValueEntry(Request):
+    name = Name(required=True)
+    value = fields.Raw(required=True, allow_none=True, metadata={"description": "typed by the definition; null clears"})
+
+
+class OrderCreate(Request):
+    read_only = ORDER_READ_ONLY
+    accountId = Id(required=True)
+    orderDate = fields.Date(metadata={"description": "defaults to today (UTC); not in the past"})
+    notes = Text(max_length=2000, min_length=0, allow_none=True)
+
+
+class ItemCreate(Request):
+    read_only = ITEM_READ_ONLY + ("orderId",)
+    productId = Id(required=True)
+    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=100_000))
+    billingCycle = Text(max_length=40, required=True)
+    characteristics = fields.List(fields.Nested(ValueEntry), validate=validate.Length(max=50))
+
+
+class Order(Response):
+    id = Id(required=True)
+    accountId = Id(required=True)
+    accountName = fields.String(required=True)
+    status = fields.String(required=True, metadata={"enum": list(ORDER_STATUSES), "description": "clients must tolerate new values"})
+    orderDate = fields.Date(required=True)
+    expirationDate = fields.Date(required=True, allow_none=True)
+    currency = fields.String(required=True, allow_none=True, metadata={"description": "set by the first item"})
+    total = fields.String(required=True, metadata={"example": "25.00"})
+    itemCount = fields.Integer(required=True)
+    notes = fields.String(required=True, allow_none=True)
+    createdAt = fields.DateTime(required=True)
+    updatedAt = fields.DateTime(required=True)
+    checkedOutAt = fields.DateTime(required=True, allow_none=True)
+
+
+class Item(Response):
+    id = Id(required=True)
+    orderId = Id(required=True)
+    productId = Id(required=True)
+    sku = fields.String(required=True)
+    productName = fields.String(required=True)
+    quantity = fields.Integer(required=True)
+    billingCycle = fields.String(required=True)
+    unitPrice = fields.String(required=True)
+    totalPrice = fields.String(required=True)
+    status = fields.String(required=True, allow_none=True, metadata={"enum": list(ITEM_STATUSES), "description": "null until the order is checked out"})
+    subscriptionId = fields.String(required=True, allow_none=True)
+
+
+class Progress(Response):
+    total = fields.Integer(required=True)
+    completed = fields.Integer(required=True)
+    failed = fields.Integer(required=True)
+    inProgress = fields.Integer(required=True)
+    pending = fields.Integer(required=True)
+
+
+class ItemExecution(Response):
+    itemId = Id(required=True)
+    status = fields.String(required=True, validate=validate.OneOf(ITEM_STATUSES))
+    message = fields.String(required=True, allow_none=True)
+    subscriptionId = fields.String(required=True, allow_none=True)
+    updatedAt = fields.DateTime(required=True)
+
+
+class ExecutionStatus(Response):
+    orderId = Id(required=True)
+    status = fields.String(required=True)
+    startedAt = fields.DateTime(required=True, allow_none=True)
+    completedAt = fields.DateTime(required=True, allow_none=True)
+    progress = fields.Nested(Progress, required=True)
+    items = fields.List(fields.Nested(ItemExecution), required=True)
+    updatedAt = fields.DateTime(required=True)
+
+
+class Value(Response):
+    name = fields.String(required=True)
+    label = fields.String(required=True)
+    type = fields.String(required=True)
+    required = fields.Boolean(required=True)
+    options = fields.List(fields.String(), required=True)
+    value = fields.Raw(required=True, allow_none=True)
+
+
+def page_of(schema: type[Response]) -> type[Response]:
+    return type(
+        f"{schema.__name__}Page",
+        (Response,),
+        {"items": fields.List(fields.Nested(schema), required=True), "nextCursor": fields.String(required=True, allow_none=True)},
+    )

@@ -1,0 +1,56 @@
+-- The operator API: resellers, customers, credentials, products, custom fields.
+
+-- name: reseller_create
+WITH reseller AS (
+    INSERT INTO resellers (name, edition) VALUES ($1::text, $2::text)
+    RETURNING id, name, edition
+), account AS (
+    INSERT INTO accounts (reseller_id, name, type)
+    SELECT id, name, 'Reseller' FROM reseller
+    RETURNING id
+)
+SELECT reseller.id, reseller.name, reseller.edition, account.id AS account_id
+FROM reseller, account;
+
+-- name: reseller_set_edition
+WITH reseller AS (
+    UPDATE resellers SET edition = $2::text, updated_at = now()
+    WHERE id = $1::bigint
+    RETURNING id, name, edition
+)
+SELECT reseller.id, reseller.name, reseller.edition, a.id AS account_id
+FROM reseller JOIN accounts a ON a.reseller_id = reseller.id AND a.type = 'Reseller';
+
+-- name: reseller_get
+SELECT r.id, r.name, r.edition, a.id AS account_id
+FROM resellers r JOIN accounts a ON a.reseller_id = r.id AND a.type = 'Reseller'
+WHERE r.id = $1::bigint;
+
+-- name: customer_create
+INSERT INTO accounts (reseller_id, name, type)
+SELECT id, $2::text, 'Customer' FROM resellers WHERE id = $1::bigint
+RETURNING id, name, type;
+
+-- name: credential_create
+INSERT INTO credentials (client_id, reseller_id, secret_hash)
+SELECT $2::text, id, $3::text FROM resellers WHERE id = $1::bigint
+RETURNING client_id;
+
+-- name: credential_revoke
+UPDATE credentials SET revoked_at = now()
+WHERE reseller_id = $1::bigint AND client_id = $2::text AND revoked_at IS NULL
+RETURNING client_id;
+
+-- name: product_create
+INSERT INTO products (sku, name, billing_cycles, unit_prices, currency, characteristics, fulfillment)
+VALUES ($1::text, $2::text, $3::text[], $4::jsonb, $5::text, $6::jsonb, $7::jsonb)
+ON CONFLICT (sku) DO NOTHING
+RETURNING id, sku, name, billing_cycles, unit_prices, currency, characteristics;
+
+-- name: customfield_create
+INSERT INTO custom_field_definitions
+    (reseller_id, name, label, type, required, options, published_to_storefront)
+SELECT id, $2::text, $3::text, $4::text, $5::boolean, $6::text[], $7::boolean
+FROM resellers WHERE id = $1::bigint
+ON CONFLICT (reseller_id, name) DO NOTHING
+RETURNING name, label, type, required, options, published_to_storefront;

@@ -1,0 +1,97 @@
+-- Orders of one reseller. Every query is scoped by reseller_id, and a Draft
+-- past its expirationDate is invisible from the day after, whether or not the
+-- expiry job has deleted it yet.
+
+-- name: order_create
+WITH account AS (
+    SELECT id, name FROM accounts WHERE id = $2::bigint AND reseller_id = $1::bigint
+), inserted AS (
+    INSERT INTO orders (reseller_id, account_id, order_date, expiration_date, notes)
+    SELECT $1::bigint, account.id, $3::date, $3::date + 7, $4::text FROM account
+    RETURNING *
+)
+SELECT o.id, o.account_id, account.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at, o.started_at, o.completed_at
+FROM inserted o, account;
+
+-- name: order_get
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at, o.started_at, o.completed_at
+FROM orders o JOIN accounts a ON a.id = o.account_id
+WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
+  AND (o.status <> 'Draft' OR o.expiration_date >= current_date);
+
+-- name: orders_page
+-- $2 is the stage ('all' | 'draft' | 'confirmed'); the optional filters are
+-- NULL when absent. Plans are made per call (plan_cache_mode), so the unused
+-- branches fold away and the matching index is used.
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at
+FROM orders o JOIN accounts a ON a.id = o.account_id
+WHERE o.reseller_id = $1::bigint
+  AND (o.status <> 'Draft' OR o.expiration_date >= current_date)
+  AND ($2::text = 'all'
+       OR ($2::text = 'draft' AND o.status = 'Draft')
+       OR ($2::text = 'confirmed'
+           AND o.status NOT IN ('Draft', 'Reseller Pending Approval', 'Cancelled by Reseller')))
+  AND ($3::bigint IS NULL OR o.account_id = $3::bigint)
+  AND ($4::text IS NULL OR o.status = $4::text)
+  AND ($5::date IS NULL OR o.order_date >= $5::date)
+  AND ($6::date IS NULL OR o.order_date <= $6::date)
+  AND ($7::date IS NULL OR (o.order_date, o.id) < ($7::date, $8::bigint))
+ORDER BY o.order_date DESC, o.id DESC
+LIMIT $9::integer;
+
+-- name: order_lock
+-- Taken first by every write to a Draft: it serialises item changes, value
+-- changes and checkout of one order.
+SELECT id, status, currency, custom_fields FROM orders
+WHERE id = $1::bigint AND reseller_id = $2::bigint
+  AND (status <> 'Draft' OR expiration_date >= current_date)
+FOR UPDATE;
+
+-- name: order_refresh_totals
+UPDATE orders o
+SET total = t.total, item_count = t.item_count, currency = t.currency, updated_at = now()
+FROM (
+    SELECT coalesce(sum(total_price), 0) AS total, count(*)::integer AS item_count,
+           min(currency) AS currency
+    FROM order_items WHERE order_id = $1::bigint
+) t
+WHERE o.id = $1::bigint;
+
+-- name: order_checkout
+UPDATE orders
+SET status = 'Pending', checked_out_at = now(), expiration_date = NULL, updated_at = now()
+WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft'
+RETURNING id;
+
+-- name: executions_create
+-- One execution record per item; the poll job takes it from here.
+INSERT INTO executions (item_id, order_id, deadline_at)
+SELECT id, order_id, now() + make_interval(secs => $2::double precision)
+FROM order_items WHERE order_id = $1::bigint;
+
+-- name: execution_items
+SELECT item_id, status, message, subscription_id, updated_at FROM executions
+WHERE order_id = $1::bigint
+ORDER BY item_id;
+
+-- name: order_set_custom_fields
+UPDATE orders
+SET custom_fields = jsonb_strip_nulls(custom_fields || $2::jsonb), updated_at = now()
+WHERE id = $1::bigint AND status = 'Draft'
+RETURNING custom_fields;
+
+-- name: customfields_published
+SELECT name, label, type, required, options FROM custom_field_definitions
+WHERE reseller_id = $1::bigint AND published_to_storefront
+ORDER BY name;
+
+-- name: order_custom_fields
+SELECT custom_fields FROM orders
+WHERE id = $1::bigint AND reseller_id = $2::bigint
+  AND (status <> 'Draft' OR expiration_date >= current_date);
