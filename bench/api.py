@@ -60,17 +60,19 @@ async def deep_list_path(
 ) -> tuple[str, int]:
     """The list path of a page `skip` orders deep, reached by following nextCursor; and the depth."""
     headers = {"Authorization": f"Bearer {token}"}
-    page_size = 200
     cursor = None
     seen = 0
     for _ in range(max_pages):
-        if seen >= skip:
+        # Big pages to get there, the last one cut to land exactly at `skip`.
+        page_size = min(200, skip - seen)
+        if page_size <= 0:
             break
         query = f"stage=All&pageSize={page_size}" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
         async with session.get(f"{url}/api/orders?{query}", headers=headers) as response:
             body = await _json(response, "GET /api/orders")
         seen += len(body["items"])
         if not body.get("nextCursor"):
+            cursor = None
             break
         cursor = body["nextCursor"]
     path = "/api/orders?stage=All&pageSize=50"

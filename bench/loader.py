@@ -17,6 +17,8 @@ from decimal import Decimal
 
 import asyncpg
 
+from bench.database import bench_queries
+
 UTC = dt.timezone.utc
 LARGE_TENANT = 1  # the tenant the read and list scenarios use
 WRITER_TENANT = 2  # the tenant the write flow uses, so reads see a stable tenant
@@ -162,6 +164,11 @@ async def load_orders(
     conn: asyncpg.Connection, tenants: Tenants, count: int, *, expired_drafts: bool = False, seed: int = 7
 ) -> LoadStats:
     """COPY `count` more orders with items and execution records, in chunks."""
+    queries = bench_queries()
+    # The API may have inserted rows since the last load (the write flow).
+    current = await conn.fetchrow(queries["loader_max_ids"])
+    tenants.next_order_id = current["orders"] + 1
+    tenants.next_item_id = current["items"] + 1
     rng = random.Random(seed + tenants.next_order_id)
     await _fast_session(conn)
     stats = LoadStats()
@@ -178,6 +185,7 @@ async def load_orders(
         stats.items += len(items)
         stats.executions += len(executions)
         left -= n
+    await conn.execute(queries["loader_reset_identities"])
     stats.seconds = time.perf_counter() - started
     return stats
 
