@@ -12,7 +12,7 @@ import datetime as dt
 import logging
 import sys
 
-from bench import chart, database, report, wrk
+from bench import chart, database, profile, report, wrk
 from bench.modes import MODES
 from bench.run import Options, run
 from bench.scenarios import SCENARIOS
@@ -29,7 +29,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--log-level", choices=("DEBUG", "INFO", "WARNING", "ERROR"),
                         help="LOG_LEVEL of the service (default: the service's default, INFO)")
     parser.add_argument("--profile", action="store_true",
-                        help="after the rounds, py-spy the service under each scenario")
+                        help="after the rounds, cProfile a separate service process under each scenario")
     parser.add_argument("--no-write", action="store_true",
                         help="print the results but keep nothing in bench/results")
     return parser
@@ -57,6 +57,8 @@ def main(argv: list[str] | None = None) -> int:
     results["targets"] = report.judge(results)
     table = report.markdown(results)
     print("\n" + table + "\n")
+    if "profile" in results:
+        print(profile.text(results["profile"]) + "\n")
     for note in results["notes"]:
         print(f"note: {note}")
     if not args.no_write:

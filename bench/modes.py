@@ -22,7 +22,7 @@ MODES = {
     "full": Mode(name="full", sizes=(10_000, 100_000, 1_000_000), resellers=1_000,
                  expiry_drafts=1_000_000, rounds=3, seconds=10, warmup=2),
     "quick": Mode(name="quick", sizes=(2_000, 10_000, 40_000), resellers=100,
-                  expiry_drafts=20_000, rounds=2, seconds=3, warmup=1),
+                  expiry_drafts=20_000, rounds=2, seconds=2, warmup=1),
     "tiny": Mode(name="tiny", sizes=(1_000, 4_000), resellers=20,
                  expiry_drafts=2_000, rounds=1, seconds=1, warmup=0),
 }

@@ -125,7 +125,7 @@ async def run(server_dsn: str, options: Options) -> dict:
                         seconds=mode.seconds, warmup=mode.warmup, postgres=postgres))
             if options.profile:
                 results["profile"] = profile.profile_scenarios(
-                    service_target if tokens else None, fixtures, options.scenarios,
+                    dsn, admin_token, service_target if tokens else None, fixtures, options.scenarios,
                     seconds=max(5.0, mode.seconds), connections=mode.concurrencies[0])
             if tokens:
                 results["expiry"] = await _expiry(conn, dsn, tenants, queries, service_target,

@@ -42,11 +42,12 @@ class Usage:
 class Sampler:
     """Samples named process groups in a thread between start() and stop().
 
-    CPU is the difference of cumulative CPU times (exact, whatever the sampling
-    rate); RSS is the peak of the samples.
+    CPU is the difference of cumulative CPU times between the first and the
+    last sample (exact for processes alive throughout; a process that lives
+    less than one interval is missed); RSS is the peak of the samples.
     """
 
-    def __init__(self, groups: dict[str, Group], *, interval: float = 0.25) -> None:
+    def __init__(self, groups: dict[str, Group], *, interval: float = 0.5) -> None:
         self._groups = groups
         self._interval = interval
         self._stop = threading.Event()
@@ -65,9 +66,8 @@ class Sampler:
                 continue
             self._peak[name] = max(self._peak.get(name, 0), _rss(processes))
             seconds = _cpu_seconds(processes)
-            first = self._first.setdefault(name, {})
-            for pid, value in seconds.items():
-                first.setdefault(pid, value)
+            if name not in self._first:
+                self._first[name] = dict(seconds)
             self._last.setdefault(name, {}).update(seconds)
 
     def _run(self) -> None:
@@ -84,10 +84,13 @@ class Sampler:
         self._stop.set()
         if self._thread is not None:
             self._thread.join()
+        self._sample()
         self._wall = time.monotonic() - self._started
         result = {}
         for name in self._groups:
             first, last = self._first.get(name, {}), self._last.get(name, {})
+            # A process born during the run (a new backend, an autovacuum worker)
+            # counts from zero.
             used = sum(last[pid] - first.get(pid, 0.0) for pid in last)
             result[name] = Usage(
                 cpu_cores=round(used / self._wall, 3) if self._wall else 0.0,

@@ -88,6 +88,9 @@ SCENARIOS = {
 
 def one_run(target: Target, load: dict, *, connections: int, seconds: float,
             postgres: Callable[[], list[psutil.Process]]) -> dict:
+    if target.server.process.poll() is not None:
+        tail = target.server.log.read_text(errors="replace")[-1500:]
+        raise RuntimeError(f"{target.server.name} exited ({target.server.process.returncode}):\n{tail}")
     sampler = Sampler({"server": target.server.processes, "postgres": postgres})
     sampler.start()
     try:

@@ -78,7 +78,8 @@ def _wait_ready(server: Server) -> None:
     raise RuntimeError(f"{server.name} was not ready within {READY_WITHIN_SECONDS:.0f}s; see {server.log}")
 
 
-def start_service(dsn: str, *, admin_token: str, log_level: str | None = None) -> Server:
+def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
+                  profile_to: Path | None = None) -> Server:
     """`python -m service serve` with the defaults a user runs, except where noted."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "SQL_DIR")}
@@ -94,7 +95,10 @@ def start_service(dsn: str, *, admin_token: str, log_level: str | None = None) -
     )
     if log_level:
         env["LOG_LEVEL"] = log_level
-    return _start("service", [sys.executable, "-m", "service", "serve"], env, port)
+    command = [sys.executable, "-m", "service", "serve"]
+    if profile_to is not None:
+        command = [sys.executable, "-m", "bench.profiled_service", str(profile_to)]
+    return _start("service", command, env, port)
 
 
 def start_ceiling(dsn: str, *, pool_size: int = 10) -> Server:
