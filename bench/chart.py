@@ -50,6 +50,9 @@ def _cpu(ax, results: dict) -> None:
         values = [e["service"][field] for e in entries]
         ax.bar(range(len(entries)), values, bottom=bottom, label=label, color=colour)
         bottom = [b + v for b, v in zip(bottom, values)]
+    # What else the machine did meanwhile (harness, the idle ceiling, other users).
+    other = [max(0.0, e["service"].get("cpu_machine", 0.0) - b) for e, b in zip(entries, bottom)]
+    ax.bar(range(len(entries)), other, bottom=bottom, label="rest of the machine", color="#dddddd")
     ax.axhline(results["machine"]["cpus"], color="black", linewidth=0.8, linestyle=":")
     ax.set_xticks(range(len(labels)), labels, fontsize=7)
     ax.set_title("CPU cores used during the service's runs")

@@ -65,7 +65,7 @@ def _fmt(value, digits: int = 1) -> str:
 def markdown(results: dict) -> str:
     """The tables for the README: scenarios, growth, expiry, targets."""
     lines = ["| scenario | c | service req/s (spread) | ceiling req/s | service/ceiling | "
-             "service p50 / p99 ms | ceiling p99 ms | CPU service / PG / wrk | errors |",
+             "service p50 / p99 ms | ceiling p99 ms | CPU cores service / PG / wrk / whole machine | errors |",
              "|---|---|---|---|---|---|---|---|---|"]
     for e in results["scenarios"]:
         s, c = e.get("service"), e.get("ceiling")
@@ -76,7 +76,8 @@ def markdown(results: dict) -> str:
             f"{e['ratio']:.2f}×" if "ratio" in e else "—",
             f"{_fmt(s['p50_ms'])} / {_fmt(s['p99_ms'])}" if s else "—",
             _fmt(c["p99_ms"]) if c else "—",
-            f"{s['cpu_server']:.2f} / {s['cpu_postgres']:.2f} / {s['cpu_wrk']:.2f}" if s else "—",
+            (f"{s['cpu_server']:.2f} / {s['cpu_postgres']:.2f} / {s['cpu_wrk']:.2f} / "
+             f"{_fmt(s.get('cpu_machine'), 2)}") if s else "—",
             (s or c)["errors"]))
     if results["growth"]:
         lines += ["", "| orders | tenant orders | page depth | service list req/s | service p99 ms | "

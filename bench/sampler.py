@@ -33,6 +33,12 @@ def _rss(processes: list[psutil.Process]) -> int:
     return total
 
 
+def machine_busy_seconds() -> float:
+    """CPU seconds all processes of the machine have used, ours and anyone else's."""
+    times = psutil.cpu_times()
+    return sum(times) - times.idle - getattr(times, "iowait", 0.0)
+
+
 @dataclasses.dataclass(kw_only=True)
 class Usage:
     cpu_cores: float  # CPU seconds used per wall second over the run
@@ -57,6 +63,8 @@ class Sampler:
         self._peak: dict[str, int] = {}
         self._started = 0.0
         self._wall = 0.0
+        self._machine = 0.0
+        self.machine_cores = 0.0
 
     def _sample(self) -> None:
         for name, group in self._groups.items():
@@ -76,6 +84,7 @@ class Sampler:
 
     def start(self) -> None:
         self._started = time.monotonic()
+        self._machine = machine_busy_seconds()
         self._sample()
         self._thread = threading.Thread(target=self._run, daemon=True)
         self._thread.start()
@@ -86,6 +95,9 @@ class Sampler:
             self._thread.join()
         self._sample()
         self._wall = time.monotonic() - self._started
+        # Everything the machine did, including other people's work on a shared
+        # box: what is left after our groups is interference.
+        self.machine_cores = round((machine_busy_seconds() - self._machine) / self._wall, 3) if self._wall else 0.0
         result = {}
         for name in self._groups:
             first, last = self._first.get(name, {}), self._last.get(name, {})

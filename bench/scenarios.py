@@ -103,6 +103,7 @@ def one_run(target: Target, load: dict, *, connections: int, seconds: float,
         "cpu_postgres": usage["postgres"].cpu_cores,
         "cpu_wrk": round(result.cpu_seconds / result.seconds, 3) if result.seconds else 0.0,
         "rss_server_mb": usage["server"].rss_peak_mb,
+        "cpu_machine": sampler.machine_cores,
     }
 
 
@@ -125,6 +126,7 @@ def summarise(runs: list[dict]) -> dict:
         "cpu_server": round(median(r["cpu_server"] for r in runs), 2),
         "cpu_postgres": round(median(r["cpu_postgres"] for r in runs), 2),
         "cpu_wrk": round(median(r["cpu_wrk"] for r in runs), 2),
+        "cpu_machine": round(median(r.get("cpu_machine", 0.0) for r in runs), 2),
         "rss_server_mb": max(r["rss_server_mb"] for r in runs),
         "runs": runs,
     }
