@@ -1,0 +1,101 @@
+"""Targets judged, the JSON written, and the summary table (plain text and Markdown)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+RESULTS_DIR = Path(__file__).resolve().parent / "results"
+RATIO_TARGET = 0.8
+GROWTH_TARGET = 1.2
+EXPIRY_TARGET = 2.0
+RSS_TARGET_MB = 150
+
+
+def _target(name: str, value, limit: str, met) -> dict:
+    return {"target": name, "value": value, "limit": limit, "met": met}
+
+
+def judge(results: dict) -> list[dict]:
+    """The issue's targets, each with the measured value; None where it was not measured."""
+    judged = []
+    by_key: dict[str, list[dict]] = {}
+    for entry in results["scenarios"]:
+        by_key.setdefault(entry["key"], []).append(entry)
+    for key, label in (("get_order", "GET order vs ceiling PK read"),
+                       ("list_page", "list page vs ceiling keyset page")):
+        ratios = [e["ratio"] for e in by_key.get(key, []) if "ratio" in e]
+        worst = min(ratios) if ratios else None
+        judged.append(_target(label, worst, f">= {RATIO_TARGET}x (worst concurrency)",
+                              None if worst is None else worst >= RATIO_TARGET))
+    growth = [g for g in results["growth"] if "service" in g]
+    if len(growth) >= 2:
+        first, last = growth[0]["service"]["p99_ms"], growth[-1]["service"]["p99_ms"]
+        ratio = round(last / first, 2) if first else None
+        judged.append(_target(f"list p99 at {growth[-1]['orders']:,} vs {growth[0]['orders']:,} orders",
+                              ratio, f"<= {GROWTH_TARGET}x", None if ratio is None else ratio <= GROWTH_TARGET))
+    else:
+        judged.append(_target("list p99 growth", None, f"<= {GROWTH_TARGET}x", None))
+    expiry = results.get("expiry")
+    ratio = expiry.get("p99_ratio") if expiry else None
+    judged.append(_target("API p99 during expiry vs idle", ratio, f"<= {EXPIRY_TARGET}x",
+                          None if ratio is None else ratio <= EXPIRY_TARGET))
+    rss = [e["service"]["rss_server_mb"] for e in results["scenarios"] if "service" in e]
+    peak = max(rss) if rss else None
+    judged.append(_target("RSS of the service process (MB, peak)", peak, f"< {RSS_TARGET_MB}",
+                          None if peak is None else peak < RSS_TARGET_MB))
+    return judged
+
+
+def write_json(results: dict, stamp: str) -> Path:
+    RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+    path = RESULTS_DIR / f"{stamp}.json"
+    path.write_text(json.dumps(results, indent=1, default=str) + "\n")
+    return path
+
+
+def _fmt(value, digits: int = 1) -> str:
+    if value is None:
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return f"{value:,}" if isinstance(value, int) else str(value)
+
+
+def markdown(results: dict) -> str:
+    """The tables for the README: scenarios, growth, expiry, targets."""
+    lines = ["| scenario | c | service req/s (spread) | ceiling req/s | service/ceiling | "
+             "service p50 / p99 ms | ceiling p99 ms | CPU cores service / PG / wrk / whole machine | errors |",
+             "|---|---|---|---|---|---|---|---|---|"]
+    for e in results["scenarios"]:
+        s, c = e.get("service"), e.get("ceiling")
+        lines.append("| {} | {} | {} | {} | {} | {} | {} | {} | {} |".format(
+            e["key"], e["concurrency"],
+            f"{_fmt(s['rps_median'], 0)} (±{_fmt(s['rps_spread_pct'], 0)}%)" if s else "—",
+            _fmt(c["rps_median"], 0) if c else "—",
+            f"{e['ratio']:.2f}×" if "ratio" in e else "—",
+            f"{_fmt(s['p50_ms'])} / {_fmt(s['p99_ms'])}" if s else "—",
+            _fmt(c["p99_ms"]) if c else "—",
+            (f"{s['cpu_server']:.2f} / {s['cpu_postgres']:.2f} / {s['cpu_wrk']:.2f} / "
+             f"{_fmt(s.get('cpu_machine'), 2)}") if s else "—",
+            (s or c)["errors"]))
+    if results["growth"]:
+        lines += ["", "| orders | tenant orders | page depth | service list req/s | service p99 ms | "
+                  "ceiling req/s | ceiling p99 ms |", "|---|---|---|---|---|---|---|"]
+        for g in results["growth"]:
+            s, c = g.get("service"), g.get("ceiling")
+            lines.append(f"| {g['orders']:,} | {g['tenant_orders']:,} | {g['depth']:,} | "
+                         f"{_fmt(s['rps_median'], 0) if s else '—'} | {_fmt(s['p99_ms']) if s else '—'} | "
+                         f"{_fmt(c['rps_median'], 0)} | {_fmt(c['p99_ms'])} |")
+    expiry = results.get("expiry")
+    if expiry:
+        lines += ["", f"Expiry ({expiry['source']}): {expiry['deleted'] if expiry['deleted'] >= 0 else '?'} "
+                  f"of {expiry['expired_loaded']:,} expired drafts deleted in {expiry['seconds']:.1f} s "
+                  f"({_fmt(expiry['drafts_per_second'], 0)}/s); {expiry['load']} p99 "
+                  f"{expiry['during']['p99_ms']:.1f} ms during vs {expiry['idle']['p99_ms']:.1f} ms idle "
+                  f"({_fmt(expiry['p99_ratio'], 2)}×)."]
+    lines += ["", "| target | measured | limit | met |", "|---|---|---|---|"]
+    for t in results["targets"]:
+        met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]
+        lines.append(f"| {t['target']} | {_fmt(t['value'], 2)} | {t['limit']} | {met} |")
+    return "\n".join(lines)

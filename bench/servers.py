@@ -1,0 +1,124 @@
+"""The two servers under load, as real processes: the service and the ceiling."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import psutil
+
+from bench.database import WORK_DIR
+
+READY_WITHIN_SECONDS = 60.0
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@dataclasses.dataclass(kw_only=True)
+class Server:
+    name: str  # "service" or "ceiling"
+    process: subprocess.Popen
+    port: int
+    log: Path
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    @property
+    def pid(self) -> int:
+        return self.process.pid
+
+    def processes(self) -> list[psutil.Process]:
+        root = psutil.Process(self.process.pid)
+        return [root, *root.children(recursive=True)]
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def _status(url: str) -> int | None:
+    try:
+        with urllib.request.urlopen(url, timeout=2) as response:
+            return response.status
+    except urllib.error.HTTPError as exc:
+        return exc.code
+    except OSError:
+        return None
+
+
+def _wait_ready(server: Server) -> None:
+    deadline = time.monotonic() + READY_WITHIN_SECONDS
+    while time.monotonic() < deadline:
+        if _status(f"{server.url}/health/ready") == 200:
+            return
+        if server.process.poll() is not None:
+            tail = server.log.read_text(errors="replace")[-2000:]
+            raise RuntimeError(f"{server.name} exited with {server.process.returncode}:\n{tail}")
+        time.sleep(0.2)
+    server.stop()
+    raise RuntimeError(f"{server.name} was not ready within {READY_WITHIN_SECONDS:.0f}s; see {server.log}")
+
+
+def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
+                  profile_to: Path | None = None) -> Server:
+    """`python -m service serve` with the defaults a user runs, except where noted."""
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "SQL_DIR")}
+    env.update(
+        DATABASE_URL=dsn,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        ADMIN_TOKEN=admin_token,
+        # The harness runs the expiry job itself, at a moment it chooses; the
+        # scheduler's own run must not delete the drafts early or mid-scenario.
+        EXPIRE_INTERVAL_SECONDS="86400",
+        MIGRATE_ON_START="false",
+    )
+    if log_level:
+        env["LOG_LEVEL"] = log_level
+    command = [sys.executable, "-m", "service", "serve"]
+    if profile_to is not None:
+        command = [sys.executable, "-m", "bench.profiled_service", str(profile_to)]
+    return _start("service", command, env, port)
+
+
+def start_ceiling(dsn: str, *, pool_size: int = 10) -> Server:
+    port = free_port()
+    command = [sys.executable, "-m", "bench.ceiling", "--dsn", dsn, "--port", str(port),
+               "--pool-size", str(pool_size)]
+    return _start("ceiling", command, dict(os.environ), port)
+
+
+def _start(name: str, command: list[str], env: dict[str, str], port: int) -> Server:
+    WORK_DIR.mkdir(parents=True, exist_ok=True)
+    log = WORK_DIR / f"{name}.log"
+    # A file, not a pipe: a full pipe would stall the server mid-run. The
+    # service logs one JSON line per request at the default level; that cost is
+    # part of what a user runs.
+    with log.open("wb") as sink:
+        process = subprocess.Popen(
+            command, env=env, stdout=sink, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
+            cwd=Path(__file__).resolve().parent.parent,
+        )
+    server = Server(name=name, process=process, port=port, log=log)
+    _wait_ready(server)
+    return server

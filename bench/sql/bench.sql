@@ -1,0 +1,133 @@
+-- Queries of the benchmark harness: the ceiling server's one-statement answers,
+-- the loader's bookkeeping and the stand-in expiry job. Loaded with
+-- service.db.load_queries, so they follow the project's `-- name:` format.
+
+-- name: ceiling_ready
+SELECT coalesce(max(version), 0) AS version FROM schema_migrations;
+
+-- name: ceiling_order
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at
+FROM orders o JOIN accounts a ON a.id = o.account_id
+WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
+  AND NOT (o.status = 'Draft' AND o.expiration_date < current_date);
+
+-- name: ceiling_orders_page
+-- One keyset page, newest first, over the same index the service uses.
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at
+FROM orders o JOIN accounts a ON a.id = o.account_id
+WHERE o.reseller_id = $1::bigint
+  AND (o.order_date, o.id) < ($2::date, $3::bigint)
+  AND NOT (o.status = 'Draft' AND o.expiration_date < current_date)
+ORDER BY o.order_date DESC, o.id DESC
+LIMIT $4::integer;
+
+-- name: ceiling_execution_status
+SELECT o.id, o.status, o.started_at, o.completed_at, o.updated_at,
+       coalesce(json_agg(json_build_object(
+                    'itemId', e.item_id, 'status', e.status, 'message', e.message,
+                    'subscriptionId', e.subscription_id, 'updatedAt', e.updated_at)
+                ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL), '[]') AS items
+FROM orders o LEFT JOIN executions e ON e.order_id = o.id
+WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
+GROUP BY o.id;
+
+-- name: ceiling_create_order
+WITH account AS (
+    SELECT id, name FROM accounts WHERE id = $2::bigint AND reseller_id = $1::bigint
+), created AS (
+    INSERT INTO orders (reseller_id, account_id, status, order_date, expiration_date)
+    SELECT $1::bigint, account.id, 'Draft', current_date, current_date + 7 FROM account
+    RETURNING *
+)
+SELECT created.id, created.account_id, account.name AS account_name, created.status,
+       created.order_date, created.expiration_date, created.currency, created.total,
+       created.item_count, created.notes, created.created_at, created.updated_at,
+       created.checked_out_at
+FROM created, account;
+
+-- name: ceiling_add_item
+WITH draft AS (
+    SELECT id, reseller_id FROM orders
+    WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft'
+      AND expiration_date >= current_date
+    FOR UPDATE
+), product AS (
+    SELECT id, sku, name, currency, (unit_prices ->> $4::text)::numeric AS unit_price
+    FROM products WHERE id = $3::bigint AND $4::text = ANY (billing_cycles)
+), item AS (
+    INSERT INTO order_items (order_id, reseller_id, product_id, sku, product_name, quantity,
+                             billing_cycle, unit_price, total_price, currency)
+    SELECT draft.id, draft.reseller_id, product.id, product.sku, product.name, $5::integer,
+           $4::text, product.unit_price, product.unit_price * $5::integer, product.currency
+    FROM draft, product
+    RETURNING *
+), totals AS (
+    UPDATE orders SET item_count = item_count + 1, total = total + item.total_price,
+                      currency = item.currency, updated_at = now()
+    FROM item WHERE orders.id = item.order_id
+)
+SELECT id, order_id, product_id, sku, product_name, quantity, billing_cycle, unit_price,
+       total_price
+FROM item;
+
+-- name: ceiling_checkout
+-- The executions it creates are due in a day, so the service's poll job (the
+-- only consumer of executions) does no work on the ceiling's behalf.
+WITH confirmed AS (
+    UPDATE orders SET status = 'Pending', expiration_date = NULL, checked_out_at = now(),
+                      updated_at = now()
+    WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft' AND item_count > 0
+    RETURNING *
+), started AS (
+    INSERT INTO executions (item_id, order_id, next_attempt_at, deadline_at)
+    SELECT i.id, i.order_id, now() + interval '1 day', now() + interval '1 day'
+    FROM order_items i JOIN confirmed ON i.order_id = confirmed.id
+)
+SELECT c.id, c.account_id, a.name AS account_name, c.status, c.order_date, c.expiration_date,
+       c.currency, c.total, c.item_count, c.notes, c.created_at, c.updated_at, c.checked_out_at
+FROM confirmed c JOIN accounts a ON a.id = c.account_id;
+
+-- name: loader_max_ids
+SELECT (SELECT coalesce(max(id), 0) FROM orders) AS orders,
+       (SELECT coalesce(max(id), 0) FROM order_items) AS items,
+       (SELECT coalesce(max(id), 0) FROM resellers) AS resellers;
+
+-- name: loader_reset_identities
+-- COPY writes explicit ids; move the identities past them so the API's own
+-- inserts do not collide.
+SELECT setval(pg_get_serial_sequence('resellers', 'id'), (SELECT max(id) FROM resellers)),
+       setval(pg_get_serial_sequence('accounts', 'id'), (SELECT max(id) FROM accounts)),
+       setval(pg_get_serial_sequence('products', 'id'), (SELECT max(id) FROM products)),
+       setval(pg_get_serial_sequence('orders', 'id'), (SELECT max(id) FROM orders)),
+       setval(pg_get_serial_sequence('order_items', 'id'), (SELECT max(id) FROM order_items));
+
+-- name: loader_insert_credential
+INSERT INTO credentials (client_id, reseller_id, secret_hash) VALUES ($1::text, $2::bigint, $3::text);
+
+-- name: bench_orders_count
+SELECT count(*) FROM orders WHERE reseller_id = $1::bigint;
+
+-- name: bench_sample_order_ids
+-- Confirmed orders of one tenant, for the read scenarios.
+SELECT id FROM orders
+WHERE reseller_id = $1::bigint AND status IN ('Completed', 'Partially Completed', 'Failed')
+ORDER BY random() LIMIT $2::integer;
+
+-- name: bench_count_expired_drafts
+SELECT count(*) FROM orders WHERE status = 'Draft' AND expiration_date < current_date;
+
+-- name: bench_delete_expired_drafts_batch
+-- Stand-in for the service's expiry job until it lands: one batch, oldest first,
+-- skipping rows a request holds; items and values go with the order (ON DELETE CASCADE).
+WITH doomed AS (
+    SELECT id FROM orders
+    WHERE status = 'Draft' AND expiration_date < current_date
+    ORDER BY expiration_date, id
+    LIMIT $1::integer
+    FOR UPDATE SKIP LOCKED
+)
+DELETE FROM orders o USING doomed WHERE o.id = doomed.id;
