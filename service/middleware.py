@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
+import secrets
 import time
-import uuid
 
 import asyncpg
 from aiohttp import web
@@ -20,11 +21,17 @@ from service.errors import (
     UnsupportedApiVersion,
     ValidationFailed,
 )
+from service.logs import AccessLog
 from service.state import REQUEST_ID
 
 logger = logging.getLogger("service.access")
 
 PROBLEM_JSON = "application/problem+json"
+access_log = AccessLog()
+# Generated ids: a random prefix per process and a counter, unique across
+# replicas without a syscall per request (uuid4 reads /dev/urandom each time).
+_ID_PREFIX = f"{secrets.token_hex(6)}-"
+_ID_COUNTER = itertools.count(1)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HTTP_CODES = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
 
@@ -61,7 +68,7 @@ def _from_http_exception(exc: web.HTTPException) -> ServiceError:
 async def problem_middleware(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
     sent_id = request.headers.get("X-Request-Id", "")
-    request_id = sent_id if _REQUEST_ID.match(sent_id) else uuid.uuid4().hex
+    request_id = sent_id if sent_id and _REQUEST_ID.match(sent_id) else f"{_ID_PREFIX}{next(_ID_COUNTER):x}"
     request[REQUEST_ID] = request_id
     try:
         version = request.headers.get("X-Api-Version")
@@ -85,14 +92,11 @@ async def problem_middleware(request: web.Request, handler) -> web.StreamRespons
         logger.exception("unhandled error", extra={"request_id": request_id})
         response = problem_response(ServiceError(), request_id)
     response.headers["X-Request-Id"] = request_id
-    logger.info(
-        "request",
-        extra={
-            "method": request.method,
-            "path": request.path,
-            "status": response.status,
-            "duration_ms": round((time.perf_counter() - started) * 1000, 2),
-            "request_id": request_id,
-        },
+    access_log.write(
+        method=request.method,
+        path=request.path,
+        status=response.status,
+        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        request_id=request_id,
     )
     return response

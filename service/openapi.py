@@ -85,32 +85,55 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "maxLength": 64, "pattern": NO_NUL, "example": "Completed"},
         "description": "only orders with exactly this status",
     },
-    "fromDate": {"schema": {"type": "string", "format": "date"}, "description": "only orders with `orderDate` on or after"},
-    "toDate": {"schema": {"type": "string", "format": "date"}, "description": "only orders with `orderDate` on or before"},
+    "fromDate": {
+        "schema": {"type": "string", "format": "date"},
+        "description": "only orders with `orderDate` on or after",
+    },
+    "toDate": {
+        "schema": {"type": "string", "format": "date"},
+        "description": "only orders with `orderDate` on or before",
+    },
 }
 
 HEADER_PARAMETERS = {
     "X-Api-Version": {
-        "in": "header", "name": "X-Api-Version", "required": False,
+        "in": "header",
+        "name": "X-Api-Version",
+        "required": False,
         "schema": {"type": "string", "enum": [API_VERSION]},
         "description": "absent or `3.0`; anything else answers 400 `unsupported_api_version`",
     },
     "X-Request-Id": {
-        "in": "header", "name": "X-Request-Id", "required": False,
+        "in": "header",
+        "name": "X-Request-Id",
+        "required": False,
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9._:-]{1,128}$"},
         "description": "echoed in the response and its logs; another value is replaced by a generated one",
     },
 }
 
 RESPONSE_HEADERS = {
-    "X-Request-Id": {"schema": {"type": "string"}, "required": True, "description": "the request's id, sent or generated"},
-    "Location": {"schema": {"type": "string"}, "required": True, "description": "where the result can be read"},
-    "WWW-Authenticate": {"schema": {"type": "string"}, "required": True, "description": "the scheme to authenticate with"},
+    "X-Request-Id": {
+        "schema": {"type": "string"},
+        "required": True,
+        "description": "the request's id, sent or generated",
+    },
+    "Location": {
+        "schema": {"type": "string"},
+        "required": True,
+        "description": "where the result can be read",
+    },
+    "WWW-Authenticate": {
+        "schema": {"type": "string"},
+        "required": True,
+        "description": "the scheme to authenticate with",
+    },
 }
 
 SECURITY_SCHEMES = {
     "resellerToken": {
-        "type": "http", "scheme": "bearer",
+        "type": "http",
+        "scheme": "bearer",
         "description": "an access token from `POST /oauth/token`",
     },
     "operatorToken": {"type": "http", "scheme": "bearer", "description": "the deployment's `ADMIN_TOKEN`"},
@@ -174,27 +197,38 @@ def _problem(spec: APISpec, status: int, kinds: list[type[e.ServiceError]]) -> s
     if name in spec.components.responses:
         return name
     first = kinds[0]
-    example = dict(PROBLEM_EXAMPLE, type=f"/problems/{first.code}", title=first().title, status=status, code=first.code)
+    example = dict(
+        PROBLEM_EXAMPLE, type=f"/problems/{first.code}", title=first().title, status=status, code=first.code
+    )
     if first.code == e.ValidationFailed.code:
-        example["errors"] = [{"field": "quantity", "code": "invalid", "message": "Must be greater than or equal to 1."}]
+        example["errors"] = [
+            {"field": "quantity", "code": "invalid", "message": "Must be greater than or equal to 1."}
+        ]
     headers = {"X-Request-Id": "X-Request-Id"}
     if status == 401:
         headers["WWW-Authenticate"] = "WWW-Authenticate"
-    spec.components.response(name, {
-        "description": f"{STATUS_DESCRIPTIONS[status]}. `code`: " + ", ".join(f"`{c}`" for c in sorted(codes)),
-        "headers": headers,
-        "content": {
-            PROBLEM_JSON: {
-                "schema": {
-                    "allOf": [
-                        Problem,
-                        {"type": "object", "properties": {"status": {"const": status}, "code": {"enum": sorted(codes)}}},
-                    ]
-                },
-                "example": example,
-            }
+    spec.components.response(
+        name,
+        {
+            "description": f"{STATUS_DESCRIPTIONS[status]}. `code`: "
+            + ", ".join(f"`{c}`" for c in sorted(codes)),
+            "headers": headers,
+            "content": {
+                PROBLEM_JSON: {
+                    "schema": {
+                        "allOf": [
+                            Problem,
+                            {
+                                "type": "object",
+                                "properties": {"status": {"const": status}, "code": {"enum": sorted(codes)}},
+                            },
+                        ]
+                    },
+                    "example": example,
+                }
+            },
         },
-    })
+    )
     return name
 
 
@@ -259,7 +293,9 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
 
 def build_document(app: web.Application) -> dict:
     spec = APISpec(
-        title=TITLE, version=API_VERSION, openapi_version="3.1.0",
+        title=TITLE,
+        version=API_VERSION,
+        openapi_version="3.1.0",
         plugins=[plugin := MarshmallowPlugin()],
         info={"description": DESCRIPTION},
         servers=[{"url": "/"}],
@@ -272,7 +308,9 @@ def build_document(app: web.Application) -> dict:
     for name, parameter in QUERY_PARAMETERS.items():
         spec.components.parameter(name, "query", dict(parameter, required=False))
     for name, parameter in HEADER_PARAMETERS.items():
-        spec.components.parameter(name, "header", {k: v for k, v in parameter.items() if k not in ("in", "name")})
+        spec.components.parameter(
+            name, "header", {k: v for k, v in parameter.items() if k not in ("in", "name")}
+        )
     for name, header in RESPONSE_HEADERS.items():
         spec.components.header(name, header)
 
@@ -281,7 +319,9 @@ def build_document(app: web.Application) -> dict:
     for method, path, handler in documented_routes(app):
         doc = undescribed.pop(handler, None)
         if doc is None:
-            raise LookupError(f"{method.upper()} {path} ({handler.__qualname__}) has no entry in service.operations")
+            raise LookupError(
+                f"{method.upper()} {path} ({handler.__qualname__}) has no entry in service.operations"
+            )
         paths.setdefault(path, {})[method] = _operation(spec, method, path, handler, doc)
     if undescribed:
         raise LookupError(f"described but not routed: {', '.join(h.__qualname__ for h in undescribed)}")
@@ -301,7 +341,11 @@ def setup(app: web.Application) -> None:
     # swagger-ui-py serves its bundled Swagger UI 5 assets itself: the page works offline.
     # config_rel_url: it must not serve a copy of the document; the page loads ours.
     ui = swagger_ui.ApplicationDocument(
-        app, app_type="aiohttp", url_prefix=DOCS_PATH, title=TITLE, config_rel_url=DOCUMENT_PATH,
+        app,
+        app_type="aiohttp",
+        url_prefix=DOCS_PATH,
+        title=TITLE,
+        config_rel_url=DOCUMENT_PATH,
     )
     ui.parameters["url"] = json.dumps(DOCUMENT_PATH)
     ui.match_handler()(ui)

@@ -9,13 +9,16 @@ from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+_ZERO = datetime.timedelta(0)
 CONFIRMED_EXCLUDED = frozenset({"Draft", "Reseller Pending Approval", "Cancelled by Reseller"})
 
 
 def timestamp(value: datetime.datetime | None) -> str | None:
     if value is None:
         return None
-    return value.astimezone(datetime.UTC).isoformat().replace("+00:00", "Z")
+    if value.utcoffset() != _ZERO:  # asyncpg hands out UTC already; others are converted
+        value = value.astimezone(datetime.UTC)
+    return value.isoformat(timespec="microseconds")[:-6] + "Z"
 
 
 def day(value: datetime.date | None) -> str | None:
@@ -91,18 +94,30 @@ def custom_field_definition(row: Mapping[str, Any]) -> dict:
     }
 
 
-def execution_status(order_row: Mapping[str, Any], executions: list[Mapping[str, Any]]) -> dict:
+def execution_status(row: Mapping[str, Any]) -> dict:
+    """From `order_execution`: the order's columns and its records as parallel arrays."""
+    item_ids = row["item_ids"] or []
+    records = list(
+        zip(
+            item_ids,
+            row["statuses"] or [],
+            row["messages"] or [],
+            row["subscription_ids"] or [],
+            row["updated"] or [],
+            strict=True,
+        )
+    )
     counts = {"Completed": 0, "Failed": 0, "In Progress": 0, "Pending": 0}
-    for row in executions:
-        counts[row["status"]] += 1
-    updated = max([order_row["updated_at"], *(row["updated_at"] for row in executions)])
+    for record in records:
+        counts[record[1]] += 1
+    updated = max([row["updated_at"], *(record[4] for record in records)])
     return {
-        "orderId": order_row["id"],
-        "status": order_row["status"],
-        "startedAt": timestamp(order_row["started_at"]),
-        "completedAt": timestamp(order_row["completed_at"]),
+        "orderId": row["id"],
+        "status": row["status"],
+        "startedAt": timestamp(row["started_at"]),
+        "completedAt": timestamp(row["completed_at"]),
         "progress": {
-            "total": len(executions),
+            "total": len(records),
             "completed": counts["Completed"],
             "failed": counts["Failed"],
             "inProgress": counts["In Progress"],
@@ -110,13 +125,13 @@ def execution_status(order_row: Mapping[str, Any], executions: list[Mapping[str,
         },
         "items": [
             {
-                "itemId": row["item_id"],
-                "status": row["status"],
-                "message": row["message"],
-                "subscriptionId": row["subscription_id"],
-                "updatedAt": timestamp(row["updated_at"]),
+                "itemId": item_id,
+                "status": status,
+                "message": message,
+                "subscriptionId": subscription_id,
+                "updatedAt": timestamp(updated_at),
             }
-            for row in executions
+            for item_id, status, message, subscription_id, updated_at in records
         ],
         "updatedAt": timestamp(updated),
     }

@@ -53,7 +53,9 @@ class Operations:
         operation = self.document["paths"][template].get(method.lower())
         assert operation is not None, f"{method} {template} is not documented"
         documented = operation["responses"].get(str(status))
-        assert documented is not None, f"{method} {template} answered {status}, not documented: {body[:300]!r}"
+        assert documented is not None, (
+            f"{method} {template} answered {status}, not documented: {body[:300]!r}"
+        )
         documented = resolve(self.document, documented)
         assert headers.get("X-Request-Id"), f"{method} {path}: no X-Request-Id"
         for name, header in documented.get("headers", {}).items():

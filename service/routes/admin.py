@@ -8,6 +8,7 @@ from service import representations as rep
 from service.domain import tenancy
 from service.errors import NotFound
 from service.requests import load, path_id, read_json
+from service.responses import json_response
 from service.schemas import admin as s
 from service.state import POOL, QUERIES
 
@@ -19,7 +20,7 @@ RESELLER = "/admin/resellers/{reseller_id:[0-9]{1,18}}"
 async def create_reseller(request: web.Request) -> web.Response:
     data = load(s.ResellerCreate(), await read_json(request))
     reseller = await tenancy.create_reseller(request.app[POOL], request.app[QUERIES], **data)
-    return web.json_response(reseller, status=201, headers={"Location": f"/admin/resellers/{reseller['id']}"})
+    return json_response(reseller, status=201, headers={"Location": f"/admin/resellers/{reseller['id']}"})
 
 
 @routes.get(RESELLER)
@@ -29,7 +30,7 @@ async def get_reseller(request: web.Request) -> web.Response:
     )
     if row is None:
         raise NotFound()
-    return web.json_response(rep.reseller(row))
+    return json_response(rep.reseller(row))
 
 
 @routes.patch(RESELLER)
@@ -41,7 +42,7 @@ async def change_edition(request: web.Request) -> web.Response:
     )
     if row is None:
         raise NotFound()
-    return web.json_response(rep.reseller(row))
+    return json_response(rep.reseller(row))
 
 
 @routes.post(RESELLER + "/customers")
@@ -49,7 +50,7 @@ async def create_customer(request: web.Request) -> web.Response:
     reseller_id = path_id(request, "reseller_id")
     data = load(s.CustomerCreate(), await read_json(request))
     account = await tenancy.create_customer(request.app[POOL], request.app[QUERIES], reseller_id, **data)
-    return web.json_response(account, status=201)
+    return json_response(account, status=201)
 
 
 @routes.post(RESELLER + "/credentials")
@@ -57,7 +58,7 @@ async def create_credentials(request: web.Request) -> web.Response:
     creds = await tenancy.issue_credentials(
         request.app[POOL], request.app[QUERIES], path_id(request, "reseller_id")
     )
-    return web.json_response(creds, status=201, headers={"Cache-Control": "no-store"})
+    return json_response(creds, status=201, headers={"Cache-Control": "no-store"})
 
 
 @routes.delete(RESELLER + "/credentials/{client_id:[A-Za-z0-9_]{1,64}}")
@@ -76,7 +77,7 @@ async def revoke_credentials(request: web.Request) -> web.Response:
 async def create_product(request: web.Request) -> web.Response:
     data = load(s.ProductCreate(), await read_json(request))
     product = await tenancy.create_product(request.app[POOL], request.app[QUERIES], data)
-    return web.json_response(product, status=201)
+    return json_response(product, status=201)
 
 
 @routes.post(RESELLER + "/customfields")
@@ -84,4 +85,4 @@ async def create_custom_field(request: web.Request) -> web.Response:
     reseller_id = path_id(request, "reseller_id")
     data = load(s.CustomFieldCreate(), await read_json(request))
     definition = await tenancy.create_custom_field(request.app[POOL], request.app[QUERIES], reseller_id, data)
-    return web.json_response(definition, status=201)
+    return json_response(definition, status=201)

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from service import representations as rep
 from service.requests import decode_cursor, page, page_size, positive_id
+from service.responses import json_response
 from service.state import POOL, PRINCIPAL, QUERIES
 
 routes = web.RouteTableDef()
@@ -22,7 +23,7 @@ async def accounts(request: web.Request) -> web.Response:
         size + 1,
     )
     items = [rep.account(row) for row in rows[:size]]
-    return web.json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "accounts"))
+    return json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "accounts"))
 
 
 @routes.get("/api/products")
@@ -33,4 +34,4 @@ async def products(request: web.Request) -> web.Response:
         request.app[QUERIES]["products_page"], positive_id(after[0], "cursor") if after else None, size + 1
     )
     items = [rep.product(row) for row in rows[:size]]
-    return web.json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "products"))
+    return json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "products"))

@@ -7,6 +7,7 @@ import asyncio
 from aiohttp import web
 
 from service.errors import ServiceUnavailable
+from service.responses import json_response
 from service.state import LIFECYCLE, POOL, QUERIES
 
 routes = web.RouteTableDef()
@@ -16,7 +17,7 @@ READY_TIMEOUT_SECONDS = 1.0
 
 @routes.get("/health/live")
 async def live(request: web.Request) -> web.Response:
-    return web.json_response({"status": "ok"})
+    return json_response({"status": "ok"})
 
 
 @routes.get("/health/ready")
@@ -35,4 +36,4 @@ async def ready(request: web.Request) -> web.Response:
         raise ServiceUnavailable(
             f"Migrations are not current (applied {applied}, expected {lifecycle.migrations_latest})"
         )
-    return web.json_response({"status": "ok", "migration": applied})
+    return json_response({"status": "ok", "migration": applied})

@@ -16,6 +16,7 @@ from service.requests import (
     positive_id,
     read_json,
 )
+from service.responses import json_response
 from service.schemas.orders import ItemCreate, ValueEntry
 from service.state import POOL, PRINCIPAL, QUERIES
 
@@ -45,9 +46,7 @@ async def add_item(request: web.Request) -> web.Response:
     who.require_write()
     data = load(ItemCreate(), await read_json(request))
     item = await ordering.add_item(pool, q, who, order_id, data)
-    return web.json_response(
-        item, status=201, headers={"Location": f"/api/orders/{order_id}/items/{item['id']}"}
-    )
+    return json_response(item, status=201, headers={"Location": f"/api/orders/{order_id}/items/{item['id']}"})
 
 
 @routes.get(ITEMS)
@@ -65,12 +64,12 @@ async def list_items(request: web.Request) -> web.Response:
         size + 1,
     )
     items = [rep.item(row) for row in rows[:size]]
-    return web.json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "items"))
+    return json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "items"))
 
 
 @routes.get(ITEM)
 async def get_item(request: web.Request) -> web.Response:
-    return web.json_response(rep.item(await _visible_item(request)))
+    return json_response(rep.item(await _visible_item(request)))
 
 
 @routes.delete(ITEM)
@@ -92,7 +91,7 @@ async def get_characteristics(request: web.Request) -> web.Response:
         path_id(request, "order_id"),
         path_id(request, "item_id"),
     )
-    return web.json_response(listing)
+    return json_response(listing)
 
 
 @routes.put(ITEM + "/characteristics")
@@ -103,4 +102,4 @@ async def put_characteristics(request: web.Request) -> web.Response:
     who.require_write()
     entries = load(ValueEntry(), await read_json(request), many=True)
     listing = await values.set_characteristics(pool, q, who, order_id, item_id, entries)
-    return web.json_response(listing)
+    return json_response(listing)

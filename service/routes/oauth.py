@@ -10,6 +10,7 @@ from aiohttp import web
 
 from service.auth import hash_secret
 from service.errors import InvalidClient, UnsupportedGrantType, UnsupportedMediaType
+from service.responses import json_response
 from service.state import POOL, QUERIES, SIGNER
 
 routes = web.RouteTableDef()
@@ -40,7 +41,7 @@ async def token(request: web.Request) -> web.Response:
     if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
         raise InvalidClient("The client credentials are not valid")
     signer = request.app[SIGNER]
-    return web.json_response(
+    return json_response(
         {"access_token": signer.issue(client_id), "token_type": "Bearer", "expires_in": signer.ttl_seconds},
         headers={"Cache-Control": "no-store"},
     )

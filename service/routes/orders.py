@@ -11,7 +11,7 @@ from aiohttp import web
 
 from service import representations as rep
 from service.domain import ordering, values
-from service.errors import OrderNotConfirmed, field_error
+from service.errors import NotFound, OrderNotConfirmed, field_error
 from service.requests import (
     decode_cursor,
     load,
@@ -21,6 +21,7 @@ from service.requests import (
     positive_id,
     read_json,
 )
+from service.responses import json_response
 from service.schemas.orders import OrderCreate, ValueEntry
 from service.state import POOL, PRINCIPAL, QUERIES, SETTINGS
 
@@ -35,7 +36,7 @@ async def create_order(request: web.Request) -> web.Response:
     who.require_write()
     data = load(OrderCreate(), await read_json(request))
     order = await ordering.create_order(request.app[POOL], request.app[QUERIES], who, data)
-    return web.json_response(order, status=201, headers={"Location": f"/api/orders/{order['id']}"})
+    return json_response(order, status=201, headers={"Location": f"/api/orders/{order['id']}"})
 
 
 def _date(query, name: str) -> datetime.date | None:
@@ -82,7 +83,7 @@ async def list_orders(request: web.Request) -> web.Response:
     )
     items = [rep.order(row) for row in rows[:size]]
     next_key = [items[-1]["orderDate"], items[-1]["id"]] if len(rows) > size else None
-    return web.json_response(page(items, next_key, "orders"))
+    return json_response(page(items, next_key, "orders"))
 
 
 def _cursor_date(value) -> datetime.date:
@@ -97,7 +98,7 @@ async def get_order(request: web.Request) -> web.Response:
     row = await ordering.find_order(
         request.app[POOL], request.app[QUERIES], path_id(request, "order_id"), request[PRINCIPAL]
     )
-    return web.json_response(rep.order(row))
+    return json_response(rep.order(row))
 
 
 @routes.post(ORDER + "/checkout")
@@ -112,19 +113,19 @@ async def checkout(request: web.Request) -> web.Response:
         order_id,
         item_deadline_seconds=request.app[SETTINGS].item_deadline_seconds,
     )
-    return web.json_response(
-        order, status=202, headers={"Location": f"/api/orders/{order_id}/execute/status"}
-    )
+    return json_response(order, status=202, headers={"Location": f"/api/orders/{order_id}/execute/status"})
 
 
 @routes.get(ORDER + "/execute/status")
 async def execution_status(request: web.Request) -> web.Response:
-    pool, q = request.app[POOL], request.app[QUERIES]
-    order = await ordering.find_order(pool, q, path_id(request, "order_id"), request[PRINCIPAL])
-    if order["status"] in rep.CONFIRMED_EXCLUDED:
-        raise OrderNotConfirmed(f"Order {order['id']} is {order['status']}; it has no execution yet")
-    executions = await pool.fetch(q["execution_items"], order["id"])
-    return web.json_response(rep.execution_status(order, executions))
+    row = await request.app[POOL].fetchrow(
+        request.app[QUERIES]["order_execution"], path_id(request, "order_id"), request[PRINCIPAL].reseller_id
+    )
+    if row is None:
+        raise NotFound()
+    if row["status"] in rep.CONFIRMED_EXCLUDED:
+        raise OrderNotConfirmed(f"Order {row['id']} is {row['status']}; it has no execution yet")
+    return json_response(rep.execution_status(row))
 
 
 @routes.get(ORDER + "/customfields")
@@ -132,7 +133,7 @@ async def get_custom_fields(request: web.Request) -> web.Response:
     listing = await values.custom_fields(
         request.app[POOL], request.app[QUERIES], request[PRINCIPAL], path_id(request, "order_id")
     )
-    return web.json_response(listing)
+    return json_response(listing)
 
 
 @routes.put(ORDER + "/customfields")
@@ -142,4 +143,4 @@ async def put_custom_fields(request: web.Request) -> web.Response:
     who.require_write()
     entries = load(ValueEntry(), await read_json(request), many=True)
     listing = await values.set_custom_fields(request.app[POOL], request.app[QUERIES], who, order_id, entries)
-    return web.json_response(listing)
+    return json_response(listing)

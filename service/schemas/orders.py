@@ -51,7 +51,9 @@ class ValueEntry(Request):
 class OrderCreate(Request):
     read_only = ORDER_READ_ONLY
     accountId = Id(required=True)
-    orderDate = fields.Date(metadata={"description": "defaults to today (UTC); neither in the past nor more than 366 days ahead"})
+    orderDate = fields.Date(
+        metadata={"description": "defaults to today (UTC); neither in the past nor more than 366 days ahead"}
+    )
     notes = Text(max_length=2000, min_length=0, allow_none=True)
 
 

@@ -75,10 +75,20 @@ INSERT INTO executions (item_id, order_id, deadline_at)
 SELECT id, order_id, now() + make_interval(secs => $2::double precision)
 FROM order_items WHERE order_id = $1::bigint;
 
--- name: execution_items
-SELECT item_id, status, message, subscription_id, updated_at FROM executions
-WHERE order_id = $1::bigint
-ORDER BY item_id;
+-- name: order_execution
+-- An order and its execution records in one round trip, the records as
+-- parallel arrays (NULL when there are none).
+SELECT o.id, o.status, o.updated_at, o.started_at, o.completed_at,
+       array_agg(e.item_id ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL) AS item_ids,
+       array_agg(e.status ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL) AS statuses,
+       array_agg(e.message ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL) AS messages,
+       array_agg(e.subscription_id ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL) AS subscription_ids,
+       array_agg(e.updated_at ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL) AS updated
+FROM orders o
+LEFT JOIN executions e ON e.order_id = o.id
+WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
+  AND (o.status <> 'Draft' OR o.expiration_date >= current_date)
+GROUP BY o.id;
 
 -- name: order_set_custom_fields
 UPDATE orders

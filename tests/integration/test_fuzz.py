@@ -95,8 +95,10 @@ class Service:
     async def _seed(self, api: Api) -> None:
         tenant = await api.tenant()  # reseller 1, own account 1, customer account 2
         await api.admin(
-            "POST", f"/admin/resellers/{tenant.reseller_id}/customfields",
-            {"name": "po_number", "label": "PO number", "type": "text"}, expect=201,
+            "POST",
+            f"/admin/resellers/{tenant.reseller_id}/customfields",
+            {"name": "po_number", "label": "PO number", "type": "text"},
+            expect=201,
         )
         product = await api.product(
             sku="BACKUP-100", characteristics=[{"name": "domain", "label": "Domain", "type": "text"}]
@@ -108,7 +110,11 @@ class Service:
         await api.item(tenant, confirmed["id"], product)
         status, _ = await api.call(tenant, "POST", f"/api/orders/{confirmed['id']}/checkout")
         assert status == 202
-        self.reseller_token, self.client_id, self.client_secret = tenant.token, tenant.client_id, tenant.client_secret
+        self.reseller_token, self.client_id, self.client_secret = (
+            tenant.token,
+            tenant.client_id,
+            tenant.client_secret,
+        )
 
 
 async def _admin_sql(server_dsn: str, statement: str) -> None:
@@ -126,12 +132,19 @@ def fuzz_service(server_dsn, template_dsn):
     port = free_port()
     service = Service(base_url=f"http://127.0.0.1:{port}", dsn=with_database(server_dsn, name))
     env = service_env(
-        DATABASE_URL=service.dsn, ADMIN_TOKEN=ADMIN_TOKEN, HOST="127.0.0.1", PORT=str(port),
-        LOG_LEVEL="WARNING", SHUTDOWN_DRAIN_SECONDS="0", POLL_INTERVAL_SECONDS="0.5",
+        DATABASE_URL=service.dsn,
+        ADMIN_TOKEN=ADMIN_TOKEN,
+        HOST="127.0.0.1",
+        PORT=str(port),
+        LOG_LEVEL="WARNING",
+        SHUTDOWN_DRAIN_SECONDS="0",
+        POLL_INTERVAL_SECONDS="0.5",
     )
     # The log goes to a file: a full pipe nobody reads would stall the service.
     with tempfile.TemporaryFile(mode="w+") as log:
-        process = subprocess.Popen([sys.executable, "-m", "service", "serve"], env=env, stdout=log, stderr=log)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "service", "serve"], env=env, stdout=log, stderr=log
+        )
         try:
             wait_for_status(f"{service.base_url}/health/ready", 200, within=30, process=process)
             yield service

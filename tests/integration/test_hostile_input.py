@@ -25,7 +25,10 @@ async def test_a_value_list_that_is_not_a_list_is_422(api, body):
     product = await api.product(characteristics=[{"name": "domain", "label": "Domain", "type": "text"}])
     order = await api.draft(tenant)
     item = await api.item(tenant, order["id"], product)
-    for path in (f"/api/orders/{order['id']}/customfields", f"/api/orders/{order['id']}/items/{item['id']}/characteristics"):
+    for path in (
+        f"/api/orders/{order['id']}/customfields",
+        f"/api/orders/{order['id']}/items/{item['id']}/characteristics",
+    ):
         status, problem = await send(api, tenant, "PUT", path, json.dumps(body))
         assert status == 422, problem
         assert problem["code"] == "validation_error"
@@ -40,7 +43,9 @@ async def test_json_nested_too_deeply_for_python_is_malformed(api):
 
 
 @pytest.mark.parametrize(
-    "raw", ['{"accountId": 1, "notes": "\\ud800"}', '{"accountId": 1, "\\udfff": 1}'], ids=["in a value", "in a name"]
+    "raw",
+    ['{"accountId": 1, "notes": "\\ud800"}', '{"accountId": 1, "\\udfff": 1}'],
+    ids=["in a value", "in a name"],
 )
 async def test_a_lone_surrogate_postgresql_cannot_store_is_422(api, raw):
     tenant = await api.tenant()
@@ -51,9 +56,16 @@ async def test_a_lone_surrogate_postgresql_cannot_store_is_422(api, raw):
 
 async def test_a_lone_surrogate_never_reaches_a_stored_value(api):
     tenant = await api.tenant()
-    await api.admin("POST", f"/admin/resellers/{tenant.reseller_id}/customfields", {"name": "po", "label": "PO", "type": "text"}, expect=201)
+    await api.admin(
+        "POST",
+        f"/admin/resellers/{tenant.reseller_id}/customfields",
+        {"name": "po", "label": "PO", "type": "text"},
+        expect=201,
+    )
     order = await api.draft(tenant)
-    status, problem = await send(api, tenant, "PUT", f"/api/orders/{order['id']}/customfields", '[{"name": "po", "value": "\\ud800"}]')
+    status, problem = await send(
+        api, tenant, "PUT", f"/api/orders/{order['id']}/customfields", '[{"name": "po", "value": "\\ud800"}]'
+    )
     assert status == 422 and problem["code"] == "validation_error"
 
 

@@ -60,7 +60,9 @@ async def test_unparseable_requests_answer_problem_json_with_a_request_id(served
 
 
 async def test_parseable_requests_are_served_as_before(served):
-    status, headers, body = await raw(served, b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+    status, headers, body = await raw(
+        served, b"GET /health/live HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    )
     assert status == 200
     assert json.loads(body) == {"status": "ok"}
     assert headers["x-request-id"]

@@ -36,7 +36,9 @@ def routed_operations(app) -> set[tuple[str, str]]:
 
 
 async def test_every_route_is_documented_and_every_operation_routed(client, document):
-    documented = {(method, path) for path, item in document["paths"].items() for method in item if method in METHODS}
+    documented = {
+        (method, path) for path, item in document["paths"].items() for method in item if method in METHODS
+    }
     assert documented == routed_operations(client.app)
     # The contract's surface, spelled as it spells it.
     assert len(documented) == 26
@@ -82,7 +84,10 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
         return set(schema["allOf"][1]["properties"]["code"]["enum"])
 
     assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"}
-    assert codes("post", "/api/orders/{orderId}/checkout", "422") == {"order_empty", "required_values_missing"}
+    assert codes("post", "/api/orders/{orderId}/checkout", "422") == {
+        "order_empty",
+        "required_values_missing",
+    }
     assert codes("get", "/api/orders/{orderId}/execute/status", "409") == {"order_not_confirmed"}
     assert codes("post", "/admin/products", "409") == {"already_exists"}
     assert codes("post", "/api/orders", "400") == {"bad_request", "malformed_json", "unsupported_api_version"}
@@ -90,7 +95,9 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
     assert codes("get", "/api/orders", "401") == {"unauthorized"}
     assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
     assert "503" in paths["/health/ready"]["get"]["responses"]
-    params = {resolve(document, p)["name"]: resolve(document, p) for p in paths["/api/orders"]["get"]["parameters"]}
+    params = {
+        resolve(document, p)["name"]: resolve(document, p) for p in paths["/api/orders"]["get"]["parameters"]
+    }
     assert {"stage", "accountId", "status", "fromDate", "toDate", "pageSize", "cursor"} <= set(params)
     assert params["pageSize"]["schema"] == {"type": "integer", "minimum": 1, "maximum": 200, "default": 50}
     assert "case-insensitive" in params["stage"]["description"]
@@ -102,7 +109,9 @@ async def test_every_example_matches_its_schema(document):
     checked = 0
     for path, item in document["paths"].items():
         for method, operation in item.items():
-            bodies = [operation.get("requestBody", {})] + [resolve(document, r) for r in operation["responses"].values()]
+            bodies = [operation.get("requestBody", {})] + [
+                resolve(document, r) for r in operation["responses"].values()
+            ]
             for body in bodies:
                 for media in body.get("content", {}).values():
                     errors = list(schema_validator(document, media["schema"]).iter_errors(media["example"]))
@@ -132,25 +141,44 @@ async def test_real_responses_of_every_operation_match_the_document(client, docu
     await api.admin("GET", f"/admin/resellers/{tenant.reseller_id}", expect=200)
     await api.admin("PATCH", f"/admin/resellers/{tenant.reseller_id}", {"edition": "Standard"}, expect=200)
     spare = await api.admin("POST", f"/admin/resellers/{tenant.reseller_id}/credentials", expect=201)
-    await api.admin("DELETE", f"/admin/resellers/{tenant.reseller_id}/credentials/{spare['clientId']}", expect=204)
     await api.admin(
-        "POST", f"/admin/resellers/{tenant.reseller_id}/customfields",
-        {"name": "po_number", "label": "PO number", "type": "select", "required": True, "options": ["A", "B"]}, expect=201,
+        "DELETE", f"/admin/resellers/{tenant.reseller_id}/credentials/{spare['clientId']}", expect=204
     )
-    product = await api.product(characteristics=[{"name": "domain", "label": "Domain", "type": "text", "required": True}])
+    await api.admin(
+        "POST",
+        f"/admin/resellers/{tenant.reseller_id}/customfields",
+        {
+            "name": "po_number",
+            "label": "PO number",
+            "type": "select",
+            "required": True,
+            "options": ["A", "B"],
+        },
+        expect=201,
+    )
+    product = await api.product(
+        characteristics=[{"name": "domain", "label": "Domain", "type": "text", "required": True}]
+    )
     await api.call(tenant, "GET", "/api/accounts?pageSize=1")
     await api.call(tenant, "GET", "/api/products")
 
     order = await api.draft(tenant, tenant.customer_id)
     base = f"/api/orders/{order['id']}"
-    item = await api.item(tenant, order["id"], product, characteristics=[{"name": "domain", "value": "a.example"}])
+    item = await api.item(
+        tenant, order["id"], product, characteristics=[{"name": "domain", "value": "a.example"}]
+    )
     spare_item = await api.item(tenant, order["id"], product)
     for method, path, body, status in [
         ("GET", f"{base}/items", None, 200),
         ("GET", f"{base}/items/{item['id']}", None, 200),
         ("DELETE", f"{base}/items/{spare_item['id']}", None, 204),
         ("GET", f"{base}/items/{item['id']}/characteristics", None, 200),
-        ("PUT", f"{base}/items/{item['id']}/characteristics", [{"name": "domain", "value": "b.example"}], 200),
+        (
+            "PUT",
+            f"{base}/items/{item['id']}/characteristics",
+            [{"name": "domain", "value": "b.example"}],
+            200,
+        ),
         ("GET", f"{base}/customfields", None, 200),
         ("POST", f"{base}/checkout", None, 422),
         ("PUT", f"{base}/customfields", [{"name": "po_number", "value": "A"}], 200),
@@ -166,23 +194,48 @@ async def test_real_responses_of_every_operation_match_the_document(client, docu
     ]:
         assert (await api.call(tenant, method, path, body))[0] == status, (method, path)
     assert (await checked.get("/api/accounts")).status == 401
-    assert (await checked.post("/api/orders", data="{", headers={**tenant.headers, "Content-Type": "application/json"})).status == 400
-    assert (await checked.post("/api/orders", data="x", headers={**tenant.headers, "Content-Type": "text/plain"})).status == 415
-    assert (await checked.get("/api/accounts", headers={**tenant.headers, "X-Api-Version": "2"})).status == 400
+    assert (
+        await checked.post(
+            "/api/orders", data="{", headers={**tenant.headers, "Content-Type": "application/json"}
+        )
+    ).status == 400
+    assert (
+        await checked.post("/api/orders", data="x", headers={**tenant.headers, "Content-Type": "text/plain"})
+    ).status == 415
+    assert (
+        await checked.get("/api/accounts", headers={**tenant.headers, "X-Api-Version": "2"})
+    ).status == 400
 
     free = await api.tenant(edition="Free", name="Free Cloud")
     assert (await api.call(free, "POST", "/api/orders", {"accountId": free.account_id}))[0] == 403
 
     operations = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
     assert {(method, path) for method, path, _ in checked.seen} == operations
-    assert not {status for _, _, status in checked.seen} - {200, 201, 202, 204, 400, 401, 403, 404, 409, 415, 422}
+    assert not {status for _, _, status in checked.seen} - {
+        200,
+        201,
+        202,
+        204,
+        400,
+        401,
+        403,
+        404,
+        409,
+        415,
+        422,
+    }
 
 
-async def test_admin_responses_with_the_operator_api_disabled_match_the_document(dsn, settings, aiohttp_client):
+async def test_admin_responses_with_the_operator_api_disabled_match_the_document(
+    dsn, settings, aiohttp_client
+):
     app = create_app(dataclasses.replace(settings, admin_token=None), dsn=dsn)
     client = await aiohttp_client(app)
     document = await (await client.get("/api/openapi.json")).json()
     checked = ConformingClient(client, document)
-    response = await checked.post("/admin/resellers", json={"name": "x", "edition": "Free"},
-                                  headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    response = await checked.post(
+        "/admin/resellers",
+        json={"name": "x", "edition": "Free"},
+        headers={"Authorization": f"Bearer {ADMIN_TOKEN}"},
+    )
     assert response.status == 404

@@ -1,5 +1,6 @@
 """The service as an operator runs it: a real process, real signals."""
 
+import json
 import signal
 import time
 
@@ -43,7 +44,17 @@ def test_sigterm_turns_readiness_503_then_exits_cleanly(dsn):
     finally:
         if process.poll() is None:
             process.kill()
-        process.communicate()
+        _, err = process.communicate()
+    # One structured line per request: method, path, status, duration, request id.
+    lines = [json.loads(line) for line in err.splitlines()]
+    requests = [line for line in lines if line["msg"] == "request"]
+    assert {(r["method"], r["path"], r["status"]) for r in requests} >= {
+        ("GET", "/health/ready", 200),
+        ("GET", "/health/ready", 503),
+        ("GET", "/health/live", 200),
+    }
+    for line in requests:
+        assert line["duration_ms"] >= 0 and line["request_id"] and line["ts"].endswith("Z")
 
 
 def test_embedded_default_from_an_empty_directory_is_ready_and_keeps_its_data(tmp_path):
