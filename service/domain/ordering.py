@@ -86,16 +86,9 @@ async def add_item(
     values = validate_entries(data.get("characteristics") or [], definitions, field="characteristics")
     values = {name: value for name, value in values.items() if value is not None}
     price = Decimal(product["unit_prices"][cycle])
-    async with pool.acquire() as conn, conn.transaction():
-        locked = await lock_draft(conn, q, order_id, who)
-        if locked["currency"] not in (None, product["currency"]):
-            raise field_error(
-                "productId",
-                f"is priced in {product['currency']}; this order is in {locked['currency']}",
-                code="currency_mismatch",
-            )
-        row = await conn.fetchrow(
-            q["item_insert"],
+    try:
+        row = await pool.fetchrow(
+            q["item_add"],
             order_id,
             who.reseller_id,
             product["id"],
@@ -107,13 +100,23 @@ async def add_item(
             product["currency"],
             values,
         )
-        try:
-            await conn.execute(q["order_refresh_totals"], order_id)
-        except asyncpg.NumericValueOutOfRangeError:
-            # Totals are numeric(20, 2); the raise rolls the item back.
-            raise field_error(
-                "quantity", "would take the order total over 999999999999999999.99", code="total_too_large"
-            ) from None
+    except asyncpg.NumericValueOutOfRangeError:
+        # Totals are numeric(20, 2); the statement failed whole, nothing was added.
+        raise field_error(
+            "quantity", "would take the order total over 999999999999999999.99", code="total_too_large"
+        ) from None
+    if row is None:
+        # The guarded statement matched nothing: say why.
+        order = await pool.fetchrow(q["order_state"], order_id, who.reseller_id)
+        if order is None:
+            raise NotFound()
+        if order["status"] != "Draft":
+            raise OrderNotDraft(f"Order {order_id} is {order['status']}; only a Draft can change")
+        raise field_error(
+            "productId",
+            f"is priced in {product['currency']}; this order is in {order['currency']}",
+            code="currency_mismatch",
+        )
     return rep.item(row)
 
 
@@ -129,14 +132,19 @@ async def checkout(
     pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int, *, item_deadline_seconds: float
 ) -> dict:
     async with pool.acquire() as conn, conn.transaction():
-        locked = await lock_draft(conn, q, order_id, who)
+        row = await conn.fetchrow(q["order_lock"], order_id, who.reseller_id)
+        if row is None:
+            raise NotFound()
+        who.require_write()  # after the scope check: a foreign id is 404 for every edition
+        if row["status"] != "Draft":
+            raise OrderNotDraft(f"Order {order_id} is {row['status']}; only a Draft can change")
         items = await conn.fetch(q["checkout_items"], order_id)
         if not items:
             raise OrderEmpty("Add at least one item before checking out")
         fields = await conn.fetch(q["customfields_published"], who.reseller_id)
         errors = [
             FieldError(f"customFields.{name}", "required", f"custom field {name!r} is required")
-            for name in missing_required(fields, locked["custom_fields"])
+            for name in missing_required(fields, row["custom_fields"])
         ]
         for item in items:
             errors.extend(
@@ -149,7 +157,5 @@ async def checkout(
             )
         if errors:
             raise OrderIncomplete("Set every required value before checking out", errors=errors)
-        await conn.execute(q["order_checkout"], order_id, who.reseller_id)
-        await conn.execute(q["executions_create"], order_id, item_deadline_seconds)
-        row = await conn.fetchrow(q["order_get"], order_id, who.reseller_id)
-    return rep.order(row)
+        confirmed = await conn.fetchrow(q["order_checkout"], order_id, who.reseller_id, item_deadline_seconds)
+    return rep.order(confirmed)

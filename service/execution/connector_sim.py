@@ -46,6 +46,7 @@ class Operation:
 @dataclasses.dataclass(kw_only=True)
 class Simulator:
     delay: float = 0.0
+    latency: float = 0.0
     failure_rate: float = 0.0
     seed: int | None = None
     submissions: dict[str, int] = dataclasses.field(default_factory=dict)
@@ -101,7 +102,11 @@ async def submit(request: web.Request) -> web.Response:
     for field, kind in _REQUIRED.items():
         if not isinstance(body.get(field), kind) or isinstance(body.get(field), bool):
             return _problem(400, f"{field} is missing or not a {kind.__name__}")
-    operation = request.app[SIMULATOR].submit(key, body["itemId"])
+    simulator = request.app[SIMULATOR]
+    operation = simulator.submit(key, body["itemId"])
+    # Accepted before answering, as a real provider would: a client that dies
+    # while waiting must find its submission on the retry under the same key.
+    await asyncio.sleep(simulator.latency)
     return web.json_response({"operationId": operation.operation_id}, status=202)
 
 
@@ -110,6 +115,7 @@ async def progress(request: web.Request) -> web.Response:
     operation = simulator.operations.get(request.match_info["operation_id"])
     if operation is None:
         return _problem(404, "unknown operation")
+    await asyncio.sleep(simulator.latency)
     return web.json_response(simulator.progress(operation))
 
 
@@ -120,9 +126,11 @@ async def stats(request: web.Request) -> web.Response:
     )
 
 
-def create_app(*, delay: float = 0.0, failure_rate: float = 0.0, seed: int | None = None) -> web.Application:
+def create_app(
+    *, delay: float = 0.0, latency: float = 0.0, failure_rate: float = 0.0, seed: int | None = None
+) -> web.Application:
     app = web.Application()
-    app[SIMULATOR] = Simulator(delay=delay, failure_rate=failure_rate, seed=seed)
+    app[SIMULATOR] = Simulator(delay=delay, latency=latency, failure_rate=failure_rate, seed=seed)
     app.add_routes(
         [
             web.post("/provisioning", submit),
@@ -139,6 +147,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--port", type=int, default=8090, help="port to listen on; 0 picks a free one (default 8090)"
     )
     parser.add_argument("--delay", type=float, default=1.0, help="seconds until an operation completes")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before answering each call")
     parser.add_argument(
         "--failure-rate", type=_rate, default=0.0, help="share of operations that fail, 0..1 (default 0)"
     )
@@ -153,7 +162,7 @@ def _rate(raw: str) -> float:
 
 
 async def serve(args: argparse.Namespace) -> None:
-    app = create_app(delay=args.delay, failure_rate=args.failure_rate, seed=args.seed)
+    app = create_app(delay=args.delay, latency=args.latency, failure_rate=args.failure_rate, seed=args.seed)
     runner = web.AppRunner(app, access_log=None, handle_signals=False)
     await runner.setup()
     try:

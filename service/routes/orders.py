@@ -104,8 +104,6 @@ async def get_order(request: web.Request) -> web.Response:
 @routes.post(ORDER + "/checkout")
 async def checkout(request: web.Request) -> web.Response:
     who, order_id = request[PRINCIPAL], path_id(request, "order_id")
-    await ordering.find_order(request.app[POOL], request.app[QUERIES], order_id, who)
-    who.require_write()
     order = await ordering.checkout(
         request.app[POOL],
         request.app[QUERIES],

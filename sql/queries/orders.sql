@@ -53,6 +53,11 @@ WHERE id = $1::bigint AND reseller_id = $2::bigint
   AND (status <> 'Draft' OR expiration_date >= current_date)
 FOR UPDATE;
 
+-- name: order_state
+SELECT status, currency FROM orders
+WHERE id = $1::bigint AND reseller_id = $2::bigint
+  AND (status <> 'Draft' OR expiration_date >= current_date);
+
 -- name: order_refresh_totals
 UPDATE orders o
 SET total = t.total, item_count = t.item_count, currency = t.currency, updated_at = now()
@@ -64,16 +69,22 @@ FROM (
 WHERE o.id = $1::bigint;
 
 -- name: order_checkout
-UPDATE orders
-SET status = 'Pending', checked_out_at = now(), expiration_date = NULL, updated_at = now()
-WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft'
-RETURNING id;
-
--- name: executions_create
--- One execution record per item; the poll job takes it from here.
-INSERT INTO executions (item_id, order_id, deadline_at)
-SELECT id, order_id, now() + make_interval(secs => $2::double precision)
-FROM order_items WHERE order_id = $1::bigint;
+-- Under the order's lock: leave Draft and create one execution record per
+-- item (the poll job takes it from there); answer the order as it now is.
+WITH confirmed AS (
+    UPDATE orders
+    SET status = 'Pending', checked_out_at = now(), expiration_date = NULL, updated_at = now()
+    WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft'
+    RETURNING *
+), records AS (
+    INSERT INTO executions (item_id, order_id, deadline_at)
+    SELECT i.id, i.order_id, now() + make_interval(secs => $3::double precision)
+    FROM order_items i JOIN confirmed ON confirmed.id = i.order_id
+)
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at, o.started_at, o.completed_at
+FROM confirmed o JOIN accounts a ON a.id = o.account_id;
 
 -- name: order_execution
 -- An order and its execution records in one round trip, the records as
