@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import signal
 import sys
@@ -21,6 +22,7 @@ from service.embedded import embedded_postgres
 from service.execution import connector_sim
 from service.settings import Settings, SettingsError
 from service.state import LIFECYCLE, POOL, QUERIES
+from service.workers import run_workers
 
 logger = logging.getLogger("service")
 
@@ -82,10 +84,14 @@ async def run_migrate(settings: Settings, dsn: str) -> None:
         print("nothing to apply: the database is up to date")
 
 
-async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None:
+async def _prepare(settings: Settings, dsn: str) -> None:
     await _check_database(dsn)
     if settings.migrate_on_start:
         await _migrate(settings, dsn)
+
+
+async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None:
+    await _prepare(settings, dsn)
     app = create_app(settings, dsn=dsn)
     runner = protocol.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout_seconds
@@ -97,7 +103,7 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
             connector, connector_url = await start_connector(delay=2.0)
             seeded = await seed(app[POOL], app[QUERIES], connector_url=connector_url)
             print(banner(seeded, port=settings.port), flush=True)
-        site = web.TCPSite(runner, settings.host, settings.port)
+        site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.reuse_port or None)
         try:
             await site.start()
         except OSError as exc:
@@ -161,7 +167,12 @@ def main(argv: list[str] | None = None) -> int:
                 asyncio.run(run_migrate(settings, dsn))
             elif args.command == "serve":
                 if args.no_migrate:
-                    settings = Settings(**{**vars(settings), "migrate_on_start": False})
+                    settings = dataclasses.replace(settings, migrate_on_start=False)
+                if settings.workers > 1:
+                    if args.demo:
+                        raise StartupError("--demo runs in one process; unset WORKERS")
+                    asyncio.run(_prepare(settings, dsn))
+                    return run_workers(count=settings.workers, dsn=dsn)
                 asyncio.run(run_serve(settings, dsn, demo=args.demo))
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

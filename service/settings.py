@@ -28,6 +28,8 @@ class Settings:
     item_deadline_seconds: float = 900.0
     db_pool_max_size: int = 10
     log_level: str = "INFO"
+    workers: int = 1
+    reuse_port: bool = False
     sql_dir: Path | None = None
     scheduler_enabled: bool = True
     execution_lease_seconds: float = 60.0
@@ -51,6 +53,8 @@ class Settings:
             token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds, low=60, high=86400),
             item_deadline_seconds=_float(env, "ITEM_DEADLINE_SECONDS", cls.item_deadline_seconds, low=1.0),
             db_pool_max_size=_int(env, "DB_POOL_MAX_SIZE", cls.db_pool_max_size, low=1, high=500),
+            workers=_int(env, "WORKERS", cls.workers, low=1, high=64),
+            reuse_port=_bool(env, "REUSE_PORT", cls.reuse_port),
             log_level=_choice(env, "LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
             sql_dir=Path(env["SQL_DIR"]) if env.get("SQL_DIR") else None,
             scheduler_enabled=_bool(env, "SCHEDULER_ENABLED", cls.scheduler_enabled),

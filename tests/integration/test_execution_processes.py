@@ -24,7 +24,17 @@ def _stats(url: str) -> dict:
 async def _connector(delay: float, latency: float = 0.0):
     port = free_port()
     sim = start(
-        ["connector-sim", "--port", str(port), "--delay", str(delay), "--latency", str(latency), "--seed", "1"],
+        [
+            "connector-sim",
+            "--port",
+            str(port),
+            "--delay",
+            str(delay),
+            "--latency",
+            str(latency),
+            "--seed",
+            "1",
+        ],
         env=service_env(),
     )
     url = f"http://127.0.0.1:{port}"

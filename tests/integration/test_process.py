@@ -3,6 +3,7 @@
 import json
 import signal
 import time
+from pathlib import Path
 
 from tests.process import free_port, service_env, start, status, wait_for_status
 
@@ -76,3 +77,29 @@ def test_embedded_default_from_an_empty_directory_is_ready_and_keeps_its_data(tm
     out, err = migrate.communicate(timeout=60)
     assert migrate.returncode == 0, err
     assert "nothing to apply" in out
+
+
+def test_workers_share_the_port_and_stop_together(dsn):
+    port = free_port()
+    process = start(
+        ["serve"],
+        env=service_env(
+            DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", WORKERS="2", SHUTDOWN_DRAIN_SECONDS="0"
+        ),
+    )
+    try:
+        wait_for_status(f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process)
+        children = Path(f"/proc/{process.pid}/task/{process.pid}/children").read_text().split()
+        assert len(children) == 2
+        for _ in range(20):
+            assert status(f"http://127.0.0.1:{port}/health/live") == 200
+        process.send_signal(signal.SIGTERM)
+        process.wait(timeout=20)
+        assert process.returncode == 0
+        assert not any(Path(f"/proc/{pid}").exists() for pid in children)
+    finally:
+        if process.poll() is None:
+            process.kill()
+        _, err = process.communicate()
+    stopped = [line for line in err.splitlines() if '"msg": "stopped"' in line]
+    assert len(stopped) == 2, err[-2000:]
