@@ -93,43 +93,34 @@ async def _killed_worker(conn, item: int, *, operation_id: str | None) -> None:
     )
 
 
+async def _submit(session, url: str, order: int, item: int) -> str:
+    """What a worker sends before it dies: the POST, under the item's key."""
+    body = {
+        "orderId": order,
+        "itemId": item,
+        "accountId": 1,
+        "sku": "X",
+        "quantity": 1,
+        "billingCycle": "Monthly",
+        "characteristics": {},
+    }
+    async with session.post(
+        f"{url}/provisioning", headers={"Idempotency-Key": f"item-{item}"}, json=body
+    ) as response:
+        return (await response.json())["operationId"]
+
+
 async def test_work_left_by_a_killed_worker_is_finished_and_provisioned_once(
     conn, make_poller, simulator, session
 ):
     url, _ = await simulator()
     order, (before_post, after_post, after_record, live_lease) = await _order_of(conn, url, 4)
     # Killed after the connector accepted the POST but before the answer was written.
-    async with session.post(
-        f"{url}/provisioning",
-        headers={"Idempotency-Key": f"item-{after_post}"},
-        json={
-            "orderId": order,
-            "itemId": after_post,
-            "accountId": 1,
-            "sku": "X",
-            "quantity": 1,
-            "billingCycle": "Monthly",
-            "characteristics": {},
-        },
-    ) as response:
-        accepted = (await response.json())["operationId"]
+    accepted = await _submit(session, url, order, after_post)
     await _killed_worker(conn, before_post, operation_id=None)
     await _killed_worker(conn, after_post, operation_id=None)
     await _killed_worker(conn, after_record, operation_id=None)
-    async with session.post(
-        f"{url}/provisioning",
-        headers={"Idempotency-Key": f"item-{after_record}"},
-        json={
-            "orderId": order,
-            "itemId": after_record,
-            "accountId": 1,
-            "sku": "X",
-            "quantity": 1,
-            "billingCycle": "Monthly",
-            "characteristics": {},
-        },
-    ) as response:
-        recorded = (await response.json())["operationId"]
+    recorded = await _submit(session, url, order, after_record)
     await conn.execute("UPDATE executions SET operation_id = $2 WHERE item_id = $1", after_record, recorded)
     # A worker that is alive and still within its lease is left alone.
     await conn.execute(
