@@ -1,8 +1,10 @@
 """The service as an operator runs it: a real process, real signals."""
 
+import asyncio
 import json
 import signal
 import time
+import urllib.request
 from pathlib import Path
 
 from tests.process import free_port, service_env, start, status, wait_for_status
@@ -103,3 +105,50 @@ def test_workers_share_the_port_and_stop_together(dsn):
         _, err = process.communicate()
     stopped = [line for line in err.splitlines() if '"msg": "stopped"' in line]
     assert len(stopped) == 2, err[-2000:]
+
+
+async def test_a_request_in_flight_at_sigterm_still_gets_its_answer(api, conn, dsn):
+    """The request waits on a row lock we hold; SIGTERM arrives; we let go; it still answers 200."""
+    tenant = await api.tenant()
+    order = await api.draft(tenant)
+    port = free_port()
+    process = start(
+        ["serve"],
+        env=service_env(DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", SHUTDOWN_DRAIN_SECONDS="0"),
+    )
+    try:
+        await asyncio.to_thread(
+            wait_for_status, f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process
+        )
+        request = urllib.request.Request(
+            f"http://127.0.0.1:{port}/api/orders/{order['id']}/customfields",
+            data=b"[]",
+            method="PUT",
+            headers={**tenant.headers, "Content-Type": "application/json"},
+        )
+
+        def call() -> int:
+            with urllib.request.urlopen(request, timeout=20) as response:
+                return response.status
+
+        async with conn.transaction():
+            await conn.execute("SELECT id FROM orders WHERE id = $1 FOR UPDATE", order["id"])
+            in_flight = asyncio.create_task(asyncio.to_thread(call))
+            for _ in range(100):  # until the request is waiting on our lock
+                waiting = await conn.fetchval(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()"
+                )
+                if waiting:
+                    break
+                await asyncio.sleep(0.05)
+            assert waiting
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.5)
+            assert not in_flight.done()
+        assert await in_flight == 200
+        await asyncio.to_thread(process.wait, 20)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
