@@ -34,7 +34,6 @@ class Principal:
     client_id: str
     reseller_id: int
     edition: str
-    own_account_id: int
 
     def require_write(self) -> None:
         if self.edition != "Standard":

@@ -10,8 +10,7 @@ WHERE c.client_id = $1::text AND c.revoked_at IS NULL;
 
 -- name: credential_state
 -- What a token's holder may do now: refreshed at most every few seconds per client.
-SELECT c.reseller_id, r.edition, a.id AS own_account_id
+SELECT c.reseller_id, r.edition
 FROM credentials c
 JOIN resellers r ON r.id = c.reseller_id
-JOIN accounts a ON a.reseller_id = r.id AND a.type = 'Reseller'
 WHERE c.client_id = $1::text AND c.revoked_at IS NULL;

@@ -17,7 +17,7 @@ class CountingPool:
         return self.row
 
 
-ROW = {"reseller_id": 7, "edition": "Standard", "own_account_id": 70}
+ROW = {"reseller_id": 7, "edition": "Standard"}
 
 
 async def test_a_client_costs_one_lookup_per_ttl_however_many_requests():
