@@ -23,9 +23,8 @@ from swagger_ui import core as swagger_ui
 from service import errors as e
 from service.operations import EXAMPLES, OPERATIONS, PROBLEM_EXAMPLE, Doc
 from service.protocol import NotHttp
-from service.requests import MAX_ID
 from service.schemas.admin import Price
-from service.schemas.common import Problem, Text
+from service.schemas.common import MAX_ID, Problem, Text
 
 TITLE = "Reseller Ordering API"
 API_VERSION = "3.0"

@@ -17,8 +17,8 @@ from service.errors import (
     ValidationFailed,
     field_error,
 )
+from service.schemas.common import MAX_ID
 
-MAX_ID = 2**63 - 1
 DEFAULT_PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
 _MESSAGES = {"Unknown field.": "unknown_field", "Missing data for required field.": "required"}
