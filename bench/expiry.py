@@ -46,7 +46,7 @@ async def run(pool: asyncpg.Pool, bench_queries: Mapping[str, str]) -> ExpiryRun
     started = time.perf_counter()
     deleted = runs = 0
     if job_class is not None:
-        job = job_class(pool=pool, queries=db.load_queries(db.sql_dir() / "queries"))
+        job = job_class(db=db.Database(pool=pool, queries=db.load_queries(db.sql_dir() / "queries")))
         while True:
             count = await job.run_once()
             deleted += count

@@ -15,13 +15,14 @@ from urllib.parse import urlsplit
 import asyncpg
 from aiohttp import web
 
-from service import db, logs, migrate, protocol
+from service import db, logs, migrate
+from service.http import protocol
 from service.app import create_app
 from service.demo import banner, seed, start_connector
 from service.embedded import embedded_postgres
 from service.execution import connector_sim
 from service.settings import Settings, SettingsError
-from service.state import LIFECYCLE, POOL, QUERIES
+from service.state import LIFECYCLE, SERVICES
 from service.workers import run_workers
 
 logger = logging.getLogger("service")
@@ -101,7 +102,7 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
     try:
         if demo:
             connector, connector_url = await start_connector(delay=2.0)
-            seeded = await seed(app[POOL], app[QUERIES], connector_url=connector_url)
+            seeded = await seed(app[SERVICES], connector_url=connector_url)
             print(banner(seeded, port=settings.port), flush=True)
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.reuse_port or None)
         try:

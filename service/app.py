@@ -4,13 +4,16 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service import db, migrate, openapi
-from service.access import access_middleware, auth_ctx
+from service import db, migrate
+from service.http import openapi
+from service.http.access import access_middleware, auth_ctx
 from service.execution.scheduler import http_client_ctx, scheduler_ctx
-from service.middleware import problem_middleware
-from service.routes import admin, catalog, health, items, oauth, orders
+from service.http.middleware import problem_middleware
+from service.domain import services
+from service.routes import admin, catalog, events, health, items, oauth, orders, values
+from service.routes import settings as reseller_settings
 from service.settings import Settings
-from service.state import DSN, LIFECYCLE, POOL, QUERIES, SETTINGS, Lifecycle
+from service.state import DATABASE, DSN, LIFECYCLE, POOL, QUERIES, SERVICES, SETTINGS, Lifecycle
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -18,6 +21,8 @@ MAX_BODY_BYTES = 1024 * 1024
 async def _pool_ctx(app: web.Application):
     pool = await db.create_pool(app[DSN], max_size=app[SETTINGS].db_pool_max_size)
     app[POOL] = pool
+    app[DATABASE] = database = db.Database(pool=pool, queries=app[QUERIES])
+    app[SERVICES] = services.build(database, app[SETTINGS])
     yield
     await pool.close()
 
@@ -34,7 +39,7 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app.cleanup_ctx.append(auth_ctx)
     app.cleanup_ctx.append(http_client_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
-    for module in (health, oauth, admin, catalog, orders, items):
+    for module in (health, oauth, admin, catalog, orders, items, values, events, reseller_settings):
         app.add_routes(module.routes)
     openapi.setup(app)
     return app

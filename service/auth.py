@@ -17,16 +17,39 @@ import hmac
 import json
 import secrets
 import time
-from collections.abc import Mapping
 
-import asyncpg
 from aiohttp import web
 
-from service.errors import EditionNotPermitted, NotFound, Unauthorized
+from service.db import Database
+from service.errors import EditionNotPermitted, InsufficientScope, NotFound, ServiceError, Unauthorized
 
 CREDENTIAL_TTL_SECONDS = 2.0
 CACHE_MAX_ENTRIES = 50_000
 VERIFIED_MAX_ENTRIES = 100_000
+
+READ = "orders:read"
+WRITE = "orders:write"
+APPROVE = "orders:approve"
+SCOPES = (READ, WRITE, APPROVE)
+ALL_SCOPES = frozenset(SCOPES)
+# In the token: one letter per scope keeps it short.
+_LETTERS = {READ: "r", WRITE: "w", APPROVE: "a"}
+_BY_LETTER = {letter: scope for scope, letter in _LETTERS.items()}
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Permission:
+    """What a call needs: a scope, and for changes the Standard edition."""
+
+    scope: str
+    standard_only: bool
+
+
+READS = Permission(scope=READ, standard_only=False)
+WRITES = Permission(scope=WRITE, standard_only=True)
+APPROVES = Permission(scope=APPROVE, standard_only=True)
+# Both editions may manage webhooks (the contract's Webhooks section).
+MANAGES_WEBHOOKS = Permission(scope=WRITE, standard_only=False)
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -34,10 +57,22 @@ class Principal:
     client_id: str
     reseller_id: int
     edition: str
+    scopes: frozenset[str] = ALL_SCOPES
 
-    def require_write(self) -> None:
-        if self.edition != "Standard":
-            raise EditionNotPermitted(f"The {self.edition} edition may only read")
+    def denial(self, permission: Permission) -> ServiceError | None:
+        """Why this caller may not make the call, or None. Edition first: a Free
+        reseller asking for a write hears about its edition, whatever its scopes."""
+        if permission.standard_only and self.edition != "Standard":
+            return EditionNotPermitted(f"The {self.edition} edition may only read")
+        if permission.scope not in self.scopes:
+            return InsufficientScope(permission.scope)
+        return None
+
+    def narrowed(self, scopes: frozenset[str]) -> Principal:
+        """This principal as a token granted only `scopes` may act."""
+        if scopes >= self.scopes:
+            return self
+        return dataclasses.replace(self, scopes=self.scopes & scopes)
 
 
 def hash_secret(secret: str) -> str:
@@ -64,24 +99,29 @@ class TokenSigner:
         self.ttl_seconds = ttl_seconds
         # Tokens already verified: a signature check and a JSON decode per
         # request are a measurable share of a primary-key read.
-        self._verified: dict[str, tuple[str, int]] = {}
+        self._verified: dict[str, tuple[str, int, frozenset[str]]] = {}
 
-    def issue(self, client_id: str) -> str:
-        payload = _b64(json.dumps({"c": client_id, "e": int(time.time()) + self.ttl_seconds}).encode())
+    def issue(self, client_id: str, scopes: frozenset[str] = ALL_SCOPES) -> str:
+        claims = {
+            "c": client_id,
+            "e": int(time.time()) + self.ttl_seconds,
+            "s": "".join(_LETTERS[scope] for scope in SCOPES if scope in scopes),
+        }
+        payload = _b64(json.dumps(claims).encode())
         return f"{payload}.{self._sign(payload)}"
 
-    def verify(self, token: str) -> str:
-        """Return the client id of a valid, unexpired token."""
+    def verify(self, token: str) -> tuple[str, frozenset[str]]:
+        """The client id and granted scopes of a valid, unexpired token."""
         known = self._verified.get(token)
         if known is not None and known[1] >= time.time():
-            return known[0]
-        client_id, expires = self._check(token)
+            return known[0], known[2]
+        client_id, expires, scopes = self._check(token)
         if len(self._verified) >= VERIFIED_MAX_ENTRIES:
             self._verified.clear()  # a crude bound; live tokens re-verify once
-        self._verified[token] = (client_id, expires)
-        return client_id
+        self._verified[token] = (client_id, expires, scopes)
+        return client_id, scopes
 
-    def _check(self, token: str) -> tuple[str, int]:
+    def _check(self, token: str) -> tuple[str, int, frozenset[str]]:
         payload, _, signature = token.partition(".")
         # Bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
         if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
@@ -89,11 +129,13 @@ class TokenSigner:
         try:
             claims = json.loads(_unb64(payload))
             client_id, expires = claims["c"], claims["e"]
+            # Tokens signed before scopes existed carry none and may do everything.
+            scopes = frozenset(_BY_LETTER[letter] for letter in claims["s"]) if "s" in claims else ALL_SCOPES
         except (ValueError, KeyError, TypeError):
             raise Unauthorized("The access token is not valid") from None
         if expires < time.time():
             raise Unauthorized("The access token has expired")
-        return client_id, expires
+        return client_id, expires, scopes
 
     def _sign(self, payload: str) -> str:
         return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
@@ -102,11 +144,8 @@ class TokenSigner:
 class CredentialCache:
     """client_id -> what its tokens may do, refreshed after CREDENTIAL_TTL_SECONDS."""
 
-    def __init__(
-        self, *, pool: asyncpg.Pool, queries: Mapping[str, str], ttl: float = CREDENTIAL_TTL_SECONDS
-    ) -> None:
-        self._pool = pool
-        self._query = queries["credential_state"]
+    def __init__(self, *, db: Database, ttl: float = CREDENTIAL_TTL_SECONDS) -> None:
+        self._db = db
         self._ttl = ttl
         self._entries: dict[str, tuple[float, Principal | None]] = {}
         self._loading: dict[str, asyncio.Future] = {}
@@ -122,8 +161,17 @@ class CredentialCache:
         future = asyncio.get_running_loop().create_future()
         self._loading[client_id] = future
         try:
-            row = await self._pool.fetchrow(self._query, client_id)
-            principal = None if row is None else Principal(client_id=client_id, **row)
+            row = await self._db.fetchrow("credential_state", client_id)
+            principal = (
+                None
+                if row is None
+                else Principal(
+                    client_id=client_id,
+                    reseller_id=row["reseller_id"],
+                    edition=row["edition"],
+                    scopes=frozenset(row["scopes"]),
+                )
+            )
             if len(self._entries) >= CACHE_MAX_ENTRIES:
                 self._entries.pop(next(iter(self._entries)))
             self._entries[client_id] = (time.monotonic() + self._ttl, principal)
@@ -153,10 +201,11 @@ async def authenticate_reseller(
     token = bearer(request)
     if token is None:
         raise Unauthorized("A bearer access token is required")
-    principal = await cache.get(signer.verify(token))
+    client_id, scopes = signer.verify(token)
+    principal = await cache.get(client_id)
     if principal is None:
         raise Unauthorized("The credential of this token was revoked")
-    return principal
+    return principal.narrowed(scopes)
 
 
 def authenticate_operator(request: web.Request, *, admin_token: str | None) -> None:

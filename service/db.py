@@ -1,12 +1,16 @@
-"""Database access: named queries loaded from sql/, the pool, and the schema's location."""
+"""Database access: named queries loaded from sql/, the pool, the schema's
+location, and `Database`, the one door through which the service runs SQL."""
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import json
 import re
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
+from typing import Any
 
 import asyncpg
 
@@ -74,3 +78,60 @@ async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
         command_timeout=30,
         **connect_kwargs(),
     )
+
+
+# The connection of the transaction the current task is inside, if any.
+# Per task: a request's work (and an Idempotency-Key's stored answer) joins
+# one transaction without passing a connection through every call.
+_current: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
+    "current_connection", default=None
+)
+
+
+class Database:
+    """Named queries run on the pool, or on the transaction the task is in.
+
+    `transaction()` opens one (or a savepoint inside the current one), and
+    every query the task runs until it ends goes through it; outside one, each
+    query takes a pooled connection for itself. Never run queries of one
+    transaction from tasks started inside it: they would share a connection.
+    """
+
+    def __init__(self, *, pool: asyncpg.Pool, queries: Mapping[str, str]) -> None:
+        self.pool = pool
+        self.queries = queries
+
+    def _runner(self) -> asyncpg.Connection | asyncpg.Pool:
+        conn = _current.get()
+        return self.pool if conn is None else conn
+
+    async def fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        return await self._runner().fetch(self.queries[name], *args)
+
+    async def fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
+        return await self._runner().fetchrow(self.queries[name], *args)
+
+    async def fetchval(self, name: str, *args: Any) -> Any:
+        return await self._runner().fetchval(self.queries[name], *args)
+
+    async def execute(self, name: str, *args: Any) -> str:
+        return await self._runner().execute(self.queries[name], *args)
+
+    @property
+    def in_transaction(self) -> bool:
+        return _current.get() is not None
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
+        conn = _current.get()
+        if conn is not None:
+            # Nested: a savepoint, so a failed step rolls back alone.
+            async with conn.transaction():
+                yield conn
+            return
+        async with self.pool.acquire() as conn, conn.transaction():
+            token = _current.set(conn)
+            try:
+                yield conn
+            finally:
+                _current.reset(token)

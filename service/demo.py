@@ -1,7 +1,9 @@
 """`serve --demo`: a Standard reseller with a customer, credentials and two
 products — one `instant`, one provisioned through the reference connector
 running inside the same process — so an order can go from Draft to Completed
-on a laptop with nothing else running."""
+on a laptop with nothing else running. A second reseller requires approval
+and has two credentials, a clerk who checks out and an approver, to try the
+four-eyes flow."""
 
 from __future__ import annotations
 
@@ -9,13 +11,14 @@ import dataclasses
 from collections.abc import Mapping
 from decimal import Decimal
 
-import asyncpg
 from aiohttp import web
 
-from service.domain import tenancy
+from service.auth import APPROVE, READ, WRITE
+from service.domain.services import Services
 from service.execution import connector_sim
 
 RESELLER = "Demo Reseller"
+APPROVAL_RESELLER = "Demo Reseller (approval)"
 INSTANT_SKU = "DEMO-MAILBOX"
 CONNECTOR_SKU = "DEMO-VM"
 
@@ -25,6 +28,9 @@ class Seeded:
     reseller: dict
     customer_id: int | None
     credentials: dict | None  # only on the start that created the reseller
+    approval_reseller: dict
+    clerk: dict | None  # orders:read orders:write; only on the start that created them
+    approver: dict | None  # orders:read orders:approve
 
 
 def _products(connector_url: str) -> list[dict]:
@@ -52,22 +58,36 @@ def _products(connector_url: str) -> list[dict]:
     ]
 
 
-async def seed(pool: asyncpg.Pool, q: Mapping[str, str], *, connector_url: str) -> Seeded:
-    async with pool.acquire() as conn, conn.transaction():
-        await conn.execute(q["demo_lock"])
+async def seed(services: Services, *, connector_url: str) -> Seeded:
+    db, tenancy = services.db, services.tenancy
+    async with db.transaction():
+        await db.execute("demo_lock")
         for product in _products(connector_url):
-            if (
-                await conn.fetchval(q["demo_product_point_at"], product["sku"], product["fulfillment"])
-                is None
-            ):
-                await tenancy.create_product(conn, q, product)
-        existing = await conn.fetchrow(q["demo_reseller"], RESELLER)
-        if existing is not None:
-            return Seeded(reseller=dict(existing), customer_id=None, credentials=None)
-        reseller = await tenancy.create_reseller(conn, q, name=RESELLER, edition="Standard")
-        customer = await tenancy.create_customer(conn, q, reseller["id"], name="Demo Customer Ltd")
-        credentials = await tenancy.issue_credentials(conn, q, reseller["id"])
-        return Seeded(reseller=reseller, customer_id=customer["id"], credentials=credentials)
+            if await db.fetchval("demo_product_point_at", product["sku"], product["fulfillment"]) is None:
+                await tenancy.create_product(product)
+        # Each reseller is made once; a later start finds it (and its secrets are gone).
+        reseller = await db.fetchrow("demo_reseller", RESELLER)
+        customer_id = credentials = None
+        if reseller is None:
+            reseller = await tenancy.create_reseller(name=RESELLER, edition="Standard")
+            customer_id = (await tenancy.create_customer(reseller["id"], name="Demo Customer Ltd"))["id"]
+            credentials = await tenancy.issue_credentials(reseller["id"])
+        approval = await db.fetchrow("demo_reseller", APPROVAL_RESELLER)
+        clerk = approver = None
+        if approval is None:
+            approval = await tenancy.create_reseller(name=APPROVAL_RESELLER, edition="Standard")
+            approval = await tenancy.change_reseller(approval["id"], approval_required=True)
+            await tenancy.create_customer(approval["id"], name="Four Eyes GmbH")
+            clerk = await tenancy.issue_credentials(approval["id"], scopes=(READ, WRITE))
+            approver = await tenancy.issue_credentials(approval["id"], scopes=(READ, APPROVE))
+        return Seeded(
+            reseller=dict(reseller),
+            customer_id=customer_id,
+            credentials=credentials,
+            approval_reseller=dict(approval),
+            clerk=clerk,
+            approver=approver,
+        )
 
 
 async def start_connector(*, delay: float) -> tuple[web.AppRunner, str]:
@@ -95,7 +115,18 @@ def banner(seeded: Seeded, *, port: int) -> str:
             "credentials were printed on the first --demo start; ADMIN_TOKEN and",
             f"  POST /admin/resellers/{seeded.reseller['id']}/credentials issue new ones",
         ]
+    lines += ["", f"reseller {seeded.approval_reseller['id']} ({APPROVAL_RESELLER}): every checkout waits for approval"]
+    if seeded.clerk and seeded.approver:
+        lines += [
+            "  the clerk checks out (orders:read orders:write):",
+            f"  CLERK_ID={seeded.clerk['clientId']}",
+            f"  CLERK_SECRET={seeded.clerk['clientSecret']}",
+            "  the approver approves or cancels (orders:read orders:approve):",
+            f"  APPROVER_ID={seeded.approver['clientId']}",
+            f"  APPROVER_SECRET={seeded.approver['clientSecret']}",
+        ]
     lines += [
+        "",
         f"products: {INSTANT_SKU} (instant), {CONNECTOR_SKU} (reference connector)",
         f"try the README's demo walk-through against {base}",
         "",

@@ -1,5 +1,5 @@
 """One error tree; each class's docstring is its default title. The middleware
-in service.middleware turns any of them into RFC 9457 problem+json."""
+in service.http.middleware turns any of them into RFC 9457 problem+json."""
 
 from __future__ import annotations
 
@@ -18,6 +18,8 @@ class ServiceError(Exception):
 
     status = 500
     code = "internal_error"
+    # RFC 6749's `error` for the token endpoint's answers, sent beside the problem fields.
+    oauth_error: str | None = None
 
     def __init__(
         self,
@@ -53,6 +55,20 @@ class UnsupportedGrantType(BadRequest):
     """Unsupported grant type"""
 
     code = "unsupported_grant_type"
+    oauth_error = "unsupported_grant_type"
+
+
+class InvalidScope(BadRequest):
+    """The requested scope is not granted to this client"""
+
+    code = "invalid_scope"
+    oauth_error = "invalid_scope"
+
+
+class InvalidIdempotencyKey(BadRequest):
+    """Invalid Idempotency-Key"""
+
+    code = "invalid_idempotency_key"
 
 
 class UnsupportedApiVersion(BadRequest):
@@ -76,6 +92,7 @@ class InvalidClient(ServiceError):
 
     status = 401
     code = "invalid_client"
+    oauth_error = "invalid_client"
 
     def __init__(self, detail: str | None = None) -> None:
         super().__init__(detail, headers={"WWW-Authenticate": 'Basic realm="oauth"'})
@@ -86,6 +103,26 @@ class EditionNotPermitted(ServiceError):
 
     status = 403
     code = "edition_not_permitted"
+
+
+class InsufficientScope(ServiceError):
+    """The access token lacks the scope this call needs"""
+
+    status = 403
+    code = "insufficient_scope"
+
+    def __init__(self, scope: str = "orders:read") -> None:
+        super().__init__(
+            f"This call needs the scope {scope}",
+            headers={"WWW-Authenticate": f'Bearer error="insufficient_scope", scope="{scope}"'},
+        )
+
+
+class ApproverIsSubmitter(ServiceError):
+    """The submitter of an order cannot approve it"""
+
+    status = 403
+    code = "approver_is_submitter"
 
 
 class NotFound(ServiceError):
@@ -127,6 +164,25 @@ class OrderNotConfirmed(Conflict):
     code = "order_not_confirmed"
 
 
+class OrderNotPendingApproval(Conflict):
+    """The order is not waiting for approval"""
+
+    code = "order_not_pending_approval"
+
+
+class IdempotencyKeyInProgress(Conflict):
+    """A request with this Idempotency-Key is still running"""
+
+    code = "idempotency_key_in_progress"
+
+
+class PreconditionFailed(ServiceError):
+    """The resource changed since the given ETag"""
+
+    status = 412
+    code = "precondition_failed"
+
+
 class PayloadTooLarge(ServiceError):
     """Request body too large"""
 
@@ -158,6 +214,26 @@ class OrderIncomplete(ValidationFailed):
     """Required values are missing"""
 
     code = "required_values_missing"
+
+
+class IdempotencyKeyReused(ValidationFailed):
+    """This Idempotency-Key was used for a different request"""
+
+    code = "idempotency_key_reused"
+
+
+class RateLimited(ServiceError):
+    """Too many requests"""
+
+    status = 429
+    code = "rate_limited"
+
+
+class SlowDown(RateLimited):
+    """Too many failed attempts for this client"""
+
+    code = "slow_down"
+    oauth_error = "slow_down"
 
 
 class ServiceUnavailable(ServiceError):

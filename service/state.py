@@ -10,6 +10,8 @@ import asyncpg
 from aiohttp import web
 
 from service.auth import CredentialCache, Principal, TokenSigner
+from service.db import Database
+from service.domain.services import Services
 from service.execution.expiry import DraftExpiry
 from service.execution.poller import Poller
 from service.settings import Settings
@@ -27,6 +29,8 @@ SETTINGS = web.AppKey("settings", Settings)
 DSN = web.AppKey("dsn", str)
 QUERIES = web.AppKey("queries", Mapping)
 POOL = web.AppKey("pool", asyncpg.Pool)
+DATABASE = web.AppKey("database", Database)
+SERVICES = web.AppKey("services", Services)
 LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 POLLER = web.AppKey("poller", Poller)

@@ -41,15 +41,29 @@ class Api:
             return None
         return await response.json(content_type=None)
 
-    async def token(self, client_id: str, secret: str) -> str:
+    async def token(self, client_id: str, secret: str, scope: str | None = None) -> str:
         basic = base64.b64encode(f"{client_id}:{secret}".encode()).decode()
+        form = {"grant_type": "client_credentials"}
+        if scope is not None:
+            form["scope"] = scope
         response = await self.client.post(
-            "/oauth/token",
-            data={"grant_type": "client_credentials"},
-            headers={"Authorization": f"Basic {basic}"},
+            "/oauth/token", data=form, headers={"Authorization": f"Basic {basic}"}
         )
         assert response.status == 200, await response.text()
         return (await response.json())["access_token"]
+
+    async def colleague(self, tenant: Tenant, scopes: list[str] | None = None) -> Tenant:
+        """Another credential of the same reseller (all scopes unless given)."""
+        body = None if scopes is None else {"scopes": scopes}
+        creds = await self.admin(
+            "POST", f"/admin/resellers/{tenant.reseller_id}/credentials", body, expect=201
+        )
+        return dataclasses.replace(
+            tenant,
+            client_id=creds["clientId"],
+            client_secret=creds["clientSecret"],
+            token=await self.token(creds["clientId"], creds["clientSecret"]),
+        )
 
     async def tenant(self, edition: str = "Standard", name: str = "Acme Cloud") -> Tenant:
         reseller = await self.admin(

@@ -138,8 +138,7 @@ async def session():
 def make_poller(pool, session):
     def make(*, queries=QUERIES, concurrency: int = 10, lease_seconds: float = 30.0) -> Poller:
         return Poller(
-            pool=pool,
-            queries=queries,
+            db=db.Database(pool=pool, queries=queries),
             session=session,
             lease_seconds=lease_seconds,
             concurrency=concurrency,

@@ -1,7 +1,8 @@
-"""Step 7 of the seed: an order's custom fields and an item's characteristics.
+"""An order's custom fields and an item's characteristics.
 
 Both PUTs validate every entry before writing any, then write them in one
-statement under the order's lock, and only while the order is a Draft.
+statement under the order's lock, and only while the order is a Draft. The
+list a GET answers is also what If-Match is compared with, under that lock.
 """
 
 from __future__ import annotations
@@ -9,59 +10,75 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-import asyncpg
-
 from service.auth import Principal
-from service.domain.ordering import Queries, lock_draft
-from service.errors import NotFound
-from service.values import listing, validate_entries
+from service.db import Database
+from service.domain import representations as rep
+from service.domain.definitions import listing, validate_entries
+from service.domain.orders import Orders, not_draft
+from service.errors import NotFound, ServiceError
+
+Entries = Sequence[Mapping[str, Any]]
 
 
-async def custom_fields(pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int) -> list[dict]:
-    values = await pool.fetchval(q["order_custom_fields"], order_id, who.reseller_id)
-    if values is None:
-        raise NotFound()
-    definitions = await pool.fetch(q["customfields_published"], who.reseller_id)
-    return listing(definitions, values)
+class Values:
+    def __init__(self, *, db: Database, orders: Orders) -> None:
+        self._db = db
+        self._orders = orders
 
+    async def custom_fields(self, who: Principal, order_id: int) -> list[dict]:
+        values = await self._db.fetchval("order_custom_fields", order_id, who.reseller_id)
+        if values is None:
+            raise NotFound()
+        definitions = await self._db.fetch("customfields_published", who.reseller_id)
+        return listing(definitions, values)
 
-async def set_custom_fields(
-    pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int, entries: Sequence[Mapping[str, Any]]
-) -> list[dict]:
-    # Only fields published to Storefront exist for the API: others are unknown names.
-    definitions = await pool.fetch(q["customfields_published"], who.reseller_id)
-    values = validate_entries(entries, {d["name"]: d for d in definitions}, field="body")
-    async with pool.acquire() as conn, conn.transaction():
-        await lock_draft(conn, q, order_id, who)
-        stored = await conn.fetchval(q["order_set_custom_fields"], order_id, values)
-    return listing(definitions, stored)
+    async def set_custom_fields(
+        self, who: Principal, order_id: int, entries: Entries, *, if_match: str | None
+    ) -> list[dict]:
+        # Only fields published to Storefront exist for the API: others are unknown names.
+        definitions = await self._db.fetch("customfields_published", who.reseller_id)
+        try:
+            values = validate_entries(entries, {d["name"]: d for d in definitions}, field="body")
+        except ServiceError:
+            await self._orders.require_visible(who, order_id)  # 404 before 422
+            raise
+        async with self._db.transaction():
+            order = await self._orders.lock(who, order_id, if_match=None)
+            rep.require_match(if_match, listing(definitions, order["custom_fields"]))
+            if order["status"] != "Draft":
+                raise not_draft(order_id, order["status"])
+            stored = await self._db.fetchval(
+                "order_set_custom_fields", order_id, values, list(values), who.client_id
+            )
+        return listing(definitions, stored)
 
+    async def characteristics(self, who: Principal, order_id: int, item_id: int) -> list[dict]:
+        row = await self._db.fetchrow("item_characteristics", order_id, who.reseller_id, item_id)
+        if row is None:
+            raise NotFound()
+        return listing(row["definitions"], row["item_values"])
 
-async def characteristics(
-    pool: asyncpg.Pool, q: Queries, who: Principal, order_id: int, item_id: int
-) -> list[dict]:
-    row = await pool.fetchrow(q["item_characteristics"], order_id, who.reseller_id, item_id)
-    if row is None:
-        raise NotFound()
-    return listing(row["definitions"], row["item_values"])
-
-
-async def set_characteristics(
-    pool: asyncpg.Pool,
-    q: Queries,
-    who: Principal,
-    order_id: int,
-    item_id: int,
-    entries: Sequence[Mapping[str, Any]],
-) -> list[dict]:
-    row = await pool.fetchrow(q["item_characteristics"], order_id, who.reseller_id, item_id)
-    if row is None:
-        raise NotFound()
-    definitions = row["definitions"]
-    values = validate_entries(entries, {d["name"]: d for d in definitions}, field="body")
-    async with pool.acquire() as conn, conn.transaction():
-        await lock_draft(conn, q, order_id, who)
-        stored = await conn.fetchval(q["item_set_characteristics"], order_id, item_id, values)
-        if stored is None:
-            raise NotFound()  # deleted since we looked
-    return listing(definitions, stored)
+    async def set_characteristics(
+        self, who: Principal, order_id: int, item_id: int, entries: Entries, *, if_match: str | None
+    ) -> list[dict]:
+        row = await self._db.fetchrow("item_characteristics", order_id, who.reseller_id, item_id)
+        if row is None:
+            raise NotFound()
+        definitions = row["definitions"]
+        values = validate_entries(entries, {d["name"]: d for d in definitions}, field="body")
+        async with self._db.transaction():
+            order = await self._orders.lock(who, order_id, if_match=None)
+            if if_match is not None:
+                # Values only change under the order's lock: read now, they are current.
+                current = await self._db.fetchrow("item_characteristics", order_id, who.reseller_id, item_id)
+                if current is None:
+                    raise NotFound()
+                rep.require_match(if_match, listing(current["definitions"], current["item_values"]))
+            if order["status"] != "Draft":
+                raise not_draft(order_id, order["status"])
+            stored = await self._db.fetchval(
+                "item_set_characteristics", order_id, item_id, values, list(values), who.client_id
+            )
+            if stored is None:
+                raise NotFound()  # deleted since we looked
+        return listing(definitions, stored)

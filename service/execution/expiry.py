@@ -11,9 +11,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping
-
 import asyncpg
+
+from service.db import Database
 
 logger = logging.getLogger(__name__)
 
@@ -22,14 +22,12 @@ class DraftExpiry:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
-        queries: Mapping[str, str],
+        db: Database,
         batch_size: int = 1000,
         max_batches: int = 1000,
         max_seconds: float = 30.0,
     ) -> None:
-        self._pool = pool
-        self._queries = queries
+        self._db = db
         self._batch_size = batch_size
         self._max_batches = max_batches
         self._max_seconds = max_seconds
@@ -46,8 +44,7 @@ class DraftExpiry:
             while batches < self._max_batches and time.monotonic() - started < self._max_seconds:
                 if self._stopping:
                     break
-                async with self._pool.acquire() as conn:
-                    count = await conn.fetchval(self._queries["expiry_delete_batch"], self._batch_size)
+                count = await self._db.fetchval("expiry_delete_batch", self._batch_size)
                 deleted += count
                 batches += 1
                 # A short batch means nothing unlocked is left; locked rows are

@@ -15,11 +15,12 @@ import asyncio
 import logging
 import random
 import uuid
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 
 import aiohttp
 import asyncpg
 
+from service.db import Database
 from service.execution.connectors import (
     COMPLETED,
     FAILED,
@@ -38,8 +39,7 @@ class Poller:
     def __init__(
         self,
         *,
-        pool: asyncpg.Pool,
-        queries: Mapping[str, str],
+        db: Database,
         session: aiohttp.ClientSession,
         lease_seconds: float,
         concurrency: int,
@@ -48,8 +48,7 @@ class Poller:
         max_rounds: int = 20,
         rng: random.Random | None = None,
     ) -> None:
-        self._pool = pool
-        self._queries = queries
+        self._db = db
         self._session = session
         self._lease_seconds = lease_seconds
         self._concurrency = concurrency
@@ -81,10 +80,9 @@ class Poller:
             if self._stopping:
                 break
             token = uuid.uuid4()
-            async with self._pool.acquire() as conn:
-                claims = await conn.fetch(
-                    self._queries["execution_claim"], self._concurrency, self._lease_seconds, token, handled
-                )
+            claims = await self._db.fetch(
+                "execution_claim", self._concurrency, self._lease_seconds, token, handled
+            )
             if not claims:
                 break
             handled.extend(c["item_id"] for c in claims)
@@ -154,16 +152,16 @@ class Poller:
             query, args = "execution_still_running", (outcome.message,)
         else:
             query, args = "execution_finished", (outcome.status, outcome.subscription_id, outcome.message)
-        async with self._pool.acquire() as conn, conn.transaction():
-            await conn.fetchval(self._queries["execution_order_lock"], order_id)
-            written = await conn.fetchval(self._queries[query], item_id, token, *args)
+        async with self._db.transaction():
+            await self._db.fetchval("execution_order_lock", order_id)
+            written = await self._db.fetchval(query, item_id, token, *args)
             if written is None:
                 logger.warning(
                     "lease lost before the result was written; another worker owns the item",
                     extra={"item_id": item_id, "order_id": order_id},
                 )
                 return
-            changed = await conn.fetchrow(self._queries["execution_order_refresh"], order_id)
+            changed = await self._db.fetchrow("execution_order_refresh", order_id)
         log = logger.info if outcome.status in (COMPLETED, FAILED) else logger.debug
         log(
             "item step recorded",
@@ -182,10 +180,7 @@ class Poller:
         # failed together do not all come back at the same instant.
         ceiling = min(self._retry_max, self._retry_base * 2 ** max(claim["attempts"] - 1, 0))
         delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
-        async with self._pool.acquire() as conn:
-            row = await conn.fetchrow(
-                self._queries["execution_retry_later"], claim["item_id"], token, delay, reason[:500]
-            )
+        row = await self._db.fetchrow("execution_retry_later", claim["item_id"], token, delay, reason[:500])
         logger.info(
             "item step will be retried",
             extra={
@@ -199,11 +194,10 @@ class Poller:
 
     async def _refresh_orders(self, order_ids: Iterable[int]) -> None:
         """Orders whose first items were just claimed become In Progress."""
-        async with self._pool.acquire() as conn:
-            for order_id in sorted(order_ids):
-                async with conn.transaction():
-                    await conn.fetchval(self._queries["execution_order_lock"], order_id)
-                    await conn.fetchrow(self._queries["execution_order_refresh"], order_id)
+        for order_id in sorted(order_ids):
+            async with self._db.transaction():
+                await self._db.fetchval("execution_order_lock", order_id)
+                await self._db.fetchrow("execution_order_refresh", order_id)
 
     def stop(self) -> None:
         """Claim nothing more; steps already claimed go on."""
@@ -233,8 +227,7 @@ class Poller:
         if not by_token:
             return
         released = 0
-        async with self._pool.acquire() as conn:
-            for token, item_ids in by_token.items():
-                rows = await conn.fetch(self._queries["execution_release"], item_ids, token)
-                released += len(rows)
+        for token, item_ids in by_token.items():
+            rows = await self._db.fetch("execution_release", item_ids, token)
+            released += len(rows)
         logger.info("released unfinished items on shutdown", extra={"released": released})

@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from service.execution.expiry import DraftExpiry
 from service.execution.poller import Poller
-from service.state import DRAFT_EXPIRY, HTTP_CLIENT, POLLER, POOL, QUERIES, SETTINGS
+from service.state import DATABASE, DRAFT_EXPIRY, HTTP_CLIENT, POLLER, SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -43,13 +43,12 @@ async def http_client_ctx(app: web.Application):
 async def scheduler_ctx(app: web.Application):
     settings = app[SETTINGS]
     poller = Poller(
-        pool=app[POOL],
-        queries=app[QUERIES],
+        db=app[DATABASE],
         session=app[HTTP_CLIENT],
         lease_seconds=settings.execution_lease_seconds,
         concurrency=settings.connector_concurrency,
     )
-    expiry = DraftExpiry(pool=app[POOL], queries=app[QUERIES])
+    expiry = DraftExpiry(db=app[DATABASE])
     app[POLLER] = poller
     app[DRAFT_EXPIRY] = expiry
     if not settings.scheduler_enabled:

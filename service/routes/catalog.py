@@ -4,34 +4,43 @@ from __future__ import annotations
 
 from aiohttp import web
 
-from service import representations as rep
-from service.requests import decode_cursor, page, page_size, positive_id
-from service.responses import json_response
-from service.state import POOL, PRINCIPAL, QUERIES
+from service.auth import READS
+from service.http.endpoint import endpoint
+from service.http.requests import id_after, id_page, page_size
+from service.http.responses import json_response
+from service.schemas import admin as a
+from service.schemas import orders as o
+from service.state import PRINCIPAL, SERVICES
 
 routes = web.RouteTableDef()
 
 
 @routes.get("/api/accounts")
+@endpoint(
+    permission=READS,
+    summary="Accounts selectable for orders",
+    tag="Catalog",
+    returns=o.page_of(a.Account),
+    query=("pageSize", "cursor"),
+    description="The reseller's own account (`type: Reseller`) and its end customers (`type: Customer`).",
+)
 async def accounts(request: web.Request) -> web.Response:
     size = page_size(request.query)
-    after = decode_cursor(request.query, "accounts", 1)
-    rows = await request.app[POOL].fetch(
-        request.app[QUERIES]["accounts_page"],
-        request[PRINCIPAL].reseller_id,
-        positive_id(after[0], "cursor") if after else None,
-        size + 1,
+    items = await request.app[SERVICES].catalog.accounts(
+        request[PRINCIPAL], after=id_after(request.query, "accounts"), size=size + 1
     )
-    items = [rep.account(row) for row in rows[:size]]
-    return json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "accounts"))
+    return json_response(id_page(items, size, "accounts"))
 
 
 @routes.get("/api/products")
+@endpoint(
+    permission=READS,
+    summary="The product catalog",
+    tag="Catalog",
+    returns=o.page_of(a.Product),
+    query=("pageSize", "cursor"),
+)
 async def products(request: web.Request) -> web.Response:
     size = page_size(request.query)
-    after = decode_cursor(request.query, "products", 1)
-    rows = await request.app[POOL].fetch(
-        request.app[QUERIES]["products_page"], positive_id(after[0], "cursor") if after else None, size + 1
-    )
-    items = [rep.product(row) for row in rows[:size]]
-    return json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "products"))
+    items = await request.app[SERVICES].catalog.products(after=id_after(request.query, "products"), size=size + 1)
+    return json_response(id_page(items, size, "products"))

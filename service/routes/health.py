@@ -7,8 +7,10 @@ import asyncio
 from aiohttp import web
 
 from service.errors import ServiceUnavailable
-from service.responses import json_response
-from service.state import LIFECYCLE, POOL, QUERIES
+from service.http.endpoint import endpoint
+from service.http.responses import json_response
+from service.schemas import common as c
+from service.state import DATABASE, LIFECYCLE
 
 routes = web.RouteTableDef()
 
@@ -16,11 +18,19 @@ READY_TIMEOUT_SECONDS = 1.0
 
 
 @routes.get("/health/live")
+@endpoint(summary="Liveness: the process serves", tag="Health", returns=c.Live, database=False)
 async def live(request: web.Request) -> web.Response:
     return json_response({"status": "ok"})
 
 
 @routes.get("/health/ready")
+@endpoint(
+    summary="Readiness: the database answers and migrations are current",
+    tag="Health",
+    returns=c.Ready,
+    description="503 while the database does not answer within 1 s, migrations are pending, or the "
+    "service is shutting down.",
+)
 async def ready(request: web.Request) -> web.Response:
     app = request.app
     lifecycle = app[LIFECYCLE]
@@ -28,8 +38,7 @@ async def ready(request: web.Request) -> web.Response:
         raise ServiceUnavailable("The service is shutting down")
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
-            async with app[POOL].acquire() as conn:
-                applied = await conn.fetchval(app[QUERIES]["migrations_latest"])
+            applied = await app[DATABASE].fetchval("migrations_latest")
     except Exception:
         raise ServiceUnavailable("The database does not answer") from None
     if applied < lifecycle.migrations_latest:

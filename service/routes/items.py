@@ -1,105 +1,91 @@
-"""Items of an order, and each item's characteristics."""
+"""Items of an order."""
 
 from __future__ import annotations
 
 from aiohttp import web
 
-from service import representations as rep
-from service.domain import ordering, values
-from service.errors import NotFound
-from service.requests import (
-    decode_cursor,
-    load,
-    page,
-    page_size,
-    path_id,
-    positive_id,
-    read_json,
-)
-from service.responses import json_response
-from service.schemas.orders import ItemCreate, ValueEntry
-from service.state import POOL, PRINCIPAL, QUERIES
+from service import errors as e
+from service.auth import READS, WRITES
+from service.http.endpoint import endpoint, if_match
+from service.http.requests import id_after, id_page, page_size, path_id
+from service.http.responses import json_response
+from service.routes.orders import DRAFT_ONLY, IF_MATCH_ORDER, ORDER, order_exists
+from service.schemas import orders as o
+from service.state import PRINCIPAL, SERVICES
 
 routes = web.RouteTableDef()
-ITEMS = "/api/orders/{order_id:[0-9]{1,18}}/items"
+ITEMS = ORDER + "/items"
 ITEM = ITEMS + "/{item_id:[0-9]{1,18}}"
 
 
-async def _visible_item(request: web.Request):
-    """The item in the path, if its order is the caller's and visible; else 404."""
-    row = await request.app[POOL].fetchrow(
-        request.app[QUERIES]["item_get"],
-        path_id(request, "order_id"),
-        request[PRINCIPAL].reseller_id,
-        path_id(request, "item_id"),
+async def item_exists(request: web.Request) -> None:
+    await request.app[SERVICES].items.require_visible(
+        request[PRINCIPAL], path_id(request, "order_id"), path_id(request, "item_id")
     )
-    if row is None:
-        raise NotFound()
-    return row
 
 
 @routes.post(ITEMS)
-async def add_item(request: web.Request) -> web.Response:
-    who, order_id = request[PRINCIPAL], path_id(request, "order_id")
-    pool, q = request.app[POOL], request.app[QUERIES]
-    await ordering.find_order(pool, q, order_id, who)
-    who.require_write()
-    data = load(ItemCreate(), await read_json(request))
-    item = await ordering.add_item(pool, q, who, order_id, data)
+@endpoint(
+    permission=WRITES,
+    exists=order_exists,
+    body=o.ItemCreate,
+    if_match=IF_MATCH_ORDER,
+    summary="Add an item to a Draft",
+    tag="Items",
+    status=201,
+    returns=o.Item,
+    returns_description="Created",
+    headers=("Location",),
+    errors=(e.OrderNotDraft,),
+    description=f"{DRAFT_ONLY} Product, billing cycle, quantity and characteristic values are checked against "
+    "the catalog; required characteristics may stay unset until checkout.",
+)
+async def add_item(request: web.Request, data: dict) -> web.Response:
+    order_id = path_id(request, "order_id")
+    item = await request.app[SERVICES].items.add(request[PRINCIPAL], order_id, data, if_match=if_match(request))
     return json_response(item, status=201, headers={"Location": f"/api/orders/{order_id}/items/{item['id']}"})
 
 
 @routes.get(ITEMS)
+@endpoint(
+    permission=READS,
+    exists=order_exists,
+    summary="The order's items",
+    tag="Items",
+    returns=o.page_of(o.Item),
+    query=("pageSize", "cursor"),
+)
 async def list_items(request: web.Request) -> web.Response:
-    who, order_id = request[PRINCIPAL], path_id(request, "order_id")
-    pool, q = request.app[POOL], request.app[QUERIES]
     size = page_size(request.query)
-    after = decode_cursor(request.query, "items", 1)
-    await ordering.find_order(pool, q, order_id, who)
-    rows = await pool.fetch(
-        q["items_page"],
-        order_id,
-        who.reseller_id,
-        positive_id(after[0], "cursor") if after else None,
-        size + 1,
+    items = await request.app[SERVICES].items.page(
+        request[PRINCIPAL], path_id(request, "order_id"), after=id_after(request.query, "items"), size=size + 1
     )
-    items = [rep.item(row) for row in rows[:size]]
-    return json_response(page(items, [items[-1]["id"]] if len(rows) > size else None, "items"))
+    return json_response(id_page(items, size, "items"))
 
 
 @routes.get(ITEM)
+@endpoint(permission=READS, exists=item_exists, etag=True, summary="Read an item", tag="Items", returns=o.Item)
 async def get_item(request: web.Request) -> web.Response:
-    return json_response(rep.item(await _visible_item(request)))
+    item = await request.app[SERVICES].items.get(
+        request[PRINCIPAL], path_id(request, "order_id"), path_id(request, "item_id")
+    )
+    return json_response(item)
 
 
 @routes.delete(ITEM)
+@endpoint(
+    permission=WRITES,
+    exists=item_exists,
+    if_match="the item's",
+    summary="Delete an item",
+    tag="Items",
+    status=204,
+    returns_description="Deleted",
+    errors=(e.OrderNotDraft,),
+    description=DRAFT_ONLY,
+)
 async def delete_item(request: web.Request) -> web.Response:
-    row = await _visible_item(request)
-    who, order_id, item_id = request[PRINCIPAL], row["order_id"], row["id"]
-    pool, q = request.app[POOL], request.app[QUERIES]
-    who.require_write()
-    await ordering.delete_item(pool, q, who, order_id, item_id)
-    return web.Response(status=204)
-
-
-@routes.get(ITEM + "/characteristics")
-async def get_characteristics(request: web.Request) -> web.Response:
-    listing = await values.characteristics(
-        request.app[POOL],
-        request.app[QUERIES],
-        request[PRINCIPAL],
-        path_id(request, "order_id"),
-        path_id(request, "item_id"),
+    await request.app[SERVICES].items.delete(
+        request[PRINCIPAL], path_id(request, "order_id"), path_id(request, "item_id"), if_match=if_match(request)
     )
-    return json_response(listing)
-
-
-@routes.put(ITEM + "/characteristics")
-async def put_characteristics(request: web.Request) -> web.Response:
-    row = await _visible_item(request)
-    who, order_id, item_id = request[PRINCIPAL], row["order_id"], row["id"]
-    pool, q = request.app[POOL], request.app[QUERIES]
-    who.require_write()
-    entries = load(ValueEntry(), await read_json(request), many=True)
-    listing = await values.set_characteristics(pool, q, who, order_id, item_id, entries)
-    return json_response(listing)
+    return web.Response(status=204)

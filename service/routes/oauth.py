@@ -1,4 +1,7 @@
-"""POST /oauth/token: client credentials over HTTP Basic -> a bearer token."""
+"""POST /oauth/token: client credentials over HTTP Basic -> a bearer token.
+
+Errors carry RFC 6749's `error` beside the problem+json fields, so OAuth
+client libraries and problem+json readers both understand them."""
 
 from __future__ import annotations
 
@@ -8,10 +11,12 @@ import hmac
 
 from aiohttp import web
 
-from service.auth import hash_secret
-from service.errors import InvalidClient, UnsupportedGrantType, UnsupportedMediaType
-from service.responses import json_response
-from service.state import POOL, QUERIES, SIGNER
+from service import errors as e
+from service.auth import SCOPES, hash_secret
+from service.http.endpoint import endpoint
+from service.http.responses import json_response
+from service.schemas import admin as a
+from service.state import DATABASE, SIGNER
 
 routes = web.RouteTableDef()
 
@@ -19,29 +24,58 @@ routes = web.RouteTableDef()
 def _basic(request: web.Request) -> tuple[str, str]:
     scheme, _, encoded = request.headers.get("Authorization", "").partition(" ")
     if scheme.lower() != "basic":
-        raise InvalidClient("Send clientId:clientSecret with HTTP Basic authentication")
+        raise e.InvalidClient("Send clientId:clientSecret with HTTP Basic authentication")
     try:
         client_id, sep, secret = base64.b64decode(encoded.strip(), validate=True).decode().partition(":")
     except (binascii.Error, UnicodeDecodeError):
-        raise InvalidClient("The Basic credentials are not valid base64") from None
+        raise e.InvalidClient("The Basic credentials are not valid base64") from None
     if not sep or not client_id or not secret or len(client_id) > 100 or "\x00" in client_id:
-        raise InvalidClient("The client credentials are not valid")
+        raise e.InvalidClient("The client credentials are not valid")
     return client_id, secret
 
 
+def _requested(form, granted: frozenset[str]) -> frozenset[str]:
+    """The scopes asked for with the `scope` field: all the credential has when absent."""
+    raw = form.get("scope")
+    if raw is None or not str(raw).strip():
+        return granted
+    wanted = frozenset(str(raw).split())
+    if not wanted <= granted:
+        missing = " ".join(sorted(wanted - granted))
+        raise e.InvalidScope(f"Not granted to this client: {missing[:200]}")
+    return wanted
+
+
 @routes.post("/oauth/token")
+@endpoint(
+    summary="Exchange API credentials for an access token",
+    tag="Authentication",
+    returns=a.AccessToken,
+    body=a.TokenRequest,
+    form=True,
+    errors=(e.UnsupportedGrantType, e.InvalidScope, e.InvalidClient, e.UnsupportedMediaType, e.PayloadTooLarge),
+    description="HTTP Basic `clientId:clientSecret`; the token is sent as `Authorization: Bearer` on "
+    "`/api/*`. `scope` may ask for a subset of the credential's scopes. Errors carry RFC 6749's "
+    "`error` (`invalid_client`, `unsupported_grant_type`, `invalid_scope`) beside the problem fields.",
+)
 async def token(request: web.Request) -> web.Response:
     client_id, secret = _basic(request)
     if request.content_type != "application/x-www-form-urlencoded":
-        raise UnsupportedMediaType("Send the body as application/x-www-form-urlencoded")
+        raise e.UnsupportedMediaType("Send the body as application/x-www-form-urlencoded")
     form = await request.post()
     if form.get("grant_type") != "client_credentials":
-        raise UnsupportedGrantType("grant_type must be client_credentials")
-    row = await request.app[POOL].fetchrow(request.app[QUERIES]["credential_for_login"], client_id)
+        raise e.UnsupportedGrantType("grant_type must be client_credentials")
+    row = await request.app[DATABASE].fetchrow("credential_for_login", client_id)
     if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
-        raise InvalidClient("The client credentials are not valid")
+        raise e.InvalidClient("The client credentials are not valid")
+    scopes = _requested(form, frozenset(row["scopes"]))
     signer = request.app[SIGNER]
     return json_response(
-        {"access_token": signer.issue(client_id), "token_type": "Bearer", "expires_in": signer.ttl_seconds},
+        {
+            "access_token": signer.issue(client_id, scopes),
+            "token_type": "Bearer",
+            "expires_in": signer.ttl_seconds,
+            "scope": " ".join(scope for scope in SCOPES if scope in scopes),
+        },
         headers={"Cache-Control": "no-store"},
     )

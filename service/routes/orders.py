@@ -1,7 +1,7 @@
-"""Orders: create, list by stage, get, check out, execution status, custom fields.
+"""Orders: create, list by stage, read, check out, approve, cancel, execution status.
 
-Checks run in the contract's order: authentication (middleware), the tenant
-scope of path ids (404), edition (403), body (422), state (409)."""
+Handlers are thin: @endpoint runs the contract's checks in order and parses the
+body, one call to the domain does the work, the answer is its result."""
 
 from __future__ import annotations
 
@@ -9,136 +9,199 @@ import datetime
 
 from aiohttp import web
 
-from service import representations as rep
-from service.domain import ordering, values
-from service.errors import NotFound, OrderNotConfirmed, field_error
-from service.requests import (
+from service import errors as e
+from service import lifecycle
+from service.auth import APPROVES, READS, WRITES
+from service.http.endpoint import endpoint, if_match
+from service.http.requests import (
     decode_cursor,
-    load,
+    field_error,
+    invalid_cursor,
     page,
     page_size,
     path_id,
     positive_id,
-    read_json,
+    query_date,
+    query_id,
+    query_text,
 )
-from service.responses import json_response
-from service.schemas.orders import OrderCreate, ValueEntry
-from service.state import POOL, PRINCIPAL, QUERIES, SETTINGS
+from service.http.responses import json_response
+from service.schemas import orders as o
+from service.state import PRINCIPAL, SERVICES
 
 routes = web.RouteTableDef()
 ORDER = "/api/orders/{order_id:[0-9]{1,18}}"
-STAGES = ("confirmed", "draft", "all")
+DRAFT_ONLY = "Only while the order is a Draft."
+IF_MATCH_ORDER = "the order's"
+
+
+async def order_exists(request: web.Request) -> None:
+    await request.app[SERVICES].orders.require_visible(request[PRINCIPAL], path_id(request, "order_id"))
 
 
 @routes.post("/api/orders")
-async def create_order(request: web.Request) -> web.Response:
-    who = request[PRINCIPAL]
-    who.require_write()
-    data = load(OrderCreate(), await read_json(request))
-    order = await ordering.create_order(request.app[POOL], request.app[QUERIES], who, data)
+@endpoint(
+    permission=WRITES,
+    body=o.OrderCreate,
+    summary="Create a Draft order",
+    tag="Orders",
+    status=201,
+    returns=o.Order,
+    returns_description="Created",
+    headers=("Location",),
+    description="`orderDate` defaults to today (UTC) and may not be in the past; `expirationDate` is 7 days "
+    "later. A foreign or unknown `accountId` answers 422 like a missing one. Read-only fields are ignored.",
+)
+async def create_order(request: web.Request, data: dict) -> web.Response:
+    order = await request.app[SERVICES].orders.create(request[PRINCIPAL], data)
     return json_response(order, status=201, headers={"Location": f"/api/orders/{order['id']}"})
 
 
-def _date(query, name: str) -> datetime.date | None:
-    raw = query.get(name)
-    if raw is None:
+def _cursor_after(query) -> tuple[datetime.date, int] | None:
+    after = decode_cursor(query, "orders", 2)
+    if after is None:
         return None
     try:
-        if len(raw) != 10:  # fromisoformat also takes YYYYMMDD; the contract says YYYY-MM-DD
-            raise ValueError(raw)
-        return datetime.date.fromisoformat(raw)
-    except ValueError:
-        raise field_error(name, "must be a date YYYY-MM-DD") from None
-
-
-def _text(query, name: str) -> str | None:
-    raw = query.get(name)
-    if raw is not None and (len(raw) > 64 or "\x00" in raw):
-        raise field_error(name, "must be at most 64 characters")
-    return raw
+        day = datetime.date.fromisoformat(after[0])
+    except (TypeError, ValueError):
+        raise invalid_cursor() from None
+    return day, positive_id(after[1], "cursor")
 
 
 @routes.get("/api/orders")
+@endpoint(
+    permission=READS,
+    summary="List orders, newest first",
+    tag="Orders",
+    returns=o.page_of(o.Order),
+    query=("stage", "accountId", "status", "fromDate", "toDate", "pageSize", "cursor"),
+    description="Orders of the reseller and its end customers, by `orderDate` then `id`, descending. "
+    "Without `stage`, only confirmed orders are listed: Drafts, orders waiting for approval and "
+    "cancelled ones need `stage=Draft` or `stage=All`.",
+)
 async def list_orders(request: web.Request) -> web.Response:
     query = request.query
     stage = query.get("stage", "Confirmed").lower()
-    if stage not in STAGES:
+    if stage not in ("confirmed", "draft", "all"):
         raise field_error("stage", "must be Confirmed, Draft or All", code="invalid_stage")
-    account_id = positive_id(query["accountId"], "accountId") if "accountId" in query else None
     size = page_size(query)
-    after = decode_cursor(query, "orders", 2)
-    if after is not None:
-        after = [_cursor_date(after[0]), positive_id(after[1], "cursor")]
-    rows = await request.app[POOL].fetch(
-        request.app[QUERIES]["orders_page"],
-        request[PRINCIPAL].reseller_id,
-        stage,
-        account_id,
-        _text(query, "status"),
-        _date(query, "fromDate"),
-        _date(query, "toDate"),
-        after[0] if after else None,
-        after[1] if after else None,
-        size + 1,
+    orders = await request.app[SERVICES].orders.page(
+        request[PRINCIPAL],
+        stage=stage,
+        account_id=query_id(query, "accountId"),
+        status=query_text(query, "status"),
+        from_date=query_date(query, "fromDate"),
+        to_date=query_date(query, "toDate"),
+        after=_cursor_after(query),
+        size=size + 1,
     )
-    items = [rep.order(row) for row in rows[:size]]
-    next_key = [items[-1]["orderDate"], items[-1]["id"]] if len(rows) > size else None
+    items = orders[:size]
+    next_key = [items[-1]["orderDate"], items[-1]["id"]] if len(orders) > size else None
     return json_response(page(items, next_key, "orders"))
 
 
-def _cursor_date(value) -> datetime.date:
-    try:
-        return datetime.date.fromisoformat(value)
-    except (TypeError, ValueError):
-        raise field_error("cursor", "is not a cursor this list gave out", code="invalid_cursor") from None
-
-
 @routes.get(ORDER)
+@endpoint(
+    permission=READS,
+    exists=order_exists,
+    etag=True,
+    summary="Read an order, Draft or confirmed",
+    tag="Orders",
+    returns=o.Order,
+)
 async def get_order(request: web.Request) -> web.Response:
-    row = await ordering.find_order(
-        request.app[POOL], request.app[QUERIES], path_id(request, "order_id"), request[PRINCIPAL]
-    )
-    return json_response(rep.order(row))
+    order = await request.app[SERVICES].orders.get(request[PRINCIPAL], path_id(request, "order_id"))
+    return json_response(order)
 
 
 @routes.post(ORDER + "/checkout")
+@endpoint(
+    permission=WRITES,
+    exists=order_exists,
+    if_match=IF_MATCH_ORDER,
+    summary="Check out a Draft: execute it, or ask for approval",
+    tag="Orders",
+    status=202,
+    returns=o.Order,
+    returns_description="Accepted: the order is `Pending` (follow `Location` to its execution), or "
+    "`Reseller Pending Approval` when the reseller requires approval (`Location` is the order)",
+    headers=("Location",),
+    example="CheckedOutOrder",
+    errors=(e.OrderNotDraft, e.OrderEmpty, e.OrderIncomplete),
+    description="422 `required_values_missing` lists every missing custom field and characteristic. "
+    "Of concurrent checkouts of one order exactly one wins; the others answer 409.",
+)
 async def checkout(request: web.Request) -> web.Response:
-    who, order_id = request[PRINCIPAL], path_id(request, "order_id")
-    order = await ordering.checkout(
-        request.app[POOL],
-        request.app[QUERIES],
-        who,
-        order_id,
-        item_deadline_seconds=request.app[SETTINGS].item_deadline_seconds,
+    order_id = path_id(request, "order_id")
+    order = await request.app[SERVICES].orders.checkout(
+        request[PRINCIPAL], order_id, if_match=if_match(request)
     )
+    location = (
+        f"/api/orders/{order_id}"
+        if order["status"] == lifecycle.PENDING_APPROVAL
+        else f"/api/orders/{order_id}/execute/status"
+    )
+    return json_response(order, status=202, headers={"Location": location})
+
+
+@routes.post(ORDER + "/approve")
+@endpoint(
+    permission=APPROVES,
+    exists=order_exists,
+    if_match=IF_MATCH_ORDER,
+    summary="Approve an order waiting for approval: execute it",
+    tag="Approval",
+    status=202,
+    returns=o.Order,
+    returns_description="Accepted: the order is `Pending`; follow `Location` to its execution",
+    headers=("Location",),
+    example="CheckedOutOrder",
+    errors=(e.OrderNotPendingApproval, e.ApproverIsSubmitter),
+    description="Four eyes: the credential that checked the order out cannot approve it (403 "
+    "`approver_is_submitter`, checked after the order's status). Of concurrent approvals and "
+    "cancellations of one order exactly one succeeds; the others answer 409.",
+)
+async def approve(request: web.Request) -> web.Response:
+    order_id = path_id(request, "order_id")
+    order = await request.app[SERVICES].orders.approve(request[PRINCIPAL], order_id, if_match=if_match(request))
     return json_response(order, status=202, headers={"Location": f"/api/orders/{order_id}/execute/status"})
 
 
+@routes.post(ORDER + "/cancel")
+@endpoint(
+    permission=APPROVES,
+    exists=order_exists,
+    body=o.Cancellation,
+    body_required=False,
+    if_match=IF_MATCH_ORDER,
+    summary="Cancel an order waiting for approval",
+    tag="Approval",
+    returns=o.Order,
+    example="CancelledOrder",
+    errors=(e.OrderNotPendingApproval,),
+    description="The submitter may cancel its own order. The body is optional JSON `{\"reason\"}`.",
+)
+async def cancel(request: web.Request, data: dict) -> web.Response:
+    order = await request.app[SERVICES].orders.cancel(
+        request[PRINCIPAL],
+        path_id(request, "order_id"),
+        reason=data.get("reason"),
+        if_match=if_match(request),
+    )
+    return json_response(order)
+
+
 @routes.get(ORDER + "/execute/status")
+@endpoint(
+    permission=READS,
+    exists=order_exists,
+    summary="Execution progress of a confirmed order",
+    tag="Orders",
+    returns=o.ExecutionStatus,
+    errors=(e.OrderNotConfirmed,),
+)
 async def execution_status(request: web.Request) -> web.Response:
-    row = await request.app[POOL].fetchrow(
-        request.app[QUERIES]["order_execution"], path_id(request, "order_id"), request[PRINCIPAL].reseller_id
+    status = await request.app[SERVICES].orders.execution_status(
+        request[PRINCIPAL], path_id(request, "order_id")
     )
-    if row is None:
-        raise NotFound()
-    if row["status"] in rep.CONFIRMED_EXCLUDED:
-        raise OrderNotConfirmed(f"Order {row['id']} is {row['status']}; it has no execution yet")
-    return json_response(rep.execution_status(row))
-
-
-@routes.get(ORDER + "/customfields")
-async def get_custom_fields(request: web.Request) -> web.Response:
-    listing = await values.custom_fields(
-        request.app[POOL], request.app[QUERIES], request[PRINCIPAL], path_id(request, "order_id")
-    )
-    return json_response(listing)
-
-
-@routes.put(ORDER + "/customfields")
-async def put_custom_fields(request: web.Request) -> web.Response:
-    who, order_id = request[PRINCIPAL], path_id(request, "order_id")
-    await ordering.find_order(request.app[POOL], request.app[QUERIES], order_id, who)
-    who.require_write()
-    entries = load(ValueEntry(), await read_json(request), many=True)
-    listing = await values.set_custom_fields(request.app[POOL], request.app[QUERIES], who, order_id, entries)
-    return json_response(listing)
+    return json_response(status)

@@ -6,8 +6,9 @@ from decimal import Decimal, InvalidOperation
 
 from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, validates_schema
 
+from service.auth import SCOPES
+from service.domain.definitions import TYPES
 from service.schemas.common import Id, Name, Request, Response, Text
-from service.values import TYPES
 
 EDITIONS = ("Free", "Standard")
 MAX_PRICE = Decimal("999999999999.99")
@@ -20,8 +21,13 @@ class ResellerCreate(Request):
 
 
 class ResellerPatch(Request):
+    """Every field is optional; only the fields sent change."""
+
     read_only = ("id", "accountId", "name")
-    edition = fields.String(required=True, validate=validate.OneOf(EDITIONS))
+    edition = fields.String(validate=validate.OneOf(EDITIONS))
+    approvalRequired = fields.Boolean(
+        metadata={"description": "checkouts wait in `Reseller Pending Approval` for a second credential"}
+    )
 
 
 class Reseller(Response):
@@ -29,6 +35,7 @@ class Reseller(Response):
     name = fields.String(required=True)
     edition = fields.String(required=True, validate=validate.OneOf(EDITIONS))
     accountId = Id(required=True)
+    approvalRequired = fields.Boolean(required=True)
 
 
 class CustomerCreate(Request):
@@ -42,26 +49,43 @@ class Account(Response):
     type = fields.String(required=True, validate=validate.OneOf(("Reseller", "Customer")))
 
 
+class CredentialsCreate(Request):
+    scopes = fields.List(
+        fields.String(validate=validate.OneOf(SCOPES)),
+        required=True,
+        validate=validate.Length(min=1, max=len(SCOPES)),
+        metadata={"description": "what the credential may do; without a body it gets every scope"},
+    )
+
+
 class Credentials(Response):
     clientId = fields.String(required=True)
     clientSecret = fields.String(required=True, metadata={"description": "shown once; only its hash is kept"})
+    scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True)
 
 
 class TokenRequest(Schema):
     """The form body of POST /oauth/token. Only documents it: the handler checks
-    grant_type itself to answer RFC 6749's 400 unsupported_grant_type, and other
-    form fields (scope, ...) are ignored, not refused."""
+    grant_type and scope itself to answer RFC 6749's errors, and other form
+    fields are ignored, not refused."""
 
     class Meta:
         unknown = EXCLUDE
 
     grant_type = fields.String(required=True, validate=validate.OneOf(("client_credentials",)))
+    scope = fields.String(
+        metadata={
+            "description": "space-separated subset of the credential's scopes; absent: all of them",
+            "example": "orders:read",
+        }
+    )
 
 
 class AccessToken(Response):
     access_token = fields.String(required=True)
     token_type = fields.String(required=True, validate=validate.OneOf(("Bearer",)))
     expires_in = fields.Integer(required=True, metadata={"description": "seconds until the token expires"})
+    scope = fields.String(required=True, metadata={"description": "the granted scopes, space-separated"})
 
 
 class _Definition(Request):

@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
+import functools
+
 from marshmallow import fields, validate
 
+from service.lifecycle import EVENT_TYPES, ITEM_STATUSES, ORDER_STATUSES
 from service.schemas.common import Id, Name, Request, Response, Text
 
-ORDER_STATUSES = (
-    "Draft",
-    "Reseller Pending Approval",
-    "Cancelled by Reseller",
-    "Pending",
-    "In Progress",
-    "Completed",
-    "Partially Completed",
-    "Failed",
-)
-ITEM_STATUSES = ("Pending", "In Progress", "Completed", "Failed")
 ORDER_READ_ONLY = (
     "id",
     "accountName",
@@ -28,6 +20,9 @@ ORDER_READ_ONLY = (
     "createdAt",
     "updatedAt",
     "checkedOutAt",
+    "submittedBy",
+    "decidedBy",
+    "cancellationReason",
 )
 ITEM_READ_ONLY = (
     "id",
@@ -84,6 +79,41 @@ class Order(Response):
     createdAt = fields.DateTime(required=True)
     updatedAt = fields.DateTime(required=True)
     checkedOutAt = fields.DateTime(required=True, allow_none=True)
+    submittedBy = fields.String(
+        required=True, allow_none=True, metadata={"description": "clientId of the checkout; null for a Draft"}
+    )
+    decidedBy = fields.String(
+        required=True, allow_none=True, metadata={"description": "clientId that approved or cancelled it"}
+    )
+    cancellationReason = fields.String(required=True, allow_none=True)
+
+
+class Cancellation(Request):
+    reason = Text(max_length=500, min_length=0, allow_none=True)
+
+
+class ResellerSettings(Request):
+    approvalRequired = fields.Boolean(
+        required=True,
+        metadata={"description": "checkouts wait in `Reseller Pending Approval` until another credential approves"},
+    )
+
+
+class Actor(Response):
+    type = fields.String(required=True, validate=validate.OneOf(("client", "operator", "system")))
+    clientId = fields.String(required=True, allow_none=True)
+
+
+class Event(Response):
+    id = fields.String(required=True, metadata={"example": "evt_42"})
+    type = fields.String(
+        required=True, metadata={"enum": list(EVENT_TYPES), "description": "clients must tolerate new values"}
+    )
+    occurredAt = fields.DateTime(required=True)
+    orderId = Id(required=True)
+    accountId = Id(required=True)
+    actor = fields.Nested(Actor, required=True)
+    data = fields.Dict(required=True)
 
 
 class Item(Response):
@@ -139,7 +169,9 @@ class Value(Response):
     value = fields.Raw(required=True, allow_none=True)
 
 
+@functools.cache
 def page_of(schema: type[Response]) -> type[Response]:
+    """The list response of `schema`; one class per schema, as apispec names components by class."""
     return type(
         f"{schema.__name__}Page",
         (Response,),
@@ -147,4 +179,11 @@ def page_of(schema: type[Response]) -> type[Response]:
             "items": fields.List(fields.Nested(schema), required=True),
             "nextCursor": fields.String(required=True, allow_none=True),
         },
+    )
+
+
+class FeedPage(Response):
+    items = fields.List(fields.Nested(Event), required=True)
+    nextCursor = fields.String(
+        required=True, metadata={"description": "never null: where to read next, also after the last page"}
     )

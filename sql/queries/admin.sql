@@ -9,22 +9,35 @@ WITH reseller AS (
     SELECT id, name, 'Reseller' FROM reseller
     RETURNING id
 )
-SELECT reseller.id, reseller.name, reseller.edition, account.id AS account_id
+SELECT reseller.id, reseller.name, reseller.edition, account.id AS account_id,
+       false AS approval_required
 FROM reseller, account;
 
--- name: reseller_set_edition
+-- name: reseller_patch
+-- Changes only the fields given (NULL: keep).
 WITH reseller AS (
-    UPDATE resellers SET edition = $2::text, updated_at = now()
+    UPDATE resellers
+    SET edition = coalesce($2::text, edition),
+        approval_required = coalesce($3::boolean, approval_required),
+        updated_at = now()
     WHERE id = $1::bigint
-    RETURNING id, name, edition
+    RETURNING id, name, edition, approval_required
 )
-SELECT reseller.id, reseller.name, reseller.edition, a.id AS account_id
+SELECT reseller.id, reseller.name, reseller.edition, a.id AS account_id, reseller.approval_required
 FROM reseller JOIN accounts a ON a.reseller_id = reseller.id AND a.type = 'Reseller';
 
 -- name: reseller_get
-SELECT r.id, r.name, r.edition, a.id AS account_id
+SELECT r.id, r.name, r.edition, a.id AS account_id, r.approval_required
 FROM resellers r JOIN accounts a ON a.reseller_id = r.id AND a.type = 'Reseller'
 WHERE r.id = $1::bigint;
+
+-- name: reseller_settings
+SELECT approval_required FROM resellers WHERE id = $1::bigint;
+
+-- name: reseller_set_settings
+UPDATE resellers SET approval_required = $2::boolean, updated_at = now()
+WHERE id = $1::bigint
+RETURNING approval_required;
 
 -- name: customer_create
 INSERT INTO accounts (reseller_id, name, type)
@@ -32,9 +45,9 @@ SELECT id, $2::text, 'Customer' FROM resellers WHERE id = $1::bigint
 RETURNING id, name, type;
 
 -- name: credential_create
-INSERT INTO credentials (client_id, reseller_id, secret_hash)
-SELECT $2::text, id, $3::text FROM resellers WHERE id = $1::bigint
-RETURNING client_id;
+INSERT INTO credentials (client_id, reseller_id, secret_hash, scopes)
+SELECT $2::text, id, $3::text, $4::text[] FROM resellers WHERE id = $1::bigint
+RETURNING client_id, scopes;
 
 -- name: credential_revoke
 UPDATE credentials SET revoked_at = now()

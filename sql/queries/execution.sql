@@ -6,12 +6,13 @@
 -- these queries can wait on each other in a cycle.
 
 -- name: execution_claim
+-- transition: item Pending -> In Progress
 -- $1 batch size, $2 lease seconds, $3 this claim's token, $4 items already
 -- handled in this tick (each item gets at most one outbound call per tick).
 -- attempts counts the calls made for the item's current step; a success
 -- resets it, so it drives the retry backoff.
 WITH due AS (
-    SELECT e.item_id
+    SELECT e.item_id, e.status AS was
     FROM executions e
     WHERE e.status IN ('Pending', 'In Progress')
       AND e.next_attempt_at <= now()
@@ -32,7 +33,16 @@ claimed AS (
     FROM due
     WHERE e.item_id = due.item_id
     RETURNING e.item_id, e.order_id, e.operation_id, e.attempts, e.deadline_at, e.message,
-              e.deadline_at <= now() AS overdue
+              e.deadline_at <= now() AS overdue, due.was
+),
+started AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)
+    SELECT o.reseller_id, o.id, o.account_id, 'item.status_changed', 'system',
+           jsonb_build_object('itemId', c.item_id, 'from', 'Pending', 'to', 'In Progress',
+                              'message', NULL, 'subscriptionId', NULL)
+    FROM claimed c JOIN orders o ON o.id = c.order_id
+    WHERE c.was = 'Pending'
+    ORDER BY c.item_id
 )
 SELECT c.item_id, c.order_id, c.operation_id, c.attempts, c.deadline_at, c.message, c.overdue,
        o.account_id, i.sku, i.quantity, i.billing_cycle, i.characteristics, p.fulfillment
@@ -75,18 +85,29 @@ WHERE item_id = $1::bigint AND lease_token = $2::uuid AND status = 'In Progress'
 RETURNING item_id;
 
 -- name: execution_finished
+-- transition: item In Progress -> Completed
+-- transition: item In Progress -> Failed
 -- $1 item, $2 lease token, $3 'Completed' or 'Failed', $4 subscription id, $5 message.
-UPDATE executions
-SET status = $3::text,
-    subscription_id = $4::text,
-    message = $5::text,
-    lease_until = NULL,
-    lease_token = NULL,
-    completed_at = now(),
-    updated_at = now()
-WHERE item_id = $1::bigint AND lease_token = $2::uuid AND status = 'In Progress'
-  AND $3::text IN ('Completed', 'Failed')
-RETURNING item_id;
+WITH finished AS (
+    UPDATE executions
+    SET status = $3::text,
+        subscription_id = $4::text,
+        message = $5::text,
+        lease_until = NULL,
+        lease_token = NULL,
+        completed_at = now(),
+        updated_at = now()
+    WHERE item_id = $1::bigint AND lease_token = $2::uuid AND status = 'In Progress'
+      AND $3::text IN ('Completed', 'Failed')
+    RETURNING item_id, order_id, status, message, subscription_id
+), event AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)
+    SELECT o.reseller_id, o.id, o.account_id, 'item.status_changed', 'system',
+           jsonb_build_object('itemId', f.item_id, 'from', 'In Progress', 'to', f.status,
+                              'message', f.message, 'subscriptionId', f.subscription_id)
+    FROM finished f JOIN orders o ON o.id = f.order_id
+)
+SELECT item_id FROM finished;
 
 -- name: execution_retry_later
 -- $1 item, $2 lease token, $3 delay seconds, $4 why. Never later than the
@@ -112,6 +133,13 @@ WHERE item_id = ANY ($1::bigint[]) AND lease_token = $2::uuid
 RETURNING item_id;
 
 -- name: execution_order_refresh
+-- transition: Pending -> In Progress
+-- transition: Pending -> Completed
+-- transition: Pending -> Partially Completed
+-- transition: Pending -> Failed
+-- transition: In Progress -> Completed
+-- transition: In Progress -> Partially Completed
+-- transition: In Progress -> Failed
 -- Recompute an executing order's status from its items; run after
 -- execution_order_lock in the same transaction. Returns the row only when the
 -- status changed.
@@ -134,14 +162,22 @@ next AS (
            completed + failed = total AS final
     FROM counts
     WHERE total > 0
+),
+changed AS (
+    UPDATE orders o
+    SET status = next.status,
+        started_at = CASE WHEN next.status <> 'Pending' THEN coalesce(o.started_at, now()) END,
+        completed_at = CASE WHEN next.final THEN coalesce(o.completed_at, now()) END,
+        updated_at = now()
+    FROM next, (SELECT status AS was FROM orders WHERE id = $1::bigint) before
+    WHERE o.id = $1::bigint
+      AND o.status IN ('Pending', 'In Progress')
+      AND o.status <> next.status
+    RETURNING o.id, o.reseller_id, o.account_id, o.status, before.was
+), event AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)
+    SELECT reseller_id, id, account_id, 'order.status_changed', 'system',
+           jsonb_build_object('from', was, 'to', status)
+    FROM changed
 )
-UPDATE orders o
-SET status = next.status,
-    started_at = CASE WHEN next.status <> 'Pending' THEN coalesce(o.started_at, now()) END,
-    completed_at = CASE WHEN next.final THEN coalesce(o.completed_at, now()) END,
-    updated_at = now()
-FROM next
-WHERE o.id = $1::bigint
-  AND o.status IN ('Pending', 'In Progress')
-  AND o.status <> next.status
-RETURNING o.id, o.status;
+SELECT id, status FROM changed;

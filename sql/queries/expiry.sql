@@ -1,12 +1,13 @@
--- Queries of the expiry job (service.execution.expiry).
+-- Queries of the expiry job (service.jobs.expiry).
 
 -- name: expiry_delete_batch
 -- $1 batch size. Deletes up to $1 expired drafts; items, executions and values
--- go with them (ON DELETE CASCADE). FOR UPDATE SKIP LOCKED passes over a draft
--- a checkout is changing right now, and the DELETE re-checks status = 'Draft',
--- so an order that stopped being a draft is never deleted: a checkout racing
--- with this either wins fully or finds the draft gone. current_date is UTC
--- (the pool sets the session time zone).
+-- go with them (ON DELETE CASCADE), and each leaves an order.expired event,
+-- which outlives it. FOR UPDATE SKIP LOCKED passes over a draft a checkout is
+-- changing right now, and the DELETE re-checks status = 'Draft', so an order
+-- that stopped being a draft is never deleted: a checkout racing with this
+-- either wins fully or finds the draft gone. current_date is UTC (the pool
+-- sets the session time zone).
 WITH doomed AS (
     SELECT id
     FROM orders
@@ -19,6 +20,13 @@ deleted AS (
     DELETE FROM orders o
     USING doomed
     WHERE o.id = doomed.id AND o.status = 'Draft' AND o.expiration_date < current_date
-    RETURNING o.id
+    RETURNING o.id, o.reseller_id, o.account_id, o.expiration_date
+),
+events AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)
+    SELECT reseller_id, id, account_id, 'order.expired', 'system',
+           jsonb_build_object('expirationDate', expiration_date)
+    FROM deleted
+    ORDER BY id
 )
 SELECT count(*)::integer AS deleted FROM deleted;

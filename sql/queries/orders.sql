@@ -1,6 +1,7 @@
--- Orders of one reseller. Every query is scoped by reseller_id, and a Draft
--- past its expirationDate is invisible from the day after, whether or not the
--- expiry job has deleted it yet.
+-- Orders of one reseller. Every query is scoped by reseller_id and reads
+-- through visible_orders, where an expired Draft no longer exists. Every
+-- change writes its event (order_events) in the same statement.
+-- Actor parameters: ($n actor_type, $n+1 client id) as in order_events.
 
 -- name: order_create
 WITH account AS (
@@ -9,19 +10,40 @@ WITH account AS (
     INSERT INTO orders (reseller_id, account_id, order_date, expiration_date, notes)
     SELECT $1::bigint, account.id, $3::date, $3::date + 7, $4::text FROM account
     RETURNING *
+), event AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id)
+    SELECT reseller_id, id, account_id, 'order.created', 'client', $5::text FROM inserted
 )
 SELECT o.id, o.account_id, account.name AS account_name, o.status, o.order_date,
        o.expiration_date, o.currency, o.total, o.item_count, o.notes,
-       o.created_at, o.updated_at, o.checked_out_at, o.started_at, o.completed_at
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason
 FROM inserted o, account;
 
 -- name: order_get
 SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
        o.expiration_date, o.currency, o.total, o.item_count, o.notes,
-       o.created_at, o.updated_at, o.checked_out_at, o.started_at, o.completed_at
-FROM orders o JOIN accounts a ON a.id = o.account_id
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason
+FROM visible_orders o JOIN accounts a ON a.id = o.account_id
+WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint;
+
+-- name: order_lock
+-- Taken first by every change of an order that is not one guarded statement:
+-- it serialises item changes, value changes, checkout and decisions of one
+-- order, and answers the order as GET shows it (for If-Match).
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason, o.custom_fields
+FROM visible_orders o JOIN accounts a ON a.id = o.account_id
 WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
-  AND (o.status <> 'Draft' OR o.expiration_date >= current_date);
+FOR UPDATE OF o;
+
+-- name: order_state
+-- Why a guarded statement matched nothing: read after it, without a lock.
+SELECT status, currency, submitted_by FROM visible_orders
+WHERE id = $1::bigint AND reseller_id = $2::bigint;
 
 -- name: orders_page
 -- $2 is the stage ('all' | 'draft' | 'confirmed'); the optional filters are
@@ -29,10 +51,10 @@ WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
 -- branches fold away and the matching index is used.
 SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
        o.expiration_date, o.currency, o.total, o.item_count, o.notes,
-       o.created_at, o.updated_at, o.checked_out_at
-FROM orders o JOIN accounts a ON a.id = o.account_id
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason
+FROM visible_orders o JOIN accounts a ON a.id = o.account_id
 WHERE o.reseller_id = $1::bigint
-  AND (o.status <> 'Draft' OR o.expiration_date >= current_date)
   AND ($2::text = 'all'
        OR ($2::text = 'draft' AND o.status = 'Draft')
        OR ($2::text = 'confirmed'
@@ -45,19 +67,6 @@ WHERE o.reseller_id = $1::bigint
 ORDER BY o.order_date DESC, o.id DESC
 LIMIT $9::integer;
 
--- name: order_lock
--- Taken first by every write to a Draft: it serialises item changes, value
--- changes and checkout of one order.
-SELECT id, status, currency, custom_fields FROM orders
-WHERE id = $1::bigint AND reseller_id = $2::bigint
-  AND (status <> 'Draft' OR expiration_date >= current_date)
-FOR UPDATE;
-
--- name: order_state
-SELECT status, currency FROM orders
-WHERE id = $1::bigint AND reseller_id = $2::bigint
-  AND (status <> 'Draft' OR expiration_date >= current_date);
-
 -- name: order_refresh_totals
 UPDATE orders o
 SET total = t.total, item_count = t.item_count, currency = t.currency, updated_at = now()
@@ -69,22 +78,97 @@ FROM (
 WHERE o.id = $1::bigint;
 
 -- name: order_checkout
--- Under the order's lock: leave Draft and create one execution record per
--- item (the poll job takes it from there); answer the order as it now is.
+-- transition: Draft -> Pending
+-- transition: Draft -> Reseller Pending Approval
+-- Under the order's lock. $1 order, $2 reseller, $3 item deadline seconds,
+-- $4 the submitting client. With the reseller's approval on, the order waits
+-- for a decision and nothing executes; otherwise one execution record per
+-- item is created and the poll job takes it from there.
 WITH confirmed AS (
+    UPDATE orders o
+    SET status = CASE WHEN r.approval_required THEN 'Reseller Pending Approval' ELSE 'Pending' END,
+        checked_out_at = now(), expiration_date = NULL, submitted_by = $4::text, updated_at = now()
+    FROM resellers r
+    WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint AND o.status = 'Draft' AND r.id = o.reseller_id
+    RETURNING o.*
+), records AS (
+    INSERT INTO executions (item_id, order_id, deadline_at)
+    SELECT i.id, i.order_id, now() + make_interval(secs => $3::double precision)
+    FROM order_items i JOIN confirmed c ON c.id = i.order_id
+    WHERE c.status = 'Pending'
+), events AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
+    SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data
+    FROM confirmed c, LATERAL (VALUES
+        (1, 'order.checked_out', jsonb_build_object('itemCount', c.item_count, 'total', c.total::text,
+                                                   'currency', c.currency)),
+        (2, 'order.status_changed', jsonb_build_object('from', 'Draft', 'to', c.status)),
+        (3, 'order.approval_requested', '{}'::jsonb)
+    ) AS e(n, type, data)
+    WHERE e.n < 3 OR c.status = 'Reseller Pending Approval'
+    ORDER BY e.n
+)
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason
+FROM confirmed o JOIN accounts a ON a.id = o.account_id;
+
+-- name: order_approve
+-- transition: Reseller Pending Approval -> Pending
+-- $1 order, $2 reseller, $3 item deadline seconds, $4 the approving client.
+-- Four eyes: the submitter cannot approve. Execution starts as after a
+-- checkout without approval.
+WITH approved AS (
     UPDATE orders
-    SET status = 'Pending', checked_out_at = now(), expiration_date = NULL, updated_at = now()
-    WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft'
+    SET status = 'Pending', decided_by = $4::text, updated_at = now()
+    WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Reseller Pending Approval'
+      AND submitted_by IS DISTINCT FROM $4::text
     RETURNING *
 ), records AS (
     INSERT INTO executions (item_id, order_id, deadline_at)
     SELECT i.id, i.order_id, now() + make_interval(secs => $3::double precision)
-    FROM order_items i JOIN confirmed ON confirmed.id = i.order_id
+    FROM order_items i JOIN approved c ON c.id = i.order_id
+), events AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
+    SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data
+    FROM approved c, LATERAL (VALUES
+        (1, 'order.approved', '{}'::jsonb),
+        (2, 'order.status_changed', jsonb_build_object('from', 'Reseller Pending Approval', 'to', 'Pending'))
+    ) AS e(n, type, data)
+    ORDER BY e.n
 )
 SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
        o.expiration_date, o.currency, o.total, o.item_count, o.notes,
-       o.created_at, o.updated_at, o.checked_out_at, o.started_at, o.completed_at
-FROM confirmed o JOIN accounts a ON a.id = o.account_id;
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason
+FROM approved o JOIN accounts a ON a.id = o.account_id;
+
+-- name: order_cancel
+-- transition: Reseller Pending Approval -> Cancelled by Reseller
+-- $1 order, $2 reseller, $3 reason (may be null), $4 the deciding client.
+-- The submitter may cancel its own order.
+WITH cancelled AS (
+    UPDATE orders
+    SET status = 'Cancelled by Reseller', decided_by = $4::text, cancellation_reason = $3::text,
+        updated_at = now()
+    WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Reseller Pending Approval'
+    RETURNING *
+), events AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
+    SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data
+    FROM cancelled c, LATERAL (VALUES
+        (1, 'order.cancelled', jsonb_build_object('reason', $3::text)),
+        (2, 'order.status_changed',
+            jsonb_build_object('from', 'Reseller Pending Approval', 'to', 'Cancelled by Reseller'))
+    ) AS e(n, type, data)
+    ORDER BY e.n
+)
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason
+FROM cancelled o JOIN accounts a ON a.id = o.account_id;
 
 -- name: order_execution
 -- An order and its execution records in one round trip, the records as
@@ -95,17 +179,25 @@ SELECT o.id, o.status, o.updated_at, o.started_at, o.completed_at,
        array_agg(e.message ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL) AS messages,
        array_agg(e.subscription_id ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL) AS subscription_ids,
        array_agg(e.updated_at ORDER BY e.item_id) FILTER (WHERE e.item_id IS NOT NULL) AS updated
-FROM orders o
+FROM visible_orders o
 LEFT JOIN executions e ON e.order_id = o.id
 WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
-  AND (o.status <> 'Draft' OR o.expiration_date >= current_date)
-GROUP BY o.id;
+GROUP BY o.id, o.status, o.updated_at, o.started_at, o.completed_at;
 
 -- name: order_set_custom_fields
-UPDATE orders
-SET custom_fields = jsonb_strip_nulls(custom_fields || $2::jsonb), updated_at = now()
-WHERE id = $1::bigint AND status = 'Draft'
-RETURNING custom_fields;
+-- Under the order's lock, after validation. $3 the names changed, $4 client.
+WITH changed AS (
+    UPDATE orders
+    SET custom_fields = jsonb_strip_nulls(custom_fields || $2::jsonb), updated_at = now()
+    WHERE id = $1::bigint AND status = 'Draft'
+    RETURNING id, reseller_id, account_id, custom_fields
+), event AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
+    SELECT reseller_id, id, account_id, 'order.values_changed', 'client', $4::text,
+           jsonb_build_object('customFields', $3::text[])
+    FROM changed
+)
+SELECT custom_fields FROM changed;
 
 -- name: customfields_published
 SELECT name, label, type, required, options FROM custom_field_definitions
@@ -113,6 +205,5 @@ WHERE reseller_id = $1::bigint AND published_to_storefront
 ORDER BY name;
 
 -- name: order_custom_fields
-SELECT custom_fields FROM orders
-WHERE id = $1::bigint AND reseller_id = $2::bigint
-  AND (status <> 'Draft' OR expiration_date >= current_date);
+SELECT custom_fields FROM visible_orders
+WHERE id = $1::bigint AND reseller_id = $2::bigint;

@@ -3,18 +3,19 @@
 import asyncio
 
 from service.demo import CONNECTOR_SKU, INSTANT_SKU, seed, start_connector
-from service.state import POLLER, POOL, QUERIES
+from service.state import POLLER, SERVICES
 
 
 async def test_the_demo_seed_is_idempotent_and_its_order_completes(client, api, conn):
     app = client.server.app
     runner, url = await start_connector(delay=0)
     try:
-        first = await seed(app[POOL], app[QUERIES], connector_url=url)
-        again = await asyncio.gather(*(seed(app[POOL], app[QUERIES], connector_url=url) for _ in range(3)))
+        first = await seed(app[SERVICES], connector_url=url)
+        again = await asyncio.gather(*(seed(app[SERVICES], connector_url=url) for _ in range(3)))
         assert first.credentials is not None
         assert all(s.credentials is None and s.reseller["id"] == first.reseller["id"] for s in again)
-        assert await conn.fetchval("SELECT count(*) FROM resellers") == 1
+        assert all(s.clerk is None and s.approval_reseller["id"] == first.approval_reseller["id"] for s in again)
+        assert await conn.fetchval("SELECT count(*) FROM resellers") == 2
         assert await conn.fetchval("SELECT count(*) FROM products") == 2
 
         token = await api.token(first.credentials["clientId"], first.credentials["clientSecret"])

@@ -6,6 +6,7 @@ import asyncio
 import logging
 
 from service.execution.expiry import DraftExpiry
+from service.db import Database
 from tests.execution_support import QUERIES, checkout, draft, product, tenant
 
 # The expiry statement with its two protections taken out, for the control test.
@@ -55,7 +56,7 @@ async def test_expired_drafts_and_their_items_are_deleted_in_batches(conn, pool,
     await conn.execute("UPDATE orders SET expiration_date = current_date - 3 WHERE id = $1", confirmed)
 
     caplog.set_level(logging.INFO, logger="service.execution.expiry")
-    deleted = await DraftExpiry(pool=pool, queries=QUERIES, batch_size=1000).run_once()
+    deleted = await DraftExpiry(db=Database(pool=pool, queries=QUERIES), batch_size=1000).run_once()
 
     assert deleted == 2500
     (record,) = [r for r in caplog.records if r.getMessage() == "expired drafts deleted"]
@@ -68,14 +69,14 @@ async def test_expired_drafts_and_their_items_are_deleted_in_batches(conn, pool,
     )
     assert await conn.fetchval("SELECT count(*) FROM order_items") == 3
     assert await conn.fetchval("SELECT count(*) FROM executions") == 1
-    assert await DraftExpiry(pool=pool, queries=QUERIES).run_once() == 0
+    assert await DraftExpiry(db=Database(pool=pool, queries=QUERIES)).run_once() == 0
 
 
 async def test_a_draft_being_checked_out_is_skipped_not_waited_for_and_survives(conn, pool):
     tenancy = await tenant(conn)
     instant = await product(conn, {"type": "instant"})
     racing, other = await _expired_drafts(conn, tenancy, 2, instant)
-    expiry = DraftExpiry(pool=pool, queries=QUERIES)
+    expiry = DraftExpiry(db=Database(pool=pool, queries=QUERIES))
 
     async with conn.transaction():
         # The checkout's guarded UPDATE has run but not committed yet.
@@ -96,7 +97,7 @@ async def test_without_its_guards_expiry_deletes_an_order_that_was_just_checked_
     tenancy = await tenant(conn)
     instant = await product(conn, {"type": "instant"})
     (racing,) = await _expired_drafts(conn, tenancy, 1, instant)
-    expiry = DraftExpiry(pool=pool, queries={**QUERIES, "expiry_delete_batch": UNGUARDED_DELETE})
+    expiry = DraftExpiry(db=Database(pool=pool, queries={**QUERIES, "expiry_delete_batch": UNGUARDED_DELETE}))
 
     async with conn.transaction():
         await conn.execute(
@@ -118,7 +119,7 @@ async def test_checkouts_racing_the_expiry_job_either_win_fully_or_find_the_draf
         async with pool.acquire() as own:
             return await checkout(own, order)
 
-    expiries = [DraftExpiry(pool=pool, queries=QUERIES, batch_size=7) for _ in range(3)]
+    expiries = [DraftExpiry(db=Database(pool=pool, queries=QUERIES), batch_size=7) for _ in range(3)]
     results = await asyncio.gather(
         *(e.run_once() for e in expiries), *(checkout_in_own_connection(o) for o in drafts)
     )

@@ -8,7 +8,7 @@ import json
 import pytest
 from aiohttp import web
 
-from service import protocol
+from service.http import protocol
 from service.app import create_app
 from tests.process import free_port
 

@@ -40,8 +40,8 @@ async def test_every_route_is_documented_and_every_operation_routed(client, docu
         (method, path) for path, item in document["paths"].items() for method in item if method in METHODS
     }
     assert documented == routed_operations(client.app)
-    # The contract's surface, spelled as it spells it.
-    assert len(documented) == 26
+    # The contract's surface, spelled as it spells it: v3's 26 operations and v3.1's.
+    assert len(documented) == 32
     for path, item in document["paths"].items():
         for method, operation in item.items():
             names = {resolve(document, p)["name"] for p in operation["parameters"]}
@@ -53,7 +53,7 @@ async def test_every_route_is_documented_and_every_operation_routed(client, docu
 def test_an_undocumented_route_stops_the_app(settings):
     from aiohttp import web
 
-    from service import openapi
+    from service.http import openapi
 
     app = web.Application()
 
@@ -69,10 +69,14 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
     validate(document)
     assert document["openapi"].startswith("3.1")
     schemes = document["components"]["securitySchemes"]
-    assert schemes["resellerToken"] == {**schemes["resellerToken"], "type": "http", "scheme": "bearer"}
+    assert schemes["resellerToken"]["type"] == "oauth2"
+    flow = schemes["resellerToken"]["flows"]["clientCredentials"]
+    assert flow["tokenUrl"] == "/oauth/token"
+    assert set(flow["scopes"]) == {"orders:read", "orders:write", "orders:approve"}
     assert schemes["clientCredentials"]["scheme"] == "basic"
     paths = document["paths"]
-    assert paths["/api/orders"]["get"]["security"] == [{"resellerToken": []}]
+    assert paths["/api/orders"]["get"]["security"] == [{"resellerToken": ["orders:read"]}]
+    assert paths["/api/orders/{orderId}/approve"]["post"]["security"] == [{"resellerToken": ["orders:approve"]}]
     assert paths["/admin/products"]["post"]["security"] == [{"operatorToken": []}]
     assert paths["/oauth/token"]["post"]["security"] == [{"clientCredentials": []}]
     assert "application/x-www-form-urlencoded" in paths["/oauth/token"]["post"]["requestBody"]["content"]
@@ -91,7 +95,14 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
     assert codes("get", "/api/orders/{orderId}/execute/status", "409") == {"order_not_confirmed"}
     assert codes("post", "/admin/products", "409") == {"already_exists"}
     assert codes("post", "/api/orders", "400") == {"bad_request", "malformed_json", "unsupported_api_version"}
-    assert codes("post", "/api/orders", "403") == {"edition_not_permitted"}
+    assert codes("post", "/api/orders", "403") == {"edition_not_permitted", "insufficient_scope"}
+    assert codes("post", "/api/orders/{orderId}/approve", "403") == {
+        "approver_is_submitter",
+        "edition_not_permitted",
+        "insufficient_scope",
+    }
+    assert codes("post", "/api/orders/{orderId}/approve", "409") == {"order_not_pending_approval"}
+    assert codes("post", "/api/orders/{orderId}/checkout", "412") == {"precondition_failed"}
     assert codes("get", "/api/orders", "401") == {"unauthorized"}
     assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
     assert "503" in paths["/health/ready"]["get"]["responses"]
@@ -193,6 +204,24 @@ async def test_real_responses_of_every_operation_match_the_document(client, docu
         ("POST", "/api/orders", {"accountId": tenant.account_id, "extra": 1}, 422),
     ]:
         assert (await api.call(tenant, method, path, body))[0] == status, (method, path)
+    for method, path, body, status in [
+        ("GET", f"{base}/events", None, 200),
+        ("GET", "/api/events?pageSize=2", None, 200),
+        ("GET", "/api/events?type=nothing", None, 422),
+        ("GET", "/api/settings", None, 200),
+        ("PUT", "/api/settings", {"approvalRequired": True}, 200),
+        ("POST", f"{base}/approve", None, 409),
+    ]:
+        assert (await api.call(tenant, method, path, body))[0] == status, (method, path)
+    approver = await api.colleague(tenant, ["orders:read", "orders:approve"])
+    for decision, body, status in (("approve", None, 202), ("cancel", {"reason": "twice"}, 200)):
+        waiting = await api.draft(tenant)
+        await api.item(tenant, waiting["id"], product, characteristics=[{"name": "domain", "value": "c.example"}])
+        await api.call(tenant, "PUT", f"/api/orders/{waiting['id']}/customfields", [{"name": "po_number", "value": "B"}])
+        assert (await api.call(tenant, "POST", f"/api/orders/{waiting['id']}/checkout"))[0] == 202
+        assert (await api.call(tenant, "POST", f"/api/orders/{waiting['id']}/approve"))[0] == 403
+        assert (await api.call(approver, "POST", f"/api/orders/{waiting['id']}/{decision}", body))[0] == status
+    assert (await api.call(approver, "POST", "/api/orders", {"accountId": tenant.account_id}))[0] == 403
     assert (await checked.get("/api/accounts")).status == 401
     assert (
         await checked.post(

@@ -1,16 +1,55 @@
 """Rows to wire JSON. Plain functions, not marshmallow dumps: they run on every
 read; the response schemas in service.schemas describe the same shapes and
-the tests check real responses against them."""
+the tests check real responses against them.
+
+`etag` is the tag of a representation: a hash of exactly the bytes a GET
+answers, so it changes when, and only when, the representation does; a write
+guarded by If-Match computes it the same way from the row it has locked."""
 
 from __future__ import annotations
 
 import datetime
+import hashlib
 from collections.abc import Mapping
 from decimal import Decimal
 from typing import Any
 
+import orjson
+
+from service.errors import PreconditionFailed
+
 _ZERO = datetime.timedelta(0)
-CONFIRMED_EXCLUDED = frozenset({"Draft", "Reseller Pending Approval", "Cancelled by Reseller"})
+
+
+def etag_of_body(body: bytes) -> str:
+    return '"' + hashlib.blake2b(body, digest_size=12).hexdigest() + '"'
+
+
+def etag(data: Any) -> str:
+    return etag_of_body(orjson.dumps(data))
+
+
+def tag_matches(header: str, tag: str, *, weak: bool) -> bool:
+    """Whether an If-Match / If-None-Match header names `tag` (RFC 9110 13.1.1-2).
+    If-None-Match compares weakly (W/"x" matches "x"); If-Match strongly."""
+    header = header.strip()
+    if header == "*":
+        return True
+    for candidate in header.split(","):
+        candidate = candidate.strip()
+        if candidate.startswith("W/"):
+            if not weak:
+                continue
+            candidate = candidate[2:]
+        if candidate == tag:
+            return True
+    return False
+
+
+def require_match(if_match: str | None, data: Any) -> None:
+    """412 unless If-Match (when sent) names the current tag of `data`."""
+    if if_match is not None and not tag_matches(if_match, etag(data), weak=False):
+        raise PreconditionFailed("The resource changed since that ETag; read it again")
 
 
 def timestamp(value: datetime.datetime | None) -> str | None:
@@ -44,6 +83,9 @@ def order(row: Mapping[str, Any]) -> dict:
         "createdAt": timestamp(row["created_at"]),
         "updatedAt": timestamp(row["updated_at"]),
         "checkedOutAt": timestamp(row["checked_out_at"]),
+        "submittedBy": row["submitted_by"],
+        "decidedBy": row["decided_by"],
+        "cancellationReason": row["cancellation_reason"],
     }
 
 
@@ -80,7 +122,25 @@ def account(row: Mapping[str, Any]) -> dict:
 
 
 def reseller(row: Mapping[str, Any]) -> dict:
-    return {"id": row["id"], "name": row["name"], "edition": row["edition"], "accountId": row["account_id"]}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "edition": row["edition"],
+        "accountId": row["account_id"],
+        "approvalRequired": row["approval_required"],
+    }
+
+
+def event(row: Mapping[str, Any]) -> dict:
+    return {
+        "id": f"evt_{row['id']}",
+        "type": row["type"],
+        "occurredAt": timestamp(row["occurred_at"]),
+        "orderId": row["order_id"],
+        "accountId": row["account_id"],
+        "actor": {"type": row["actor_type"], "clientId": row["actor_client_id"]},
+        "data": row["data"],
+    }
 
 
 def custom_field_definition(row: Mapping[str, Any]) -> dict:

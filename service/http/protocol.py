@@ -16,7 +16,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from service.errors import BadRequest, ServiceError
-from service.middleware import problem_response
+from service.http.middleware import problem_response
 
 
 class NotHttp(BadRequest):

@@ -1,7 +1,8 @@
 """The OpenAPI 3.1 document, built once when the app is created, and the docs UI.
 
 Paths and methods come from the application's router; what each operation
-takes and answers comes from service.operations, keyed by handler. Bodies are
+takes and answers comes from its handler's @endpoint declaration
+(service.http.endpoint). Bodies are
 the marshmallow schemas the handlers validate with and the response schemas
 the tests check real responses against, converted by apispec. A route without
 a description, or a description without a route, stops the app from being
@@ -21,8 +22,10 @@ from marshmallow import fields, validate
 from swagger_ui import core as swagger_ui
 
 from service import errors as e
-from service.operations import EXAMPLES, OPERATIONS, PROBLEM_EXAMPLE, Doc
-from service.protocol import NotHttp
+from service.lifecycle import EVENT_TYPES
+from service.http.endpoint import Doc
+from service.http.examples import EXAMPLES, PROBLEM_EXAMPLE
+from service.http.protocol import NotHttp
 from service.schemas.admin import Price
 from service.schemas.common import MAX_ID, Problem, Text
 
@@ -92,6 +95,12 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "schema": {"type": "string", "format": "date"},
         "description": "only orders with `orderDate` on or before",
     },
+    "type": {
+        "schema": {"type": "string", "enum": list(EVENT_TYPES)},
+        "description": "only events of this type",
+    },
+    # Its component name differs from the path parameter's; its name in requests is orderId.
+    "orderIdFilter": {"name": "orderId", "schema": _id, "description": "only events of this order"},
 }
 
 HEADER_PARAMETERS = {
@@ -111,6 +120,18 @@ HEADER_PARAMETERS = {
     },
 }
 
+CONDITIONAL_PARAMETERS = {
+    "If-None-Match": {
+        "schema": {"type": "string", "maxLength": 1024},
+        "description": "an ETag from an earlier answer: 304 without a body while it is still current",
+    },
+    "If-Match": {
+        "schema": {"type": "string", "maxLength": 1024},
+        "description": "the ETag this change is meant for: 412 `precondition_failed` and no change "
+        "unless it is still current",
+    },
+}
+
 RESPONSE_HEADERS = {
     "X-Request-Id": {
         "schema": {"type": "string"},
@@ -125,15 +146,29 @@ RESPONSE_HEADERS = {
     "WWW-Authenticate": {
         "schema": {"type": "string"},
         "required": True,
-        "description": "the scheme to authenticate with",
+        "description": "the scheme to authenticate with; with `error=\"insufficient_scope\"` the scope needed",
+    },
+    "ETag": {
+        "schema": {"type": "string"},
+        "required": True,
+        "description": "the representation's tag, for `If-None-Match` and `If-Match`",
     },
 }
 
 SECURITY_SCHEMES = {
     "resellerToken": {
-        "type": "http",
-        "scheme": "bearer",
-        "description": "an access token from `POST /oauth/token`",
+        "type": "oauth2",
+        "description": "an access token from `POST /oauth/token`, sent as `Authorization: Bearer`",
+        "flows": {
+            "clientCredentials": {
+                "tokenUrl": "/oauth/token",
+                "scopes": {
+                    "orders:read": "every GET under /api",
+                    "orders:write": "create and change drafts, check out, manage webhooks and settings",
+                    "orders:approve": "approve and cancel orders waiting for approval",
+                },
+            }
+        },
     },
     "operatorToken": {"type": "http", "scheme": "bearer", "description": "the deployment's `ADMIN_TOKEN`"},
     "clientCredentials": {"type": "http", "scheme": "basic", "description": "`clientId:clientSecret`"},
@@ -142,9 +177,10 @@ SECURITY_SCHEMES = {
 STATUS_DESCRIPTIONS = {
     400: "The request cannot be read",
     401: "Not authenticated",
-    403: "The Free edition may only read",
+    403: "Not permitted: the Free edition may only read, or the token lacks the scope",
     404: "Not found, or not yours",
     409: "Not possible in the order's current state",
+    412: "The resource changed since the ETag in `If-Match`",
     413: "The body is over 1 MiB",
     415: "The body is not of the required media type",
     422: "The request is not valid; `errors` names each field",
@@ -232,21 +268,25 @@ def _problem(spec: APISpec, status: int, kinds: list[type[e.ServiceError]]) -> s
 
 
 def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceError]]:
-    """Errors that follow from where a route lives and what it reads."""
+    """Errors that follow from where a route lives, what it needs and what it reads."""
     implied: list[type[e.ServiceError]] = [e.UnsupportedApiVersion, NotHttp]
     if doc.database:
         implied.append(e.ServiceUnavailable)
     if path.startswith("/api/"):
         implied.append(e.Unauthorized)
-        if method != "get":
+    if doc.permission is not None:
+        if doc.permission.standard_only:
             implied.append(e.EditionNotPermitted)
+        implied.append(e.InsufficientScope)
+    if doc.if_match:
+        implied.append(e.PreconditionFailed)
     if path.startswith("/admin/"):
         implied += [e.Unauthorized, e.NotFound]  # NotFound: no ADMIN_TOKEN, no operator API
     if "{" in path:
         implied.append(e.NotFound)
     if doc.body is not None and not doc.form:
         implied += [e.MalformedJson, e.PayloadTooLarge, e.UnsupportedMediaType, e.ValidationFailed]
-    if {"pageSize", "cursor", "stage"} & set(doc.query):
+    if {"pageSize", "cursor", "stage", "type", "orderIdFilter", "accountId"} & set(doc.query):
         implied.append(e.ValidationFailed)
     return implied
 
@@ -255,12 +295,23 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
     head, *rest = handler.__name__.split("_")
     parameters: list[Any] = [name for name in PATH_PARAMETERS if "{" + name + "}" in path]
     parameters += [*doc.query, *HEADER_PARAMETERS]
+    if doc.etag:
+        parameters.append("If-None-Match")
+    if doc.if_match:
+        parameters.append("If-Match")
     ok: dict[str, Any] = {"description": doc.returns_description, "headers": {"X-Request-Id": "X-Request-Id"}}
     for header in doc.headers:
         ok["headers"][header] = header
+    if doc.etag:
+        ok["headers"]["ETag"] = "ETag"
     if doc.returns is not None:
         ok["content"] = {"application/json": {"schema": doc.returns, "example": EXAMPLES[doc.example_key]}}
     responses = {str(doc.status): ok}
+    if doc.etag:
+        responses["304"] = {
+            "description": "Not modified: `If-None-Match` names the current tag",
+            "headers": {"X-Request-Id": "X-Request-Id", "ETag": "ETag"},
+        }
     by_status: dict[int, list[type[e.ServiceError]]] = {}
     for kind in [*doc.errors, *_implied_errors(method, path, doc)]:
         by_status.setdefault(kind.status, []).append(kind)
@@ -273,18 +324,24 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
         "parameters": parameters,
         "responses": responses,
     }
-    if doc.description:
-        operation["description"] = doc.description
+    description = doc.description
+    if doc.permission is not None:
+        edition = "the Standard edition and " if doc.permission.standard_only else ""
+        description = f"Needs {edition}the scope `{doc.permission.scope}`. {description}".strip()
+    if doc.if_match:
+        description += f" With `If-Match`, only while it names {doc.if_match} current ETag (else 412)."
+    if description:
+        operation["description"] = description
     if doc.body is not None:
         media = "application/x-www-form-urlencoded" if doc.form else "application/json"
         operation["requestBody"] = {
-            "required": True,
+            "required": doc.body_required,
             "content": {media: {"schema": doc.body, "example": EXAMPLES[doc.body_example_key]}},
         }
     security = {"/api/": "resellerToken", "/admin/": "operatorToken", "/oauth/": "clientCredentials"}
     for prefix, scheme in security.items():
         if path.startswith(prefix):
-            operation["security"] = [{scheme: []}]
+            operation["security"] = [{scheme: [doc.permission.scope] if doc.permission else []}]
     if path.startswith("/health/"):
         operation["security"] = []
     return operation
@@ -310,20 +367,17 @@ def build_document(app: web.Application) -> dict:
         spec.components.parameter(
             name, "header", {k: v for k, v in parameter.items() if k not in ("in", "name")}
         )
+    for name, parameter in CONDITIONAL_PARAMETERS.items():
+        spec.components.parameter(name, "header", dict(parameter, required=False))
     for name, header in RESPONSE_HEADERS.items():
         spec.components.header(name, header)
 
-    undescribed = dict(OPERATIONS)
     paths: dict[str, dict[str, dict]] = {}
     for method, path, handler in documented_routes(app):
-        doc = undescribed.pop(handler, None)
+        doc = getattr(handler, "endpoint", None)
         if doc is None:
-            raise LookupError(
-                f"{method.upper()} {path} ({handler.__qualname__}) has no entry in service.operations"
-            )
+            raise LookupError(f"{method.upper()} {path} ({handler.__qualname__}) is not declared with @endpoint")
         paths.setdefault(path, {})[method] = _operation(spec, method, path, handler, doc)
-    if undescribed:
-        raise LookupError(f"described but not routed: {', '.join(h.__qualname__ for h in undescribed)}")
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return spec.to_dict()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime
 import json
 from collections.abc import Mapping
 from typing import Any
@@ -108,9 +109,48 @@ def decode_cursor(query: Mapping[str, str], kind: str, arity: int) -> list | Non
     except (ValueError, TypeError):
         value = None
     if not isinstance(value, list) or len(value) != arity + 1 or value[0] != kind:
-        raise field_error("cursor", "is not a cursor this list gave out", code="invalid_cursor")
+        raise invalid_cursor()
     return value[1:]
 
 
 def page(items: list, next_key: list | None, kind: str) -> dict:
     return {"items": items, "nextCursor": encode_cursor(kind, next_key) if next_key else None}
+
+
+def query_date(query: Mapping[str, str], name: str) -> datetime.date | None:
+    raw = query.get(name)
+    if raw is None:
+        return None
+    try:
+        if len(raw) != 10:  # fromisoformat also takes YYYYMMDD; the contract says YYYY-MM-DD
+            raise ValueError(raw)
+        return datetime.date.fromisoformat(raw)
+    except ValueError:
+        raise field_error(name, "must be a date YYYY-MM-DD") from None
+
+
+def query_text(query: Mapping[str, str], name: str, *, max_length: int = 64) -> str | None:
+    raw = query.get(name)
+    if raw is not None and (len(raw) > max_length or "\x00" in raw):
+        raise field_error(name, f"must be at most {max_length} characters")
+    return raw
+
+
+def query_id(query: Mapping[str, str], name: str) -> int | None:
+    return positive_id(query[name], name) if name in query else None
+
+
+def invalid_cursor() -> ValidationFailed:
+    return field_error("cursor", "is not a cursor this list gave out", code="invalid_cursor")
+
+
+def id_after(query: Mapping[str, str], kind: str) -> int | None:
+    """The id after which a list keyed by id goes on, from its cursor."""
+    after = decode_cursor(query, kind, 1)
+    return positive_id(after[0], "cursor") if after else None
+
+
+def id_page(items: list[dict], size: int, kind: str) -> dict:
+    """A list keyed by id; `items` holds one more than a page when there is a next page."""
+    page_items = items[:size]
+    return page(page_items, [page_items[-1]["id"]] if len(items) > size else None, kind)

@@ -13,7 +13,7 @@ from service.auth import (
     authenticate_operator,
     authenticate_reseller,
 )
-from service.state import CREDENTIALS, POOL, PRINCIPAL, QUERIES, SETTINGS, SIGNER
+from service.state import CREDENTIALS, DATABASE, PRINCIPAL, SETTINGS, SIGNER
 
 PUBLIC_API_PATHS = ("/api/openapi.json", "/api/docs")
 
@@ -31,7 +31,7 @@ async def access_middleware(request: web.Request, handler) -> web.StreamResponse
 
 async def auth_ctx(app: web.Application):
     """Load the signing key (shared by all replicas through the database)."""
-    key = await app[POOL].fetchval(app[QUERIES]["signing_key"])
+    key = await app[DATABASE].fetchval("signing_key")
     app[SIGNER] = TokenSigner(key=key, ttl_seconds=app[SETTINGS].token_ttl_seconds)
-    app[CREDENTIALS] = CredentialCache(pool=app[POOL], queries=app[QUERIES])
+    app[CREDENTIALS] = CredentialCache(db=app[DATABASE])
     yield

@@ -46,6 +46,9 @@ def problem_response(error: ServiceError, request_id: str) -> web.Response:
         "errors": error.errors,
         "requestId": request_id,
     }
+    if error.oauth_error is not None:
+        body["error"] = error.oauth_error
+        body["error_description"] = error.detail
     response = web.Response(status=error.status, body=json.dumps(body).encode(), headers=error.headers)
     response.headers["Content-Type"] = PROBLEM_JSON
     return response

@@ -1,0 +1,39 @@
+"""The domain's doors, built once per application: handlers and jobs reach
+the database only through these."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from service.db import Database
+from service.domain.catalog import Catalog
+from service.domain.events import Events
+from service.domain.items import Items
+from service.domain.orders import Orders
+from service.domain.tenancy import Tenancy
+from service.domain.values import Values
+from service.settings import Settings
+
+
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class Services:
+    db: Database
+    orders: Orders
+    items: Items
+    values: Values
+    catalog: Catalog
+    tenancy: Tenancy
+    events: Events
+
+
+def build(db: Database, settings: Settings) -> Services:
+    orders = Orders(db=db, item_deadline_seconds=settings.item_deadline_seconds)
+    return Services(
+        db=db,
+        orders=orders,
+        items=Items(db=db, orders=orders),
+        values=Values(db=db, orders=orders),
+        catalog=Catalog(db=db),
+        tenancy=Tenancy(db=db),
+        events=Events(db=db, orders=orders),
+    )

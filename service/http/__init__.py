@@ -1,0 +1,1 @@
+"""HTTP plumbing: middleware, request parsing, responses, the OpenAPI document."""

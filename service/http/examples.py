@@ -1,0 +1,164 @@
+"""Examples of every body the OpenAPI document shows, keyed by schema name
+(a list of a schema: its name + "List")."""
+
+from __future__ import annotations
+
+from typing import Any
+
+_order = {
+    "id": 1,
+    "accountId": 2,
+    "accountName": "Contoso",
+    "status": "Draft",
+    "orderDate": "2025-06-02",
+    "expirationDate": "2025-06-09",
+    "currency": "EUR",
+    "total": "25.00",
+    "itemCount": 1,
+    "notes": "renewal",
+    "createdAt": "2025-06-02T09:15:00.120000Z",
+    "updatedAt": "2025-06-02T09:16:30.500000Z",
+    "checkedOutAt": None,
+    "submittedBy": None,
+    "decidedBy": None,
+    "cancellationReason": None,
+}
+_item = {
+    "id": 1,
+    "orderId": 1,
+    "productId": 1,
+    "sku": "BACKUP-100",
+    "productName": "Cloud Backup",
+    "quantity": 2,
+    "billingCycle": "Monthly",
+    "unitPrice": "12.50",
+    "totalPrice": "25.00",
+    "status": None,
+    "subscriptionId": None,
+}
+_characteristic = {"name": "domain", "label": "Domain", "type": "text", "required": True, "options": []}
+_product = {
+    "id": 1,
+    "sku": "BACKUP-100",
+    "name": "Cloud Backup",
+    "billingCycles": ["Monthly", "Annually"],
+    "unitPrices": {"Monthly": "12.50", "Annually": "120.00"},
+    "currency": "EUR",
+    "characteristics": [_characteristic],
+}
+_account = {"id": 2, "name": "Contoso", "type": "Customer"}
+_value = {
+    "name": "po_number",
+    "label": "PO number",
+    "type": "text",
+    "required": True,
+    "options": [],
+    "value": "PO-7",
+}
+_checked_out = dict(
+    _order,
+    status="Pending",
+    expirationDate=None,
+    checkedOutAt="2025-06-02T09:20:00Z",
+    submittedBy="ro_0123456789abcdef",
+)
+_cancelled = dict(
+    _checked_out,
+    status="Cancelled by Reseller",
+    decidedBy="ro_fedcba9876543210",
+    cancellationReason="ordered twice",
+)
+_event = {
+    "id": "evt_42",
+    "type": "order.status_changed",
+    "occurredAt": "2025-06-02T09:20:05.000120Z",
+    "orderId": 1,
+    "accountId": 2,
+    "actor": {"type": "system", "clientId": None},
+    "data": {"from": "Pending", "to": "In Progress"},
+}
+
+EXAMPLES: dict[str, Any] = {
+    "Live": {"status": "ok"},
+    "Ready": {"status": "ok", "migration": 1},
+    "TokenRequest": {"grant_type": "client_credentials"},
+    "AccessToken": {
+        "access_token": "eyJjIjoi...",
+        "token_type": "Bearer",
+        "expires_in": 3600,
+        "scope": "orders:read orders:write orders:approve",
+    },
+    "ResellerCreate": {"name": "Acme Cloud", "edition": "Standard"},
+    "ResellerPatch": {"approvalRequired": True},
+    "Reseller": {"id": 1, "name": "Acme Cloud", "edition": "Standard", "accountId": 1, "approvalRequired": False},
+    "CredentialsCreate": {"scopes": ["orders:read"]},
+    "CustomerCreate": {"name": "Contoso"},
+    "Account": _account,
+    "Credentials": {
+        "clientId": "ro_0123456789abcdef",
+        "clientSecret": "n3v3r-sh0wn-ag41n",
+        "scopes": ["orders:read", "orders:write", "orders:approve"],
+    },
+    "ProductCreate": {
+        **{k: v for k, v in _product.items() if k != "id"},
+        "fulfillment": {"type": "http", "url": "https://connector.example.com"},
+    },
+    "Product": _product,
+    "CustomFieldCreate": {"name": "po_number", "label": "PO number", "type": "text", "required": True},
+    "CustomFieldDefinition": {
+        **_characteristic,
+        "name": "po_number",
+        "label": "PO number",
+        "publishedToStorefront": True,
+    },
+    "OrderCreate": {"accountId": 2, "notes": "renewal"},
+    "Order": _order,
+    "CheckedOutOrder": _checked_out,
+    "CancelledOrder": _cancelled,
+    "Cancellation": {"reason": "ordered twice"},
+    "ResellerSettings": {"approvalRequired": True},
+    "Event": _event,
+    "EventPage": {"items": [_event], "nextCursor": None},
+    "FeedPage": {"items": [_event], "nextCursor": "WyJmZWVkIiwgNzQxLCA0Ml0"},
+    "ItemCreate": {
+        "productId": 1,
+        "quantity": 2,
+        "billingCycle": "Monthly",
+        "characteristics": [{"name": "domain", "value": "example.com"}],
+    },
+    "Item": _item,
+    "ExecutionStatus": {
+        "orderId": 1,
+        "status": "In Progress",
+        "startedAt": "2025-06-02T09:20:01Z",
+        "completedAt": None,
+        "progress": {"total": 2, "completed": 1, "failed": 0, "inProgress": 1, "pending": 0},
+        "items": [
+            {
+                "itemId": 1,
+                "status": "Completed",
+                "message": None,
+                "subscriptionId": "sub-981",
+                "updatedAt": "2025-06-02T09:20:05Z",
+            },
+            {
+                "itemId": 2,
+                "status": "In Progress",
+                "message": None,
+                "subscriptionId": None,
+                "updatedAt": "2025-06-02T09:20:05Z",
+            },
+        ],
+        "updatedAt": "2025-06-02T09:20:05Z",
+    },
+    "ValueList": [_value],
+    "ValueEntryList": [{"name": "po_number", "value": "PO-7"}],
+    "AccountPage": {
+        "items": [{"id": 1, "name": "Acme Cloud", "type": "Reseller"}, _account],
+        "nextCursor": None,
+    },
+    "ProductPage": {"items": [_product], "nextCursor": "WyJwcm9kdWN0cyIsIDFd"},
+    "OrderPage": {"items": [_checked_out], "nextCursor": None},
+    "ItemPage": {"items": [_item], "nextCursor": None},
+}
+PROBLEM_EXAMPLE = {"detail": "See `errors`", "errors": [], "requestId": "4f1c2a9be0d14c57a1e3b3f1d2c4e5f6"}

@@ -1,0 +1,95 @@
+"""The order lifecycle: every status, the stages that group them, and the moves
+between them. The one place these names live in Python; the SQL that moves an
+order declares each move with a `-- transition: A -> B` line, and
+tests/unit/test_lifecycle.py checks that the SQL uses exactly these names and
+only these moves.
+
+    Draft ──checkout──▶ Pending ──▶ In Progress ──▶ Completed
+      │                    ▲                   ├──▶ Partially Completed
+      │ checkout           │ approve           └──▶ Failed
+      │ (approval on)      │
+      └──▶ Reseller Pending Approval ──cancel──▶ Cancelled by Reseller
+
+A Draft whose expirationDate is before today (UTC) is expired: invisible to
+every endpoint at once, deleted by the expiry job later. In SQL that rule is
+the view `visible_orders` (sql/migrations/0003_lifecycle.sql).
+"""
+
+from __future__ import annotations
+
+from types import MappingProxyType
+
+DRAFT = "Draft"
+PENDING_APPROVAL = "Reseller Pending Approval"
+CANCELLED = "Cancelled by Reseller"
+PENDING = "Pending"
+IN_PROGRESS = "In Progress"
+COMPLETED = "Completed"
+PARTIALLY_COMPLETED = "Partially Completed"
+FAILED = "Failed"
+
+ORDER_STATUSES = (
+    DRAFT,
+    PENDING_APPROVAL,
+    CANCELLED,
+    PENDING,
+    IN_PROGRESS,
+    COMPLETED,
+    PARTIALLY_COMPLETED,
+    FAILED,
+)
+# An item's execution status; null while its order is not executing.
+ITEM_STATUSES = (PENDING, IN_PROGRESS, COMPLETED, FAILED)
+
+TRANSITIONS = MappingProxyType(
+    {
+        DRAFT: frozenset({PENDING, PENDING_APPROVAL}),
+        PENDING_APPROVAL: frozenset({PENDING, CANCELLED}),
+        # Pending straight to a final status: every item finished within one tick.
+        PENDING: frozenset({IN_PROGRESS, COMPLETED, PARTIALLY_COMPLETED, FAILED}),
+        IN_PROGRESS: frozenset({COMPLETED, PARTIALLY_COMPLETED, FAILED}),
+        CANCELLED: frozenset(),
+        COMPLETED: frozenset(),
+        PARTIALLY_COMPLETED: frozenset(),
+        FAILED: frozenset(),
+    }
+)
+ITEM_TRANSITIONS = MappingProxyType(
+    {
+        PENDING: frozenset({IN_PROGRESS}),
+        IN_PROGRESS: frozenset({COMPLETED, FAILED}),
+        COMPLETED: frozenset(),
+        FAILED: frozenset(),
+    }
+)
+
+EXECUTING = frozenset({PENDING, IN_PROGRESS})
+FINAL = frozenset({COMPLETED, PARTIALLY_COMPLETED, FAILED})
+# Stage Confirmed is every status but these; stage Draft is DRAFT alone.
+NOT_CONFIRMED = frozenset({DRAFT, PENDING_APPROVAL, CANCELLED})
+STAGES = ("Confirmed", "Draft", "All")
+
+
+def may_move(current: str, to: str) -> bool:
+    return to in TRANSITIONS.get(current, frozenset())
+
+
+def is_confirmed(status: str) -> bool:
+    return status not in NOT_CONFIRMED
+
+
+# What the events trail records (service.domain.events); the SQL that writes
+# each is checked against this list by tests/unit/test_lifecycle.py.
+EVENT_TYPES = (
+    "order.created",
+    "order.item_added",
+    "order.item_removed",
+    "order.values_changed",
+    "order.checked_out",
+    "order.approval_requested",
+    "order.approved",
+    "order.cancelled",
+    "order.status_changed",
+    "item.status_changed",
+    "order.expired",
+)
