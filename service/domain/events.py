@@ -44,7 +44,7 @@ class Events:
         )
         if not rows:
             return [], after
-        return [rep.event(row) for row in rows], (int(rows[-1]["xid"]), rows[-1]["id"])
+        return [rep.event(row) for row in rows], (int(rows[-1]["feed_xid"]), rows[-1]["id"])
 
     async def of_order(self, who: Principal, order_id: int, *, after: int | None, size: int) -> list[dict]:
         await self._orders.require_visible(who, order_id)

@@ -13,8 +13,8 @@ from service.http.requests import (
     encode_cursor,
     field_error,
     id_after,
-    id_page,
     invalid_cursor,
+    page,
     page_size,
     path_id,
     query_id,
@@ -44,7 +44,10 @@ async def order_events(request: web.Request) -> web.Response:
     events = await request.app[SERVICES].events.of_order(
         request[PRINCIPAL], path_id(request, "order_id"), after=id_after(request.query, "events"), size=size + 1
     )
-    return json_response(id_page(events, size, "events"))
+    items = events[:size]
+    # Event ids are "evt_<n>"; the list is keyed by n.
+    next_key = [int(items[-1]["id"].removeprefix("evt_"))] if len(events) > size else None
+    return json_response(page(items, next_key, "events"))
 
 
 def feed_position(raw: str | None) -> tuple[int, int]:

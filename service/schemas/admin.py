@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from service.auth import SCOPES
 from service.domain.definitions import TYPES
-from service.schemas.common import Id, Name, Request, Response, Text
+from service.schemas.common import Id, Name, Request, Response, StrictBoolean, Text
 
 EDITIONS = ("Free", "Standard")
 MAX_PRICE = Decimal("999999999999.99")
@@ -25,7 +25,7 @@ class ResellerPatch(Request):
 
     read_only = ("id", "accountId", "name")
     edition = fields.String(validate=validate.OneOf(EDITIONS))
-    approvalRequired = fields.Boolean(
+    approvalRequired = StrictBoolean(
         metadata={"description": "checkouts wait in `Reseller Pending Approval` for a second credential"}
     )
 

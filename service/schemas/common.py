@@ -29,6 +29,15 @@ class Text(fields.String):
         return result
 
 
+class StrictBoolean(fields.Boolean):
+    """JSON true or false only: marshmallow's Boolean also takes "yes", 1 and "on"."""
+
+    def _deserialize(self, value, attr, data, **kwargs):
+        if not isinstance(value, bool):
+            raise ValidationError("Must be true or false.")
+        return value
+
+
 def is_storable(text: str) -> bool:
     """PostgreSQL text holds neither NUL nor lone UTF-16 surrogates (which JSON can smuggle in)."""
     if "\x00" in text:

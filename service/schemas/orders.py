@@ -7,7 +7,7 @@ import functools
 from marshmallow import fields, validate
 
 from service.lifecycle import EVENT_TYPES, ITEM_STATUSES, ORDER_STATUSES
-from service.schemas.common import Id, Name, Request, Response, Text
+from service.schemas.common import Id, Name, Request, Response, StrictBoolean, Text
 
 ORDER_READ_ONLY = (
     "id",
@@ -93,7 +93,7 @@ class Cancellation(Request):
 
 
 class ResellerSettings(Request):
-    approvalRequired = fields.Boolean(
+    approvalRequired = StrictBoolean(
         required=True,
         metadata={"description": "checkouts wait in `Reseller Pending Approval` until another credential approves"},
     )

@@ -6,7 +6,7 @@
 -- $5 order id or NULL, $6 page size. Only events of transactions older than
 -- every transaction still running are returned: none can commit before them
 -- any more, so a reader that moves its position forward never skips one.
-SELECT id, xid::text AS xid, order_id, account_id, type, actor_type, actor_client_id, data,
+SELECT id, xid::text AS feed_xid, order_id, account_id, type, actor_type, actor_client_id, data,
        occurred_at
 FROM order_events
 WHERE reseller_id = $1::bigint
@@ -19,7 +19,7 @@ LIMIT $6::integer;
 
 -- name: order_events_page
 -- One order's events, oldest first; the caller has checked the order is visible.
-SELECT id, xid::text AS xid, order_id, account_id, type, actor_type, actor_client_id, data,
+SELECT id, xid::text AS feed_xid, order_id, account_id, type, actor_type, actor_client_id, data,
        occurred_at
 FROM order_events
 WHERE order_id = $1::bigint AND reseller_id = $2::bigint

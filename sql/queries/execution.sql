@@ -63,7 +63,6 @@ SELECT id FROM orders WHERE id = $1::bigint FOR UPDATE;
 -- $1 item, $2 lease token, $3 operation id. Due again at once: the next tick polls it.
 UPDATE executions
 SET operation_id = $3::text,
-    status = 'In Progress',
     attempts = 0,
     next_attempt_at = now(),
     lease_until = NULL,

@@ -21,6 +21,11 @@ async def _free_tenant_with_orders(api):
     confirmed = await api.draft(tenant)
     await api.item(tenant, confirmed["id"], product)
     assert (await api.call(tenant, "POST", f"/api/orders/{confirmed['id']}/checkout"))[0] == 202
+    await api.call(tenant, "PUT", "/api/settings", {"approvalRequired": True})
+    waiting = await api.draft(tenant)
+    await api.item(tenant, waiting["id"], product)
+    assert (await api.call(tenant, "POST", f"/api/orders/{waiting['id']}/checkout"))[0] == 202
+    tenant.waiting = waiting
     await api.admin("PATCH", f"/admin/resellers/{tenant.reseller_id}", {"edition": "Free"}, expect=200)
     # A new credential has no cached state, so it sees Free at once.
     creds = await api.admin("POST", f"/admin/resellers/{tenant.reseller_id}/credentials", expect=201)
@@ -45,10 +50,17 @@ async def test_free_edition_writes_are_403_and_change_nothing(api, conn):
         # Edition comes before body validation and state.
         ("POST", f"/api/orders/{o}/items", {"bogus": True}),
         ("POST", f"/api/orders/{confirmed['id']}/checkout", None),
+        ("POST", f"/api/orders/{tenant.waiting['id']}/approve", None),
+        ("POST", f"/api/orders/{tenant.waiting['id']}/cancel", {"reason": "no"}),
+        ("POST", f"/api/orders/{tenant.waiting['id']}/cancel", {"reason": 5}),
+        ("PUT", "/api/settings", {"approvalRequired": False}),
     ]
     before = (
         await conn.fetchval("SELECT count(*) FROM orders"),
         await conn.fetchval("SELECT count(*) FROM order_items"),
+        await conn.fetchval("SELECT count(*) FROM order_events"),
+        await conn.fetchval("SELECT string_agg(status, ',' ORDER BY id) FROM orders"),
+        await conn.fetchval("SELECT approval_required FROM resellers WHERE id = $1", tenant.reseller_id),
     )
     for method, path, body in writes:
         status, problem = await api.call(tenant, method, path, body)
@@ -56,6 +68,9 @@ async def test_free_edition_writes_are_403_and_change_nothing(api, conn):
     after = (
         await conn.fetchval("SELECT count(*) FROM orders"),
         await conn.fetchval("SELECT count(*) FROM order_items"),
+        await conn.fetchval("SELECT count(*) FROM order_events"),
+        await conn.fetchval("SELECT string_agg(status, ',' ORDER BY id) FROM orders"),
+        await conn.fetchval("SELECT approval_required FROM resellers WHERE id = $1", tenant.reseller_id),
     )
     assert before == after
 

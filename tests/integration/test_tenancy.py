@@ -23,11 +23,20 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
     await api.item(owner, confirmed["id"], product)
     status, _ = await api.call(owner, "POST", f"/api/orders/{confirmed['id']}/checkout")
     assert status == 202
+    await api.call(owner, "PUT", "/api/settings", {"approvalRequired": True})
+    waiting = await api.draft(owner)
+    waiting_item = await api.item(owner, waiting["id"], product)
+    status, body = await api.call(owner, "POST", f"/api/orders/{waiting['id']}/checkout")
+    assert (status, body["status"]) == (202, "Reseller Pending Approval")
 
     item_body = {"productId": product["id"], "quantity": 1, "billingCycle": "Monthly"}
     values = [{"name": "x", "value": "y"}]
     cases = []
-    for order_id, item_id in ((draft["id"], item["id"]), (confirmed["id"], item["id"])):
+    for order_id, item_id in (
+        (draft["id"], item["id"]),
+        (confirmed["id"], item["id"]),
+        (waiting["id"], waiting_item["id"]),
+    ):
         cases += [
             ("GET", "/api/orders/{o}", None),
             ("GET", "/api/orders/{o}/items", None),
@@ -40,6 +49,9 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
             ("PUT", "/api/orders/{o}/customfields", values),
             ("GET", "/api/orders/{o}/items/{i}/characteristics", None),
             ("PUT", "/api/orders/{o}/items/{i}/characteristics", values),
+            ("POST", "/api/orders/{o}/approve", None),
+            ("POST", "/api/orders/{o}/cancel", {"reason": "not mine"}),
+            ("GET", "/api/orders/{o}/events", None),
         ]
         for method, template, body in cases:
             theirs = await api.call(intruder, method, template.format(o=order_id, i=item_id), body)
@@ -67,6 +79,15 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
         assert all(o["id"] == own["id"] for o in page["items"]), query
     status, accounts = await api.call(intruder, "GET", "/api/accounts")
     assert {a["id"] for a in accounts["items"]} == {intruder.account_id, intruder.customer_id}
+
+    # The events feed shows none of the owner's events, whatever the filters.
+    for query in ("", f"?orderId={draft['id']}", "?type=order.created"):
+        status, feed = await api.call(intruder, "GET", f"/api/events{query}")
+        assert status == 200
+        assert all(event["orderId"] == own["id"] for event in feed["items"]), query
+    # ... and the owner's order is untouched by all of the above.
+    status, still = await api.call(owner, "GET", f"/api/orders/{waiting['id']}")
+    assert (still["status"], still["decidedBy"]) == ("Reseller Pending Approval", None)
 
 
 async def test_an_item_of_another_order_is_404(api):
