@@ -48,6 +48,9 @@ ITEM_COLUMNS = (
     "id", "order_id", "reseller_id", "product_id", "sku", "product_name", "quantity",
     "billing_cycle", "unit_price", "total_price", "currency", "created_at",
 )
+EVENT_COLUMNS = (
+    "reseller_id", "order_id", "account_id", "type", "actor_type", "actor_client_id", "data", "occurred_at",
+)
 EXECUTION_COLUMNS = (
     "item_id", "order_id", "status", "message", "subscription_id", "operation_id", "attempts",
     "next_attempt_at", "deadline_at", "started_at", "completed_at", "created_at", "updated_at",
@@ -76,11 +79,12 @@ class LoadStats:
     orders: int = 0
     items: int = 0
     executions: int = 0
+    events: int = 0
     seconds: float = 0.0
 
     @property
     def rows(self) -> int:
-        return self.orders + self.items + self.executions
+        return self.orders + self.items + self.executions + self.events
 
     @property
     def rows_per_second(self) -> float:
@@ -176,14 +180,17 @@ async def load_orders(
     left = count
     while left:
         n = min(CHUNK, left)
-        orders, items, executions = _generate(tenants, n, rng, expired_drafts=expired_drafts)
+        orders, items, executions, events = _generate(tenants, n, rng, expired_drafts=expired_drafts)
         await conn.copy_records_to_table("orders", records=orders, columns=ORDER_COLUMNS)
         await conn.copy_records_to_table("order_items", records=items, columns=ITEM_COLUMNS)
         if executions:
             await conn.copy_records_to_table("executions", records=executions, columns=EXECUTION_COLUMNS)
+        # Events take their ids and feed positions (xid) from the table's defaults.
+        await conn.copy_records_to_table("order_events", records=events, columns=EVENT_COLUMNS)
         stats.orders += len(orders)
         stats.items += len(items)
         stats.executions += len(executions)
+        stats.events += len(events)
         left -= n
     await conn.execute(queries["loader_reset_identities"])
     stats.seconds = time.perf_counter() - started
@@ -194,7 +201,7 @@ async def finish(conn: asyncpg.Connection, queries: Mapping[str, str]) -> float:
     """Identities past the loaded ids, then VACUUM ANALYZE so autovacuum does not wake mid-run."""
     started = time.perf_counter()
     await conn.execute(queries["loader_reset_identities"])
-    for table in ("resellers", "accounts", "products", "orders", "order_items", "executions"):
+    for table in ("resellers", "accounts", "products", "orders", "order_items", "executions", "order_events"):
         # Table names are constants of this module.
         await conn.execute(f"VACUUM (ANALYZE) {table}")
     return time.perf_counter() - started
@@ -209,7 +216,7 @@ def _generate(tenants: Tenants, n: int, rng: random.Random, *, expired_drafts: b
                 rng.choices(list(STATUS_MIX), weights=list(STATUS_MIX.values()), k=n))
     reseller_ids = rng.choices(list(tenants.accounts), cum_weights=tenants.weights, k=n)
     products = tenants.products
-    orders, items, executions = [], [], []
+    orders, items, executions, events = [], [], [], []
     for status, rid in zip(statuses, reseller_ids):
         oid = tenants.next_order_id
         tenants.next_order_id += 1
@@ -228,6 +235,7 @@ def _generate(tenants: Tenants, n: int, rng: random.Random, *, expired_drafts: b
         in_flight = status in ("Pending", "In Progress")
         finished = checked_out + dt.timedelta(minutes=3) if confirmed and not in_flight else None
         total = Decimal(0)
+        first_item = tenants.next_item_id
         for position in range(item_count):
             product = products[rng.randrange(len(products))]
             cycle = CYCLES[rng.randrange(2)]
@@ -247,7 +255,38 @@ def _generate(tenants: Tenants, n: int, rng: random.Random, *, expired_drafts: b
             "USD" if item_count else None, total, item_count, None, created,
             finished or checked_out or created, checked_out, checked_out, finished,
         ))
-    return orders, items, executions
+        events.extend(_events(status, rid, oid, account, range(first_item, tenants.next_item_id),
+                              created, checked_out, finished))
+    return orders, items, executions, events
+
+
+def _events(status, rid, oid, account, item_ids, created, checked_out, finished):
+    """The trail the service would have written for an order in this status (close enough in
+    count and shape for the feed's and the writes' costs; timestamps are approximate)."""
+    head = (rid, oid, account)
+    trail = [(*head, "order.created", "client", "ro_bench", "{}", created)]
+    trail += [(*head, "order.item_added", "client", "ro_bench", f'{{"itemId": {i}}}', created) for i in item_ids]
+    if status == "Draft":
+        return trail
+    waits = status in UNCONFIRMED
+    checked_out = checked_out or created + dt.timedelta(hours=1)
+    target = "Reseller Pending Approval" if waits else "Pending"
+    trail.append((*head, "order.checked_out", "client", "ro_bench", "{}", checked_out))
+    trail.append((*head, "order.status_changed", "client", "ro_bench",
+                  f'{{"from": "Draft", "to": "{target}"}}', checked_out))
+    if waits:
+        trail.append((*head, "order.approval_requested", "client", "ro_bench", "{}", checked_out))
+        if status == "Cancelled by Reseller":
+            trail.append((*head, "order.cancelled", "client", "ro_boss", '{"reason": null}', checked_out))
+        return trail
+    if finished is not None:
+        trail.append((*head, "order.status_changed", "system", None,
+                      '{"from": "Pending", "to": "In Progress"}', checked_out))
+        trail += [(*head, "item.status_changed", "system", None,
+                   f'{{"itemId": {i}, "from": "In Progress", "to": "Completed"}}', finished) for i in item_ids]
+        trail.append((*head, "order.status_changed", "system", None,
+                      f'{{"from": "In Progress", "to": "{status}"}}', finished))
+    return trail
 
 
 def _execution(status, position, iid, oid, checked_out, finished, later):

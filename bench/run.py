@@ -35,12 +35,13 @@ async def _load_to(conn, tenants, queries, total: int, loaded: int, data: dict) 
     stats = await loader.load_orders(conn, tenants, total - loaded)
     vacuum = await loader.finish(conn, queries)
     data["loads"].append({
-        "orders": stats.orders, "items": stats.items, "executions": stats.executions,
+        "orders": stats.orders, "items": stats.items, "executions": stats.executions, "events": stats.events,
         "seconds": round(stats.seconds, 2), "rows_per_second": round(stats.rows_per_second),
         "vacuum_analyze_seconds": round(vacuum, 2),
     })
-    logger.info("loaded %d orders, %d items, %d executions in %.1fs (%.0f rows/s)",
-                stats.orders, stats.items, stats.executions, stats.seconds, stats.rows_per_second)
+    logger.info("loaded %d orders, %d items, %d executions, %d events in %.1fs (%.0f rows/s)",
+                stats.orders, stats.items, stats.executions, stats.events, stats.seconds,
+                stats.rows_per_second)
 
 
 async def _service_tokens(session, service, conn, queries, admin_token: str, notes: list[str]):
