@@ -6,7 +6,9 @@ call per item with no connection held, then writes each result in its own
 short transaction guarded by the token. Replicas running ticks at the same
 time share the work instead of repeating it; a replica killed mid-call leaves
 rows whose lease runs out, and the next claimer repeats the step, which the
-connector's idempotency key makes harmless.
+connector's idempotency key makes harmless. The bookkeeping around the
+claims (ticks, rows held, release on shutdown, backoff) is shared with the
+webhook sender: service.execution.leases.
 """
 
 from __future__ import annotations
@@ -31,6 +33,7 @@ from service.execution.connectors import (
     connector_for,
     failed,
 )
+from service.execution.leases import Claims, Runs, backoff, drain, new_token
 
 logger = logging.getLogger(__name__)
 
@@ -56,30 +59,26 @@ class Poller:
         self._retry_max = retry_max_seconds
         self._max_rounds = max_rounds
         self._rng = rng or random.Random()
-        self._stopping = False
-        self._runs: set[asyncio.Task] = set()
-        # item task -> (item id, claim token), for releasing leases on shutdown
-        self._in_flight: dict[asyncio.Task, tuple[int, uuid.UUID]] = {}
+        self._runs = Runs()
+        # Items whose step is running, for handing them back on shutdown.
+        self._claims = Claims(db=db, release_query="execution_release", what="items")
 
     async def run_once(self) -> int:
         """One tick; returns how many items were stepped. Never raises for a bad connector or database."""
-        run = asyncio.current_task()
-        self._runs.add(run)
-        try:
-            return await self._tick()
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            logger.warning("poll tick failed; the next tick retries", extra={"error": str(exc)[:200]})
-            return 0
-        finally:
-            self._runs.discard(run)
+        with self._runs.tracked():
+            try:
+                return await self._tick()
+            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                logger.warning("poll tick failed; the next tick retries", extra={"error": str(exc)[:200]})
+                return 0
 
     async def _tick(self) -> int:
         handled: list[int] = []
         semaphore = asyncio.Semaphore(self._concurrency)
         for _ in range(self._max_rounds):
-            if self._stopping:
+            if self._runs.stopping:
                 break
-            token = uuid.uuid4()
+            token = new_token()
             claims = await self._db.fetch(
                 "execution_claim", self._concurrency, self._lease_seconds, token, handled
             )
@@ -87,17 +86,12 @@ class Poller:
                 break
             handled.extend(c["item_id"] for c in claims)
             await self._refresh_orders({c["order_id"] for c in claims})
-            tasks = {}
-            for claim in claims:
-                task = asyncio.create_task(self._step(claim, token, semaphore))
-                tasks[task] = (claim["item_id"], token)
-            self._in_flight.update(tasks)
-            try:
-                results = await asyncio.gather(*tasks, return_exceptions=True)
-            finally:
-                for task in tasks:
-                    self._in_flight.pop(task, None)
-            for (item_id, _), result in zip(tasks.values(), results, strict=True):
+            tasks = [
+                self._claims.start(self._step(claim, token, semaphore), row_id=claim["item_id"], token=token)
+                for claim in claims
+            ]
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for item_id, result in zip((c["item_id"] for c in claims), results, strict=True):
                 if isinstance(result, Exception):
                     # The lease runs out and another tick takes the step again.
                     logger.warning(
@@ -176,10 +170,7 @@ class Poller:
         )
 
     async def _retry_later(self, claim: asyncpg.Record, token: uuid.UUID, reason: str) -> None:
-        # Equal jitter: never sooner than half the backoff, so replicas that
-        # failed together do not all come back at the same instant.
-        ceiling = min(self._retry_max, self._retry_base * 2 ** max(claim["attempts"] - 1, 0))
-        delay = ceiling / 2 + self._rng.uniform(0, ceiling / 2)
+        delay = backoff(claim["attempts"], base=self._retry_base, cap=self._retry_max, rng=self._rng)
         row = await self._db.fetchrow("execution_retry_later", claim["item_id"], token, delay, reason[:500])
         logger.info(
             "item step will be retried",
@@ -201,33 +192,8 @@ class Poller:
 
     def stop(self) -> None:
         """Claim nothing more; steps already claimed go on."""
-        self._stopping = True
+        self._runs.stop()
 
     async def drain(self, timeout: float) -> None:
         """Wait up to timeout for running ticks, then cancel what is left and hand its items back."""
-        self.stop()
-        runs = set(self._runs)
-        if runs:
-            await asyncio.wait(runs, timeout=timeout)
-        abandoned = dict(self._in_flight)
-        for task in abandoned:
-            task.cancel()
-        if abandoned:
-            await asyncio.gather(*abandoned, return_exceptions=True)
-        await self._release(abandoned.values())
-        for run in self._runs:
-            run.cancel()
-        if self._runs:
-            await asyncio.gather(*self._runs, return_exceptions=True)
-
-    async def _release(self, claims: Iterable[tuple[int, uuid.UUID]]) -> None:
-        by_token: dict[uuid.UUID, list[int]] = {}
-        for item_id, token in claims:
-            by_token.setdefault(token, []).append(item_id)
-        if not by_token:
-            return
-        released = 0
-        for token, item_ids in by_token.items():
-            rows = await self._db.fetch("execution_release", item_ids, token)
-            released += len(rows)
-        logger.info("released unfinished items on shutdown", extra={"released": released})
+        await drain(self._runs, self._claims, timeout)
