@@ -1,0 +1,1 @@
+"""Webhooks: signatures, where a webhook may send, and a receiver."""
