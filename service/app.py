@@ -3,17 +3,28 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.resolver import ThreadedResolver
 
 from service import db, migrate
 from service.http import openapi
 from service.http.access import access_middleware, auth_ctx
-from service.execution.scheduler import http_client_ctx, scheduler_ctx
+from service.execution.scheduler import http_client_ctx, scheduler_ctx, webhook_client_ctx
 from service.http.middleware import problem_middleware
 from service.domain import services
-from service.routes import admin, catalog, events, health, items, oauth, orders, values
+from service.routes import admin, catalog, events, health, items, oauth, orders, values, webhooks
 from service.routes import settings as reseller_settings
 from service.settings import Settings
-from service.state import DATABASE, DSN, LIFECYCLE, POOL, QUERIES, SERVICES, SETTINGS, Lifecycle
+from service.state import (
+    DATABASE,
+    DSN,
+    LIFECYCLE,
+    POOL,
+    QUERIES,
+    SERVICES,
+    SETTINGS,
+    WEBHOOK_RESOLVER,
+    Lifecycle,
+)
 
 MAX_BODY_BYTES = 1024 * 1024
 
@@ -22,7 +33,9 @@ async def _pool_ctx(app: web.Application):
     pool = await db.create_pool(app[DSN], max_size=app[SETTINGS].db_pool_max_size)
     app[POOL] = pool
     app[DATABASE] = database = db.Database(pool=pool, queries=app[QUERIES])
-    app[SERVICES] = services.build(database, app[SETTINGS])
+    if WEBHOOK_RESOLVER not in app:
+        app[WEBHOOK_RESOLVER] = ThreadedResolver()
+    app[SERVICES] = services.build(database, app[SETTINGS], resolver=app[WEBHOOK_RESOLVER])
     yield
     await pool.close()
 
@@ -38,8 +51,9 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(auth_ctx)
     app.cleanup_ctx.append(http_client_ctx)
+    app.cleanup_ctx.append(webhook_client_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
-    for module in (health, oauth, admin, catalog, orders, items, values, events, reseller_settings):
+    for module in (health, oauth, admin, catalog, orders, items, values, events, reseller_settings, webhooks):
         app.add_routes(module.routes)
     openapi.setup(app)
     return app

@@ -35,6 +35,14 @@ class Settings:
     execution_lease_seconds: float = 60.0
     connector_timeout_seconds: float = 10.0
     connector_concurrency: int = 10
+    webhook_poll_interval_seconds: float = 1.0
+    webhook_retry_schedule: tuple[float, ...] = (5, 30, 120, 600, 1800, 7200, 21600, 43200)
+    webhook_allow_private_urls: bool = False
+    webhook_timeout_seconds: float = 10.0
+    webhook_lease_seconds: float = 30.0
+    webhook_concurrency: int = 20
+    webhook_endpoint_concurrency: int = 4
+    webhook_disable_after_seconds: float = 3 * 86400.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +75,7 @@ class Settings:
             connector_concurrency=_int(
                 env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
             ),
+            **_webhook_settings(env),
         )
 
     def __post_init__(self) -> None:
@@ -77,6 +86,44 @@ class Settings:
                 "EXECUTION_LEASE_SECONDS must be at least twice CONNECTOR_TIMEOUT_SECONDS, got "
                 f"{self.execution_lease_seconds:g} and {self.connector_timeout_seconds:g}"
             )
+        if self.webhook_lease_seconds < 2 * self.webhook_timeout_seconds:
+            raise SettingsError(
+                "WEBHOOK_LEASE_SECONDS must be at least twice WEBHOOK_TIMEOUT_SECONDS, got "
+                f"{self.webhook_lease_seconds:g} and {self.webhook_timeout_seconds:g}"
+            )
+
+
+def _webhook_settings(env: Mapping[str, str]) -> dict:
+    defaults = Settings
+    return {
+        "webhook_poll_interval_seconds": _float(
+            env, "WEBHOOK_POLL_INTERVAL_SECONDS", defaults.webhook_poll_interval_seconds
+        ),
+        "webhook_retry_schedule": _schedule(env, "WEBHOOK_RETRY_SCHEDULE", defaults.webhook_retry_schedule),
+        "webhook_allow_private_urls": _bool(
+            env, "WEBHOOK_ALLOW_PRIVATE_URLS", defaults.webhook_allow_private_urls
+        ),
+        # The contract promises any answer within 10 s counts: a lower value is for tests.
+        "webhook_timeout_seconds": _float(
+            env, "WEBHOOK_TIMEOUT_SECONDS", defaults.webhook_timeout_seconds, low=0.1, high=10.0
+        ),
+        "webhook_lease_seconds": _float(
+            env, "WEBHOOK_LEASE_SECONDS", defaults.webhook_lease_seconds, low=0.2
+        ),
+        "webhook_concurrency": _int(
+            env, "WEBHOOK_CONCURRENCY", defaults.webhook_concurrency, low=1, high=500
+        ),
+        "webhook_endpoint_concurrency": _int(
+            env, "WEBHOOK_ENDPOINT_CONCURRENCY", defaults.webhook_endpoint_concurrency, low=1, high=500
+        ),
+        "webhook_disable_after_seconds": _float(
+            env,
+            "WEBHOOK_DISABLE_AFTER_SECONDS",
+            defaults.webhook_disable_after_seconds,
+            low=1.0,
+            high=365 * 86400.0,
+        ),
+    }
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:
@@ -97,7 +144,9 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, low: float = 0.05) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, *, low: float = 0.05, high: float = 86400.0
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -105,9 +154,23 @@ def _float(env: Mapping[str, str], name: str, default: float, *, low: float = 0.
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not low <= value <= 86400:
-        raise SettingsError(f"{name} must be between {low} and 86400 seconds, got {raw}")
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g} seconds, got {raw}")
     return value
+
+
+def _schedule(env: Mapping[str, str], name: str, default: tuple[float, ...]) -> tuple[float, ...]:
+    """Comma-separated seconds: 1 to 20 delays, each 0.05 to 86400."""
+    raw = env.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        delays = tuple(float(part) for part in raw.split(","))
+    except ValueError:
+        raise SettingsError(f"{name} must be seconds separated by commas, got {raw!r}") from None
+    if not 1 <= len(delays) <= 20 or not all(0.05 <= delay <= 86400 for delay in delays):
+        raise SettingsError(f"{name} must hold 1 to 20 delays, each between 0.05 and 86400 seconds, got {raw!r}")
+    return delays
 
 
 def _bool(env: Mapping[str, str], name: str, default: bool) -> bool:

@@ -8,12 +8,15 @@ from collections.abc import Mapping
 import aiohttp
 import asyncpg
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 
 from service.auth import CredentialCache, Principal, TokenSigner
 from service.db import Database
 from service.domain.services import Services
 from service.execution.expiry import DraftExpiry
 from service.execution.poller import Poller
+from service.execution.webhook_dispatcher import WebhookDispatcher
+from service.execution.webhook_sender import WebhookSender
 from service.settings import Settings
 
 
@@ -35,6 +38,11 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 POLLER = web.AppKey("poller", Poller)
 DRAFT_EXPIRY = web.AppKey("draft_expiry", DraftExpiry)
+# Resolves webhook hosts; tests set their own before the app starts.
+WEBHOOK_RESOLVER = web.AppKey("webhook_resolver", AbstractResolver)
+WEBHOOK_CLIENT = web.AppKey("webhook_client", aiohttp.ClientSession)
+WEBHOOK_DISPATCHER = web.AppKey("webhook_dispatcher", WebhookDispatcher)
+WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 
 SIGNER = web.AppKey("signer", TokenSigner)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)

@@ -23,7 +23,7 @@ import contextlib
 import logging
 import random
 import uuid
-from collections.abc import Coroutine, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
 from typing import Any
 
 from service.db import Database
@@ -79,13 +79,15 @@ class Claims:
     `release_query` hands rows back: it takes ($1 row ids bigint[], $2 token)
     and returns one row per row released."""
 
-    def __init__(self, *, db: Database, release_query: str, what: str) -> None:
+    def __init__(
+        self, *, db: Database, release_query: str, what: str, on_done: Callable[[], None] | None = None
+    ) -> None:
         self._db = db
         self._release_query = release_query
         self._what = what
         self._held: dict[asyncio.Task, tuple[int, uuid.UUID]] = {}
-        # Set whenever a task ends: a job waiting for room to claim more wakes up.
-        self.freed = asyncio.Event()
+        # Called whenever a task ends: a job waiting for room to claim more wakes up.
+        self._on_done = on_done
 
     def __len__(self) -> int:
         return len(self._held)
@@ -103,10 +105,8 @@ class Claims:
 
     def _done(self, task: asyncio.Task) -> None:
         self._held.pop(task, None)
-        self.freed.set()
-
-    def rows(self) -> list[tuple[int, uuid.UUID]]:
-        return list(self._held.values())
+        if self._on_done is not None:
+            self._on_done()
 
     async def abandon(self) -> int:
         """Cancel the work still running and hand its rows back; return how many were released."""

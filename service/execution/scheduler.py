@@ -1,4 +1,4 @@
-"""Cleanup contexts of execution: the outbound HTTP client and the scheduler.
+"""Cleanup contexts of execution: the outbound HTTP clients and the scheduler.
 
 APScheduler only says *when* a job runs on this process (one at a time,
 missed runs coalesced); which rows a run may touch is decided in SQL, so any
@@ -18,7 +18,20 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from service.execution.expiry import DraftExpiry
 from service.execution.poller import Poller
-from service.state import DATABASE, DRAFT_EXPIRY, HTTP_CLIENT, POLLER, SETTINGS
+from service.execution.webhook_dispatcher import WebhookDispatcher
+from service.execution.webhook_sender import WebhookSender
+from service.state import (
+    DATABASE,
+    DRAFT_EXPIRY,
+    HTTP_CLIENT,
+    POLLER,
+    SETTINGS,
+    WEBHOOK_CLIENT,
+    WEBHOOK_DISPATCHER,
+    WEBHOOK_RESOLVER,
+    WEBHOOK_SENDER,
+)
+from service.webhooks.addresses import GuardedResolver
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +53,45 @@ async def http_client_ctx(app: web.Application):
         yield
 
 
+async def webhook_client_ctx(app: web.Application):
+    """The client webhooks are sent with: it connects only to addresses its
+    resolver allowed, keeps no cookies, and gives each send the contract's 10 s."""
+    settings = app[SETTINGS]
+    total = settings.webhook_timeout_seconds
+    connector = aiohttp.TCPConnector(
+        resolver=GuardedResolver(app[WEBHOOK_RESOLVER], allow_private=settings.webhook_allow_private_urls),
+        # Resolved again for every new connection, never from a cache.
+        use_dns_cache=False,
+        limit=settings.webhook_concurrency,
+    )
+    async with aiohttp.ClientSession(
+        timeout=aiohttp.ClientTimeout(total=total, connect=min(_CONNECT_TIMEOUT_SECONDS, total)),
+        connector=connector,
+        cookie_jar=aiohttp.DummyCookieJar(),
+        headers={"User-Agent": "reseller-ordering-webhooks"},
+    ) as session:
+        app[WEBHOOK_CLIENT] = session
+        yield
+
+
+def _webhook_jobs(app: web.Application) -> tuple[WebhookDispatcher, WebhookSender]:
+    settings = app[SETTINGS]
+    sender = WebhookSender(
+        db=app[DATABASE],
+        session=app[WEBHOOK_CLIENT],
+        lease_seconds=settings.webhook_lease_seconds,
+        timeout_seconds=settings.webhook_timeout_seconds,
+        concurrency=settings.webhook_concurrency,
+        endpoint_concurrency=settings.webhook_endpoint_concurrency,
+        schedule=settings.webhook_retry_schedule,
+        disable_after_seconds=settings.webhook_disable_after_seconds,
+        poll_interval_seconds=settings.webhook_poll_interval_seconds,
+        allow_private=settings.webhook_allow_private_urls,
+    )
+    kick = sender.kick if settings.scheduler_enabled else None
+    return WebhookDispatcher(db=app[DATABASE], on_dispatched=kick), sender
+
+
 async def scheduler_ctx(app: web.Application):
     settings = app[SETTINGS]
     poller = Poller(
@@ -49,8 +101,11 @@ async def scheduler_ctx(app: web.Application):
         concurrency=settings.connector_concurrency,
     )
     expiry = DraftExpiry(db=app[DATABASE])
+    dispatcher, sender = _webhook_jobs(app)
     app[POLLER] = poller
     app[DRAFT_EXPIRY] = expiry
+    app[WEBHOOK_DISPATCHER] = dispatcher
+    app[WEBHOOK_SENDER] = sender
     if not settings.scheduler_enabled:
         yield
         return
@@ -58,12 +113,16 @@ async def scheduler_ctx(app: web.Application):
     for job_id, func, seconds in (
         ("poll_executions", poller.run_once, settings.poll_interval_seconds),
         ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
+        ("dispatch_webhooks", dispatcher.run_once, settings.webhook_poll_interval_seconds),
+        ("send_webhooks", sender.run_once, settings.webhook_poll_interval_seconds),
     ):
         scheduler.add_job(
             func,
             IntervalTrigger(seconds=seconds),
             id=job_id,
-            max_instances=1,
+            # The sender's loop outlives a tick while sends run; a second
+            # instance only wakes it and returns (WebhookSender.run_once).
+            max_instances=2 if job_id == "send_webhooks" else 1,
             coalesce=True,
             # A late run is still worth doing; it was only delayed.
             misfire_grace_time=None,
@@ -74,13 +133,20 @@ async def scheduler_ctx(app: web.Application):
         extra={
             "poll_interval_seconds": settings.poll_interval_seconds,
             "expire_interval_seconds": settings.expire_interval_seconds,
+            "webhook_poll_interval_seconds": settings.webhook_poll_interval_seconds,
         },
     )
     yield
     scheduler.pause()
-    # One connector call is the longest a step can take; waiting longer gains nothing.
+    # One outbound call is the longest a step can take; waiting longer gains nothing.
     timeout = min(settings.shutdown_timeout_seconds, settings.connector_timeout_seconds)
-    await asyncio.gather(poller.drain(timeout), expiry.drain(timeout))
+    webhook_timeout = min(settings.shutdown_timeout_seconds, settings.webhook_timeout_seconds)
+    await asyncio.gather(
+        poller.drain(timeout),
+        expiry.drain(timeout),
+        dispatcher.drain(webhook_timeout),
+        sender.drain(webhook_timeout),
+    )
     scheduler.shutdown(wait=False)
     # AsyncIOScheduler shuts down on the next loop iteration; let it happen
     # while the loop still runs.
