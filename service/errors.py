@@ -170,6 +170,12 @@ class OrderNotPendingApproval(Conflict):
     code = "order_not_pending_approval"
 
 
+class WebhookDisabled(Conflict):
+    """The webhook is disabled"""
+
+    code = "webhook_disabled"
+
+
 class IdempotencyKeyInProgress(Conflict):
     """A request with this Idempotency-Key is still running"""
 
@@ -214,6 +220,12 @@ class OrderIncomplete(ValidationFailed):
     """Required values are missing"""
 
     code = "required_values_missing"
+
+
+class UrlNotAllowed(ValidationFailed):
+    """The URL's host is not a public address"""
+
+    code = "url_not_allowed"
 
 
 class IdempotencyKeyReused(ValidationFailed):

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import dataclasses
 
+from aiohttp.abc import AbstractResolver
+
 from service.db import Database
 from service.domain.catalog import Catalog
 from service.domain.events import Events
@@ -12,6 +14,7 @@ from service.domain.items import Items
 from service.domain.orders import Orders
 from service.domain.tenancy import Tenancy
 from service.domain.values import Values
+from service.domain.webhooks import Webhooks
 from service.settings import Settings
 
 
@@ -24,9 +27,11 @@ class Services:
     catalog: Catalog
     tenancy: Tenancy
     events: Events
+    webhooks: Webhooks
 
 
-def build(db: Database, settings: Settings) -> Services:
+def build(db: Database, settings: Settings, *, resolver: AbstractResolver) -> Services:
+    """`resolver` answers for the hosts of webhook URLs (the checks of service.webhooks.addresses)."""
     orders = Orders(db=db, item_deadline_seconds=settings.item_deadline_seconds)
     return Services(
         db=db,
@@ -36,4 +41,5 @@ def build(db: Database, settings: Settings) -> Services:
         catalog=Catalog(db=db),
         tenancy=Tenancy(db=db),
         events=Events(db=db, orders=orders),
+        webhooks=Webhooks(db=db, resolver=resolver, allow_private=settings.webhook_allow_private_urls),
     )

@@ -77,6 +77,25 @@ _event = {
     "actor": {"type": "system", "clientId": None},
     "data": {"from": "Pending", "to": "In Progress"},
 }
+_webhook = {
+    "id": 1,
+    "url": "https://hooks.example.com/orders",
+    "eventTypes": ["order.status_changed", "item.status_changed"],
+    "description": "fulfilment dashboard",
+    "enabled": True,
+    "createdAt": "2025-06-02T09:00:00.000000Z",
+}
+_delivery = {
+    "id": 7,
+    "eventId": "evt_42",
+    "eventType": "order.status_changed",
+    "status": "pending",
+    "attempts": 2,
+    "lastAttemptAt": "2025-06-02T09:20:40.120000Z",
+    "lastResponseStatus": 503,
+    "lastError": "HTTP 503",
+    "nextAttemptAt": "2025-06-02T09:22:40.130000Z",
+}
 
 EXAMPLES: dict[str, Any] = {
     "Live": {"status": "ok"},
@@ -160,5 +179,19 @@ EXAMPLES: dict[str, Any] = {
     "ProductPage": {"items": [_product], "nextCursor": "WyJwcm9kdWN0cyIsIDFd"},
     "OrderPage": {"items": [_checked_out], "nextCursor": None},
     "ItemPage": {"items": [_item], "nextCursor": None},
+    "WebhookCreate": {k: _webhook[k] for k in ("url", "eventTypes", "description")},
+    "WebhookPatch": {"enabled": True},
+    "Webhook": _webhook,
+    "CreatedWebhook": dict(_webhook, secret="whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"),
+    "WebhookPage": {"items": [_webhook], "nextCursor": None},
+    "Delivery": _delivery,
+    "DeliveryPage": {
+        "items": [
+            _delivery,
+            dict(_delivery, id=6, eventId="evt_41", status="succeeded", attempts=1, lastResponseStatus=204,
+                 lastError=None, nextAttemptAt=None),
+        ],
+        "nextCursor": "WyJkZWxpdmVyaWVzIiwgNl0",
+    },
 }
 PROBLEM_EXAMPLE = {"detail": "See `errors`", "errors": [], "requestId": "4f1c2a9be0d14c57a1e3b3f1d2c4e5f6"}

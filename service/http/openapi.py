@@ -62,6 +62,8 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "orderId": {"schema": _id, "description": "an order of yours or of one of your customers"},
     "itemId": {"schema": _id, "description": "an item of that order"},
     "resellerId": {"schema": _id, "description": "a reseller"},
+    "webhookId": {"schema": _id, "description": "a webhook of yours"},
+    "deliveryId": {"schema": _id, "description": "a delivery of that webhook"},
     "clientId": {
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,64}$", "example": "ro_0123456789abcdef"},
         "description": "the clientId of API credentials",
