@@ -1,4 +1,4 @@
-"""Command line: serve | migrate | connector-sim."""
+"""Command line: serve | migrate | connector-sim | webhook-receiver."""
 
 from __future__ import annotations
 
@@ -23,6 +23,8 @@ from service.embedded import embedded_postgres
 from service.execution import connector_sim
 from service.settings import Settings, SettingsError
 from service.state import LIFECYCLE, SERVICES
+from service.webhooks import receiver as webhook_receiver
+from service.webhooks.signing import SignatureError
 from service.workers import run_workers
 
 logger = logging.getLogger("service")
@@ -97,12 +99,14 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
     runner = protocol.AppRunner(
         app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout_seconds
     )
-    connector = None
+    connector = receiver = None
     await runner.setup()
     try:
         if demo:
             connector, connector_url = await start_connector(delay=2.0)
-            seeded = await seed(app[SERVICES], connector_url=connector_url)
+            receiver, receiver_url = await webhook_receiver.start()
+            seeded = await seed(app[SERVICES], connector_url=connector_url, receiver_url=receiver_url)
+            receiver.app[webhook_receiver.RECEIVER].use_secret(seeded.webhook["secret"])
             print(banner(seeded, port=settings.port), flush=True)
         site = web.TCPSite(runner, settings.host, settings.port, reuse_port=settings.reuse_port or None)
         try:
@@ -124,8 +128,9 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
         # Closes the listener, lets in-flight requests finish (up to the
         # shutdown timeout), then runs the cleanup contexts.
         await runner.cleanup()
-        if connector is not None:
-            await connector.cleanup()
+        for helper in (connector, receiver):
+            if helper is not None:
+                await helper.cleanup()
     logger.info("stopped")
 
 
@@ -137,25 +142,40 @@ def _parser() -> argparse.ArgumentParser:
     serve.add_argument(
         "--demo",
         action="store_true",
-        help="seed a demo reseller, credentials and products, and run the reference connector in-process",
+        help="seed a demo reseller, credentials, products and a webhook; run the reference connector "
+        "and a webhook receiver in-process (and allow webhooks to private addresses)",
     )
     commands.add_parser("migrate", help="apply pending migrations and exit")
     connector_sim.add_arguments(
         commands.add_parser("connector-sim", help="run a reference fulfillment connector (no database)")
     )
+    webhook_receiver.add_arguments(
+        commands.add_parser(
+            "webhook-receiver", help="receive webhooks: print each verified delivery as a JSON line (no database)"
+        )
+    )
     return parser
+
+
+def _run_tool(args: argparse.Namespace) -> int:
+    """The commands that need no database: connector-sim and webhook-receiver."""
+    logs.configure("INFO")
+    tool = connector_sim if args.command == "connector-sim" else webhook_receiver
+    try:
+        asyncio.run(tool.serve(args))
+    except SignatureError as exc:
+        print(f"error: --secret: {exc}", file=sys.stderr)
+        return 2
+    except OSError as exc:
+        print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
+        return 2
+    return 0
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    if args.command == "connector-sim":
-        logs.configure("INFO")
-        try:
-            asyncio.run(connector_sim.serve(args))
-        except OSError as exc:
-            print(f"error: cannot listen on {args.host}:{args.port}: {exc.strerror}", file=sys.stderr)
-            return 2
-        return 0
+    if args.command in ("connector-sim", "webhook-receiver"):
+        return _run_tool(args)
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -169,6 +189,9 @@ def main(argv: list[str] | None = None) -> int:
             elif args.command == "serve":
                 if args.no_migrate:
                     settings = dataclasses.replace(settings, migrate_on_start=False)
+                if args.demo:
+                    # The demo's webhook receiver listens on a loopback address.
+                    settings = dataclasses.replace(settings, webhook_allow_private_urls=True)
                 if settings.workers > 1:
                     if args.demo:
                         raise StartupError("--demo runs in one process; unset WORKERS")

@@ -3,7 +3,9 @@ products — one `instant`, one provisioned through the reference connector
 running inside the same process — so an order can go from Draft to Completed
 on a laptop with nothing else running. A second reseller requires approval
 and has two credentials, a clerk who checks out and an approver, to try the
-four-eyes flow."""
+four-eyes flow. The first reseller's events go to a webhook receiver that also
+runs in the process and prints each verified delivery; so that the service may
+deliver to that loopback address, --demo turns WEBHOOK_ALLOW_PRIVATE_URLS on."""
 
 from __future__ import annotations
 
@@ -13,14 +15,16 @@ from decimal import Decimal
 
 from aiohttp import web
 
-from service.auth import APPROVE, READ, WRITE
+from service.auth import APPROVE, READ, WRITE, Principal
 from service.domain.services import Services
 from service.execution import connector_sim
+from service.webhooks import signing
 
 RESELLER = "Demo Reseller"
 APPROVAL_RESELLER = "Demo Reseller (approval)"
 INSTANT_SKU = "DEMO-MAILBOX"
 CONNECTOR_SKU = "DEMO-VM"
+WEBHOOK_DESCRIPTION = "demo receiver (serve --demo)"
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -31,6 +35,7 @@ class Seeded:
     approval_reseller: dict
     clerk: dict | None  # orders:read orders:write; only on the start that created them
     approver: dict | None  # orders:read orders:approve
+    webhook: dict | None = None  # {"id", "url", "secret"} when a receiver URL was given
 
 
 def _products(connector_url: str) -> list[dict]:
@@ -58,7 +63,18 @@ def _products(connector_url: str) -> list[dict]:
     ]
 
 
-async def seed(services: Services, *, connector_url: str) -> Seeded:
+async def _webhook(services: Services, reseller_id: int, receiver_url: str) -> dict:
+    """The demo reseller's webhook, pointed at this start's receiver; its secret for the receiver."""
+    db = services.db
+    found = await db.fetchrow("demo_webhook_point_at", reseller_id, WEBHOOK_DESCRIPTION, receiver_url)
+    if found is not None:
+        return {"id": found["id"], "url": receiver_url, "secret": signing.secret_of(found["signing_key"])}
+    owner = Principal(client_id="demo", reseller_id=reseller_id, edition="Standard")
+    created = await services.webhooks.create(owner, {"url": receiver_url, "description": WEBHOOK_DESCRIPTION})
+    return {"id": created["id"], "url": receiver_url, "secret": created["secret"]}
+
+
+async def seed(services: Services, *, connector_url: str, receiver_url: str | None = None) -> Seeded:
     db, tenancy = services.db, services.tenancy
     async with db.transaction():
         await db.execute("demo_lock")
@@ -80,6 +96,7 @@ async def seed(services: Services, *, connector_url: str) -> Seeded:
             await tenancy.create_customer(approval["id"], name="Four Eyes GmbH")
             clerk = await tenancy.issue_credentials(approval["id"], scopes=(READ, WRITE))
             approver = await tenancy.issue_credentials(approval["id"], scopes=(READ, APPROVE))
+        webhook = None if receiver_url is None else await _webhook(services, reseller["id"], receiver_url)
         return Seeded(
             reseller=dict(reseller),
             customer_id=customer_id,
@@ -87,6 +104,7 @@ async def seed(services: Services, *, connector_url: str) -> Seeded:
             approval_reseller=dict(approval),
             clerk=clerk,
             approver=approver,
+            webhook=webhook,
         )
 
 
@@ -124,6 +142,13 @@ def banner(seeded: Seeded, *, port: int) -> str:
             "  the approver approves or cancels (orders:read orders:approve):",
             f"  APPROVER_ID={seeded.approver['clientId']}",
             f"  APPROVER_SECRET={seeded.approver['clientSecret']}",
+        ]
+    if seeded.webhook:
+        lines += [
+            "",
+            f"webhook {seeded.webhook['id']} of {RESELLER}: every event goes to the receiver in this process,",
+            f"  {seeded.webhook['url']}, which prints each verified delivery below as one JSON line",
+            "  (WEBHOOK_ALLOW_PRIVATE_URLS is on under --demo so it may deliver to this loopback address)",
         ]
     lines += [
         "",

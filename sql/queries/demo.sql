@@ -14,3 +14,10 @@ LIMIT 1;
 -- The reference connector listens on a new port each start; keep its product pointing there.
 UPDATE products SET fulfillment = $2::jsonb WHERE sku = $1::text
 RETURNING id;
+
+-- name: demo_webhook_point_at
+-- $1 reseller, $2 the demo webhook's description, $3 this start's receiver URL.
+-- The receiver listens on a new port each start; keep the webhook pointing there.
+UPDATE webhooks SET url = $3::text, enabled = true, failing_since = NULL, updated_at = now()
+WHERE id = (SELECT min(id) FROM webhooks WHERE reseller_id = $1::bigint AND description = $2::text)
+RETURNING id, signing_key;
