@@ -19,8 +19,9 @@ from service.app import create_app
 from service.embedded import _ensure_runtime_dir
 from service.settings import Settings
 
-# Fixtures of the execution tests (pool, session, make_poller, simulator, fake_connector).
-pytest_plugins = ("tests.execution_support",)
+# Fixtures of the execution tests (pool, session, make_poller, simulator, fake_connector)
+# and of the webhook tests (receiver, webhook_api).
+pytest_plugins = ("tests.execution_support", "tests.webhook_support")
 
 ADMIN_TOKEN = "test-admin-token"
 TEMPLATE = "template_migrated"
@@ -108,6 +109,7 @@ def settings(dsn) -> Settings:
         # Tests trigger jobs themselves unless they test the scheduler.
         expire_interval_seconds=3600,
         poll_interval_seconds=3600,
+        webhook_poll_interval_seconds=3600,
         shutdown_drain_seconds=0,
         log_level="WARNING",
     )

@@ -9,6 +9,7 @@ import pytest
 from openapi_spec_validator import validate
 
 from service.app import create_app
+from service.state import WEBHOOK_DISPATCHER
 from tests.api import ADMIN_TOKEN, Api
 from tests.conformance import ConformingClient, resolve, schema_validator
 
@@ -41,7 +42,7 @@ async def test_every_route_is_documented_and_every_operation_routed(client, docu
     }
     assert documented == routed_operations(client.app)
     # The contract's surface, spelled as it spells it: v3's 26 operations and v3.1's.
-    assert len(documented) == 32
+    assert len(documented) == 39
     for path, item in document["paths"].items():
         for method, operation in item.items():
             names = {resolve(document, p)["name"] for p in operation["parameters"]}
@@ -237,6 +238,27 @@ async def test_real_responses_of_every_operation_match_the_document(client, docu
 
     free = await api.tenant(edition="Free", name="Free Cloud")
     assert (await api.call(free, "POST", "/api/orders", {"accountId": free.account_id}))[0] == 403
+
+    # A public address written as an IP: no DNS, and nothing is sent (the sender never runs here).
+    status, hook = await api.call(tenant, "POST", "/api/webhooks", {"url": "https://93.184.215.14/hooks"})
+    assert status == 201
+    hook_path = f"/api/webhooks/{hook['id']}"
+    await api.call(tenant, "POST", "/api/orders", {"accountId": tenant.account_id})
+    await client.app[WEBHOOK_DISPATCHER].run_once()
+    status, deliveries = await api.call(tenant, "GET", f"{hook_path}/deliveries")
+    assert status == 200 and deliveries["items"]
+    for method, path, body, expected in [
+        ("POST", "/api/webhooks", {"url": "http://127.0.0.1/hooks"}, 422),
+        ("GET", "/api/webhooks", None, 200),
+        ("GET", hook_path, None, 200),
+        ("PATCH", hook_path, {"description": "dashboard", "eventTypes": ["order.created"]}, 200),
+        ("POST", f"{hook_path}/deliveries/{deliveries['items'][0]['id']}/retry", None, 202),
+        ("PATCH", hook_path, {"enabled": False}, 200),
+        ("POST", f"{hook_path}/deliveries/{deliveries['items'][0]['id']}/retry", None, 409),
+        ("DELETE", hook_path, None, 204),
+        ("GET", hook_path, None, 404),
+    ]:
+        assert (await api.call(tenant, method, path, body))[0] == expected, (method, path)
 
     operations = {(m.upper(), p) for p, item in document["paths"].items() for m in item}
     assert {(method, path) for method, path, _ in checked.seen} == operations
