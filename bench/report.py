@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from bench import webhooks
+
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
 RATIO_TARGET = 0.8
 GROWTH_TARGET = 1.2
@@ -94,6 +96,8 @@ def markdown(results: dict) -> str:
                   f"({_fmt(expiry['drafts_per_second'], 0)}/s); {expiry['load']} p99 "
                   f"{expiry['during']['p99_ms']:.1f} ms during vs {expiry['idle']['p99_ms']:.1f} ms idle "
                   f"({_fmt(expiry['p99_ratio'], 2)}×)."]
+    if results.get("webhooks"):
+        lines += webhooks.markdown(results["webhooks"])
     lines += ["", "| target | measured | limit | met |", "|---|---|---|---|"]
     for t in results["targets"]:
         met = {True: "yes", False: "**no**", None: "not measured"}[t["met"]]

@@ -13,7 +13,7 @@ import time
 import aiohttp
 import psutil
 
-from bench import api, database, expiry, loader, profile, wrk
+from bench import api, database, expiry, loader, profile, webhooks, wrk
 from bench.modes import Mode
 from bench.scenarios import SCENARIOS, Fixtures, Target, alternate, one_run, summarise
 from bench.servers import start_ceiling, start_service
@@ -78,7 +78,8 @@ async def run(server_dsn: str, options: Options) -> dict:
         "machine": {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "platform": platform.platform()},
         "settings": {"service_log_level": options.log_level or "default (INFO)", "wrk_threads": 1,
-                     "pool_size_each": 10, "service_env": "defaults; EXPIRE_INTERVAL_SECONDS=86400"},
+                     "pool_size_each": 10, "service_env": "defaults; EXPIRE_INTERVAL_SECONDS=86400, "
+                     "WEBHOOK_ALLOW_PRIVATE_URLS=true"},
         "data": {"loads": []}, "growth": [], "scenarios": [], "notes": [],
     }
     notes = results["notes"]
@@ -118,15 +119,20 @@ async def run(server_dsn: str, options: Options) -> dict:
             results["data"]["orders"] = loaded
             results["data"]["tenant_orders"] = tenant_orders
             results["data"]["list_depth"] = depth
-            for key in options.scenarios:
+            for key in (k for k in options.scenarios if k in SCENARIOS):
                 targets = [ceiling_target, service_target] if key == "ready" else with_auth
                 for connections in mode.concurrencies:
                     results["scenarios"].append(alternate(
                         SCENARIOS[key], targets, fixtures, connections=connections, rounds=mode.rounds,
                         seconds=mode.seconds, warmup=mode.warmup, postgres=postgres))
+            if "webhooks" in options.scenarios:
+                results["webhooks"] = await webhooks.measure(
+                    service.url, conn, admin_token=admin_token, product_id=fixtures.product_id,
+                    events=mode.webhook_events, lag_seconds=mode.webhook_lag_seconds)
             if options.profile:
                 results["profile"] = profile.profile_scenarios(
-                    dsn, admin_token, service_target if tokens else None, fixtures, options.scenarios,
+                    dsn, admin_token, service_target if tokens else None, fixtures,
+                    tuple(k for k in options.scenarios if k in SCENARIOS),
                     seconds=max(5.0, mode.seconds), connections=mode.concurrencies[0])
             if tokens:
                 results["expiry"] = await _expiry(conn, dsn, tenants, queries, service_target,

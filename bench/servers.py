@@ -92,6 +92,8 @@ def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
         # scheduler's own run must not delete the drafts early or mid-scenario.
         EXPIRE_INTERVAL_SECONDS="86400",
         MIGRATE_ON_START="false",
+        # The webhooks scenario's receiver listens on 127.0.0.1.
+        WEBHOOK_ALLOW_PRIVATE_URLS="true",
     )
     if log_level:
         env["LOG_LEVEL"] = log_level
