@@ -47,7 +47,7 @@ class Inbox:
         self.arrivals.setdefault(request.path, []).append(arrived)
         if request.path == "/lag":
             occurred = json.loads(body)["occurredAt"]
-            self.lags.append(arrived - datetime.fromisoformat(occurred.replace("Z", "+00:00")).timestamp())
+            self.lags.append(arrived - datetime.fromisoformat(occurred).timestamp())
         return web.Response(status=204)
 
     def count(self) -> int:
@@ -57,21 +57,26 @@ class Inbox:
 async def _reseller(session: aiohttp.ClientSession, url: str, admin_token: str) -> tuple[int, int, str]:
     """(reseller id, its own account id, an access token)."""
     admin = {"Authorization": f"Bearer {admin_token}"}
-    async with session.post(f"{url}/admin/resellers", json={"name": "Webhook bench", "edition": "Standard"},
-                            headers=admin) as response:
+    async with session.post(
+        f"{url}/admin/resellers", json={"name": "Webhook bench", "edition": "Standard"}, headers=admin
+    ) as response:
         reseller = await response.json()
     async with session.post(f"{url}/admin/resellers/{reseller['id']}/credentials", headers=admin) as response:
         creds = await response.json()
-    async with session.post(f"{url}/oauth/token", auth=aiohttp.BasicAuth(creds["clientId"], creds["clientSecret"]),
-                            data={"grant_type": "client_credentials"}) as response:
+    async with session.post(
+        f"{url}/oauth/token",
+        auth=aiohttp.BasicAuth(creds["clientId"], creds["clientSecret"]),
+        data={"grant_type": "client_credentials"},
+    ) as response:
         token = (await response.json())["access_token"]
     return reseller["id"], reseller["accountId"], token
 
 
 async def _subscribe(session, url: str, token: str, target: str, types: list[str] | None) -> None:
     body = {"url": target, **({"eventTypes": types} if types else {})}
-    async with session.post(f"{url}/api/webhooks", json=body,
-                            headers={"Authorization": f"Bearer {token}"}) as response:
+    async with session.post(
+        f"{url}/api/webhooks", json=body, headers={"Authorization": f"Bearer {token}"}
+    ) as response:
         if response.status != 201:
             raise RuntimeError(f"POST /api/webhooks: HTTP {response.status}: {await response.text()}")
 
@@ -86,8 +91,17 @@ async def _order(session, url: str, headers: dict, account_id: int, product_id: 
         await response.read()
 
 
-async def _lag(session, url: str, receiver: str, inbox: Inbox, *, admin_token: str, product_id: int,
-               seconds: float, rate: float) -> dict:
+async def _lag(
+    session,
+    url: str,
+    receiver: str,
+    inbox: Inbox,
+    *,
+    admin_token: str,
+    product_id: int,
+    seconds: float,
+    rate: float,
+) -> dict:
     _, account_id, token = await _reseller(session, url, admin_token)
     await _subscribe(session, url, token, f"{receiver}/lag", LAG_TYPES)
     headers = {"Authorization": f"Bearer {token}"}
@@ -103,21 +117,26 @@ async def _lag(session, url: str, receiver: str, inbox: Inbox, *, admin_token: s
         await asyncio.sleep(0.2)
     lags = sorted(inbox.lags)
     return {
-        "orders": orders, "rate_per_second": rate, "deliveries": len(lags), "expected": expected,
+        "orders": orders,
+        "rate_per_second": rate,
+        "deliveries": len(lags),
+        "expected": expected,
         "lag_p50_ms": round(1000 * statistics.median(lags), 1) if lags else None,
         "lag_p99_ms": round(1000 * lags[min(len(lags) - 1, int(0.99 * len(lags)))], 1) if lags else None,
         "lag_max_ms": round(1000 * lags[-1], 1) if lags else None,
     }
 
 
-async def _throughput(session, url: str, receiver: str, inbox: Inbox, conn: asyncpg.Connection, *,
-                      admin_token: str, events: int) -> dict:
+async def _throughput(
+    session, url: str, receiver: str, inbox: Inbox, conn: asyncpg.Connection, *, admin_token: str, events: int
+) -> dict:
     reseller_id, account_id, token = await _reseller(session, url, admin_token)
     for n in range(ENDPOINTS):
         await _subscribe(session, url, token, f"{receiver}/burst/{n}", None)
     records = [(reseller_id, n + 1, account_id, "order.created", "system", "{}") for n in range(events)]
     await conn.copy_records_to_table(
-        "order_events", records=records,
+        "order_events",
+        records=records,
         columns=("reseller_id", "order_id", "account_id", "type", "actor_type", "data"),
     )
     committed = time.time()
@@ -128,15 +147,26 @@ async def _throughput(session, url: str, receiver: str, inbox: Inbox, conn: asyn
     arrivals = [t for path, times in inbox.arrivals.items() if path != "/lag" for t in times]
     seconds = (max(arrivals) - committed) if arrivals else None
     return {
-        "events": events, "endpoints": ENDPOINTS, "deliveries": len(arrivals), "expected": expected,
+        "events": events,
+        "endpoints": ENDPOINTS,
+        "deliveries": len(arrivals),
+        "expected": expected,
         "seconds": round(seconds, 2) if seconds else None,
         "deliveries_per_second": round(len(arrivals) / seconds) if seconds else None,
         "first_arrival_ms": round(1000 * (min(arrivals) - committed), 1) if arrivals else None,
     }
 
 
-async def measure(url: str, conn: asyncpg.Connection, *, admin_token: str, product_id: int, events: int,
-                  lag_seconds: float, lag_rate: float = 10.0) -> dict:
+async def measure(
+    url: str,
+    conn: asyncpg.Connection,
+    *,
+    admin_token: str,
+    product_id: int,
+    events: int,
+    lag_seconds: float,
+    lag_rate: float = 10.0,
+) -> dict:
     inbox = Inbox()
     app = web.Application()
     app.router.add_post("/{tail:.*}", inbox.handle)
@@ -144,17 +174,34 @@ async def measure(url: str, conn: asyncpg.Connection, *, admin_token: str, produ
     await runner.setup()
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
-    receiver = "http://127.0.0.1:{}".format(runner.addresses[0][1])
+    receiver = f"http://127.0.0.1:{runner.addresses[0][1]}"
     try:
         async with aiohttp.ClientSession() as session:
-            lag = await _lag(session, url, receiver, inbox, admin_token=admin_token, product_id=product_id,
-                             seconds=lag_seconds, rate=lag_rate)
-            logger.info("webhooks: lag p50 %s ms, p99 %s ms over %d deliveries",
-                        lag["lag_p50_ms"], lag["lag_p99_ms"], lag["deliveries"])
-            burst = await _throughput(session, url, receiver, inbox, conn, admin_token=admin_token,
-                                      events=events)
-            logger.info("webhooks: %s deliveries in %s s: %s/s", burst["deliveries"], burst["seconds"],
-                        burst["deliveries_per_second"])
+            lag = await _lag(
+                session,
+                url,
+                receiver,
+                inbox,
+                admin_token=admin_token,
+                product_id=product_id,
+                seconds=lag_seconds,
+                rate=lag_rate,
+            )
+            logger.info(
+                "webhooks: lag p50 %s ms, p99 %s ms over %d deliveries",
+                lag["lag_p50_ms"],
+                lag["lag_p99_ms"],
+                lag["deliveries"],
+            )
+            burst = await _throughput(
+                session, url, receiver, inbox, conn, admin_token=admin_token, events=events
+            )
+            logger.info(
+                "webhooks: %s deliveries in %s s: %s/s",
+                burst["deliveries"],
+                burst["seconds"],
+                burst["deliveries_per_second"],
+            )
     finally:
         await runner.cleanup()
     return {"lag": lag, "throughput": burst}
@@ -166,9 +213,13 @@ def markdown(result: dict) -> list[str]:
         "",
         "| webhooks | measured |",
         "|---|---|",
-        f"| deliveries per second ({burst['events']:,} events × {burst['endpoints']} endpoints, local receiver) "
-        f"| {burst['deliveries_per_second'] or '—'} ({burst['deliveries']:,} of {burst['expected']:,} "
-        f"in {burst['seconds'] or '—'} s) |",
-        f"| lag, status change to delivery, p50 / p99 ({lag['deliveries']:,} deliveries, "
-        f"{lag['rate_per_second']:g} orders/s) | {lag['lag_p50_ms']} / {lag['lag_p99_ms']} ms |",
+        (
+            f"| deliveries per second ({burst['events']:,} events × {burst['endpoints']} endpoints, "
+            f"local receiver) | {burst['deliveries_per_second'] or '—'} ({burst['deliveries']:,} of "
+            f"{burst['expected']:,} in {burst['seconds'] or '—'} s) |"
+        ),
+        (
+            f"| lag, status change to delivery, p50 / p99 ({lag['deliveries']:,} deliveries, "
+            f"{lag['rate_per_second']:g} orders/s) | {lag['lag_p50_ms']} / {lag['lag_p99_ms']} ms |"
+        ),
     ]

@@ -111,12 +111,12 @@ class FakeResolver(AbstractResolver):
 
 def fast(settings, **changes):
     """Jobs every 0.1 s and a short retry schedule; webhooks may go to 127.0.0.1 unless told otherwise."""
-    values = dict(
-        poll_interval_seconds=0.1,
-        webhook_poll_interval_seconds=0.1,
-        webhook_allow_private_urls=True,
-        webhook_retry_schedule=(0.2, 0.2),
-    )
+    values = {
+        "poll_interval_seconds": 0.1,
+        "webhook_poll_interval_seconds": 0.1,
+        "webhook_allow_private_urls": True,
+        "webhook_retry_schedule": (0.2, 0.2),
+    }
     values.update(changes)
     return dataclasses.replace(settings, **values)
 
@@ -146,7 +146,9 @@ async def deliveries(api: Api, tenant: Tenant, webhook_id: int) -> list[dict]:
     return page["items"]
 
 
-async def eventually(check: Callable[[], Awaitable[Any]], *, within: float = 10.0, every: float = 0.05) -> Any:
+async def eventually(
+    check: Callable[[], Awaitable[Any]], *, within: float = 10.0, every: float = 0.05
+) -> Any:
     started = time.monotonic()
     while time.monotonic() - started < within:
         if result := await check():

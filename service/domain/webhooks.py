@@ -114,7 +114,9 @@ class Webhooks:
         if await self._db.fetchval("webhook_delete", webhook_id, who.reseller_id) is None:
             raise NotFound()
 
-    async def deliveries(self, who: Principal, webhook_id: int, *, before: int | None, size: int) -> list[dict]:
+    async def deliveries(
+        self, who: Principal, webhook_id: int, *, before: int | None, size: int
+    ) -> list[dict]:
         await self.require_visible(who, webhook_id)
         rows = await self._db.fetch("webhook_deliveries_page", webhook_id, who.reseller_id, before, size)
         return [delivery(row) for row in rows]

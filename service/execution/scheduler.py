@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import datetime
+import functools
 import logging
 
 import aiohttp
@@ -88,8 +89,7 @@ def _webhook_jobs(app: web.Application) -> tuple[WebhookDispatcher, WebhookSende
         poll_interval_seconds=settings.webhook_poll_interval_seconds,
         allow_private=settings.webhook_allow_private_urls,
     )
-    kick = sender.kick if settings.scheduler_enabled else None
-    return WebhookDispatcher(db=app[DATABASE], on_dispatched=kick), sender
+    return WebhookDispatcher(db=app[DATABASE]), sender
 
 
 async def scheduler_ctx(app: web.Application):
@@ -113,7 +113,11 @@ async def scheduler_ctx(app: web.Application):
     for job_id, func, seconds in (
         ("poll_executions", poller.run_once, settings.poll_interval_seconds),
         ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
-        ("dispatch_webhooks", dispatcher.run_once, settings.webhook_poll_interval_seconds),
+        (
+            "dispatch_webhooks",
+            functools.partial(dispatcher.run_once, on_dispatched=sender.kick),
+            settings.webhook_poll_interval_seconds,
+        ),
         ("send_webhooks", sender.run_once, settings.webhook_poll_interval_seconds),
     ):
         scheduler.add_job(

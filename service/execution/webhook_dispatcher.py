@@ -41,18 +41,17 @@ class WebhookDispatcher:
         db: Database,
         batch_size: int = 500,
         max_batches: int = 100,
-        on_dispatched: Callable[[], None] | None = None,
     ) -> None:
         self._db = db
         self._batch_size = batch_size
         self._max_batches = max_batches
-        # Called when deliveries were made: the sender of this process starts on them at once.
-        self._on_dispatched = on_dispatched
         self._runs = Runs()
         self.events_read = 0  # events read by this process, for tests and metrics
 
-    async def run_once(self) -> int:
-        """Dispatch until caught up (or the bound is reached); return the deliveries made here."""
+    async def run_once(self, *, on_dispatched: Callable[[], None] | None = None) -> int:
+        """Dispatch until caught up (or the bound is reached); return the deliveries made here.
+        `on_dispatched` is called after each batch that made deliveries (the scheduler
+        passes the sender's kick, so this process starts sending them at once)."""
         made, batches = 0, 0
         started = time.monotonic()
         with self._runs.tracked():
@@ -63,12 +62,14 @@ class WebhookDispatcher:
                         break  # another replica is dispatching
                     made += result["deliveries"]
                     batches += 1
-                    if result["deliveries"] and self._on_dispatched is not None:
-                        self._on_dispatched()
+                    if result["deliveries"] and on_dispatched is not None:
+                        on_dispatched()
                     if result["fullest"] < self._batch_size:
                         break
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-                logger.warning("webhook dispatch failed; the next run retries", extra={"error": str(exc)[:200]})
+                logger.warning(
+                    "webhook dispatch failed; the next run retries", extra={"error": str(exc)[:200]}
+                )
         if made:
             logger.debug(
                 "webhook deliveries made",

@@ -133,7 +133,9 @@ class WebhookSender:
     async def _wait(self, timeout: float) -> bool:
         woken = asyncio.ensure_future(self._wake.wait())
         stopped = asyncio.ensure_future(self._runs.stopped.wait())
-        done, pending = await asyncio.wait({woken, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        done, pending = await asyncio.wait(
+            {woken, stopped}, timeout=timeout, return_when=asyncio.FIRST_COMPLETED
+        )
         for task in pending:
             task.cancel()
         return bool(done)
@@ -183,7 +185,10 @@ class WebhookSender:
                 addresses.refuse_private(host, [host])
             except addresses.UrlRefused as exc:
                 return Attempt(status=None, error=f"url_not_allowed: {exc}")
-        headers = {"Content-Type": "application/json", **signing.headers(row["signing_key"], f"evt_{row['id']}", body)}
+        headers = {
+            "Content-Type": "application/json",
+            **signing.headers(row["signing_key"], f"evt_{row['id']}", body),
+        }
         try:
             async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 status = response.status
@@ -202,7 +207,9 @@ class WebhookSender:
             return Attempt(status=status, error=f"HTTP {status}: redirects are not followed")
         return Attempt(status=status, error=f"HTTP {status}")
 
-    async def _record(self, row: asyncpg.Record, token, attempted_at: datetime.datetime, attempt: Attempt) -> None:
+    async def _record(
+        self, row: asyncpg.Record, token, attempted_at: datetime.datetime, attempt: Attempt
+    ) -> None:
         delivery_id = row["delivery_id"]
         if attempt.ok:
             written = await self._db.fetchval(

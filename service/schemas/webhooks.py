@@ -43,7 +43,9 @@ def EventTypes(**kwargs) -> fields.List:  # noqa: N802 - reads like a field clas
         fields.String(validate=validate.OneOf(EVENT_TYPES)),
         validate=validate.Length(min=1, max=100),
         allow_none=True,
-        metadata={"description": "the event types to deliver; absent or null: every type, also types added later"},
+        metadata={
+            "description": "the event types to deliver; absent or null: every type, also types added later"
+        },
         **kwargs,
     )
 

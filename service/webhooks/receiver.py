@@ -92,7 +92,11 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=8099, help="port to listen on; 0 picks a free one")
     parser.add_argument("--secret", required=True, help="the webhook's secret, whsec_...")
     parser.add_argument(
-        "--fail-first", type=int, default=0, metavar="N", help="answer 500 to the first N attempts of each event"
+        "--fail-first",
+        type=int,
+        default=0,
+        metavar="N",
+        help="answer 500 to the first N attempts of each event",
     )
 
 

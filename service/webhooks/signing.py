@@ -36,7 +36,7 @@ def secret_of(key: bytes) -> str:
 
 
 def key_of(secret: str) -> bytes:
-    raw = secret[len(PREFIX) :] if secret.startswith(PREFIX) else secret
+    raw = secret.removeprefix(PREFIX)
     try:
         key = base64.b64decode(raw, validate=True)
     except (binascii.Error, ValueError):

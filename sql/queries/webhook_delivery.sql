@@ -159,9 +159,13 @@ failing AS (
     WHERE w.id = done.webhook_id
       AND (w.failing_since IS NULL
            OR (w.enabled AND w.failing_since <= now() - make_interval(secs => $8::double precision)))
-    RETURNING w.id, w.enabled
+    RETURNING w.id, w.enabled, w.failing_since
 )
-SELECT done.webhook_id, failing.enabled IS FALSE AS disabled
+-- disabled: this attempt disabled the endpoint (not: it was disabled already).
+SELECT done.webhook_id,
+       coalesce(NOT failing.enabled
+                AND failing.failing_since <= now() - make_interval(secs => $8::double precision), false)
+           AS disabled
 FROM done LEFT JOIN failing ON failing.id = done.webhook_id;
 
 -- name: webhook_release

@@ -8,7 +8,8 @@ import base64
 import pytest
 
 from service.lifecycle import EVENT_TYPES
-from tests.webhook_support import PUBLIC_IP, FakeResolver, subscribe
+from service.state import WEBHOOK_DISPATCHER
+from tests.webhook_support import PUBLIC_IP, FakeResolver, deliveries, subscribe
 
 HOOK = f"https://{PUBLIC_IP}/hooks"
 KEYS = {"id", "url", "eventTypes", "description", "enabled", "createdAt"}
@@ -39,7 +40,11 @@ async def test_create_shows_the_secret_once_and_every_read_leaves_it_out(api):
 async def test_patch_changes_only_what_it_sends_and_delete_removes(api):
     tenant = await api.tenant()
     created = await subscribe(
-        api, tenant, HOOK, eventTypes=["order.status_changed", "order.created", "order.created"], description="ops"
+        api,
+        tenant,
+        HOOK,
+        eventTypes=["order.status_changed", "order.created", "order.created"],
+        description="ops",
     )
     path = f"/api/webhooks/{created['id']}"
     # Stored once each, in the lifecycle's order.
@@ -49,7 +54,9 @@ async def test_patch_changes_only_what_it_sends_and_delete_removes(api):
     assert status == 200
     assert changed == dict({k: v for k, v in created.items() if k != "secret"}, enabled=False)
     other = f"https://{PUBLIC_IP}:8443/other?x=1"
-    status, changed = await api.call(tenant, "PATCH", path, {"url": other, "description": None, "eventTypes": None})
+    status, changed = await api.call(
+        tenant, "PATCH", path, {"url": other, "description": None, "eventTypes": None}
+    )
     assert (changed["url"], changed["description"], changed["eventTypes"]) == (other, None, list(EVENT_TYPES))
     assert (await api.call(tenant, "PATCH", path, {}))[1] == changed
 
@@ -204,3 +211,60 @@ async def test_private_targets_are_allowed_when_the_operator_says_so(webhook_api
     tenant = await api.tenant()
     for url in ("http://localhost:8099/hooks", "http://10.1.2.3/hooks", "http://no-such-host.invalid/"):
         assert (await subscribe(api, tenant, url))["url"] == url
+
+
+async def _dispatch(api) -> None:
+    await api.client.app[WEBHOOK_DISPATCHER].run_once()
+
+
+async def test_a_webhook_gets_its_resellers_later_events_of_the_types_it_chose(api, conn):
+    tenant, other = await api.tenant(), await api.tenant(name="Other Cloud")
+    product = await api.product()
+    before = await api.draft(tenant)  # before any webhook: never delivered
+    every = await subscribe(api, tenant, HOOK)
+    items_only = await subscribe(api, tenant, HOOK, eventTypes=["order.item_added"])
+    order = await api.draft(tenant)
+    await api.item(tenant, order["id"], product)
+    await api.draft(other)  # another reseller's event
+    await _dispatch(api)
+
+    rows = await conn.fetch(
+        "SELECT d.webhook_id, e.order_id, e.type FROM webhook_deliveries d"
+        " JOIN order_events e ON e.id = d.event_id ORDER BY d.id"
+    )
+    assert [(r["webhook_id"], r["order_id"], r["type"]) for r in rows] == [
+        (every["id"], order["id"], "order.created"),
+        (every["id"], order["id"], "order.item_added"),
+        (items_only["id"], order["id"], "order.item_added"),
+    ]
+    assert before["id"] != order["id"]
+    # Changing the types applies to events from then on.
+    await api.call(tenant, "PATCH", f"/api/webhooks/{items_only['id']}", {"eventTypes": ["order.created"]})
+    await api.draft(tenant)
+    await _dispatch(api)
+    assert [d["eventType"] for d in await deliveries(api, tenant, items_only["id"])] == [
+        "order.created",
+        "order.item_added",
+    ]
+
+
+async def test_webhooks_and_deliveries_page_by_cursor(api):
+    tenant = await api.tenant()
+    hooks = [await subscribe(api, tenant, HOOK) for _ in range(3)]
+    status, first = await api.call(tenant, "GET", "/api/webhooks?pageSize=2")
+    status, rest = await api.call(tenant, "GET", f"/api/webhooks?pageSize=2&cursor={first['nextCursor']}")
+    assert [h["id"] for h in first["items"] + rest["items"]] == [h["id"] for h in hooks]  # oldest first
+    assert rest["nextCursor"] is None
+
+    for _ in range(3):
+        await api.draft(tenant)
+    await _dispatch(api)
+    path = f"/api/webhooks/{hooks[0]['id']}/deliveries"
+    status, page = await api.call(tenant, "GET", f"{path}?pageSize=2")
+    status, last = await api.call(tenant, "GET", f"{path}?pageSize=2&cursor={page['nextCursor']}")
+    listed = page["items"] + last["items"]
+    assert [d["id"] for d in listed] == sorted((d["id"] for d in listed), reverse=True)  # newest first
+    assert len(listed) == 3 and last["nextCursor"] is None
+    assert {(d["status"], d["attempts"], d["lastAttemptAt"]) for d in listed} == {("pending", 0, None)}
+    status, problem = await api.call(tenant, "GET", f"{path}?cursor=bm9wZQ")
+    assert (status, problem["errors"][0]["code"]) == (422, "invalid_cursor")

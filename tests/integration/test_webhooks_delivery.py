@@ -11,11 +11,13 @@ import datetime
 from aiohttp import web
 
 from service.lifecycle import EVENT_TYPES
+from service.state import WEBHOOK_SENDER
+from tests.process import free_port
 from tests.webhook_support import PUBLIC_IP, FakeResolver, deliveries, eventually, subscribe
 
 
 def _at(stamp: str) -> float:
-    return datetime.datetime.fromisoformat(stamp.replace("Z", "+00:00")).timestamp()
+    return datetime.datetime.fromisoformat(stamp).timestamp()
 
 
 async def _order_events(api, tenant, order_id: int) -> list[dict]:
@@ -35,7 +37,7 @@ async def test_a_checked_out_and_executed_orders_events_all_arrive_signed(webhoo
     assert (await api.call(tenant, "POST", f"/api/orders/{order['id']}/checkout"))[0] == 202
 
     async def executed_and_delivered():
-        status, now = await api.call(tenant, "GET", f"/api/orders/{order['id']}")
+        _, now = await api.call(tenant, "GET", f"/api/orders/{order['id']}")
         events = await _order_events(api, tenant, order["id"])
         done = now["status"] == "Completed" and {e["id"] for e in events} <= set(inbox.ids())
         return events if done else None
@@ -57,7 +59,11 @@ async def test_a_checked_out_and_executed_orders_events_all_arrive_signed(webhoo
     listed = await deliveries(api, tenant, hook["id"])
     assert [d["eventId"] for d in listed] == [e["id"] for e in reversed(events)]  # newest first
     for delivery in listed:
-        assert (delivery["status"], delivery["attempts"], delivery["lastResponseStatus"]) == ("succeeded", 1, 204)
+        assert (delivery["status"], delivery["attempts"], delivery["lastResponseStatus"]) == (
+            "succeeded",
+            1,
+            204,
+        )
         assert (delivery["lastError"], delivery["nextAttemptAt"]) == (None, None)
         assert delivery["eventType"] in EVENT_TYPES
 
@@ -72,7 +78,11 @@ async def test_a_receiver_failing_twice_gets_the_event_three_times_on_the_schedu
     await api.draft(tenant)
 
     pending = await eventually(lambda: _first_with(api, tenant, hook["id"], attempts=1))
-    assert (pending["status"], pending["lastResponseStatus"], pending["lastError"]) == ("pending", 500, "HTTP 500")
+    assert (pending["status"], pending["lastResponseStatus"], pending["lastError"]) == (
+        "pending",
+        500,
+        "HTTP 500",
+    )
     assert _at(pending["nextAttemptAt"]) - _at(pending["lastAttemptAt"]) >= schedule[0] - 0.05
 
     done = await eventually(lambda: _first_with(api, tenant, hook["id"], status="succeeded"), within=15)
@@ -201,7 +211,7 @@ async def test_an_endpoint_failing_without_a_break_is_disabled_and_resumes_when_
     await api.draft(tenant)
 
     async def disabled():
-        status, now = await api.call(tenant, "GET", path)
+        _, now = await api.call(tenant, "GET", path)
         return not now["enabled"]
 
     await eventually(disabled)
@@ -245,7 +255,9 @@ async def test_a_name_that_starts_resolving_privately_is_refused_at_delivery(web
     resolver = FakeResolver({"hooks.example.com": [PUBLIC_IP]})
     api = await webhook_api(resolver=resolver, webhook_allow_private_urls=False, webhook_retry_schedule=(30,))
     tenant = await api.tenant()
-    hook = await subscribe(api, tenant, f"http://hooks.example.com:{port}/hooks", eventTypes=["order.created"])
+    hook = await subscribe(
+        api, tenant, f"http://hooks.example.com:{port}/hooks", eventTypes=["order.created"]
+    )
     # Saved while public; now the name points at the receiver on 127.0.0.1 (DNS rebinding).
     resolver.hosts["hooks.example.com"] = ["127.0.0.1"]
     await api.draft(tenant)
@@ -280,5 +292,51 @@ async def test_redirects_are_not_followed(webhook_api, receiver):
     hook = await subscribe(api, tenant, url, eventTypes=["order.created"])
     await api.draft(tenant)
     attempt = await eventually(lambda: _first_with(api, tenant, hook["id"], attempts=1))
-    assert (attempt["lastResponseStatus"], attempt["lastError"]) == (307, "HTTP 307: redirects are not followed")
+    assert (attempt["lastResponseStatus"], attempt["lastError"]) == (
+        307,
+        "HTTP 307: redirects are not followed",
+    )
     assert len(inbox.received) == 1 and elsewhere.received == []
+
+
+async def test_a_slow_or_absent_receiver_is_a_failed_attempt_saying_why(webhook_api, receiver):
+    slow_url, slow = await receiver()
+
+    async def late(received, attempt):
+        await asyncio.sleep(2)
+        return web.Response(status=204)
+
+    slow.respond = late
+    api = await webhook_api(webhook_timeout_seconds=0.5, webhook_retry_schedule=(30,))
+    tenant = await api.tenant()
+    timed_out = await subscribe(api, tenant, slow_url, eventTypes=["order.created"])
+    absent = await subscribe(
+        api, tenant, f"http://127.0.0.1:{free_port()}/hooks", eventTypes=["order.created"]
+    )
+    await api.draft(tenant)
+    first = await eventually(lambda: _first_with(api, tenant, timed_out["id"], attempts=1))
+    assert (first["lastResponseStatus"], first["lastError"]) == (None, "no answer within 0.5 s")
+    second = await eventually(lambda: _first_with(api, tenant, absent["id"], attempts=1))
+    assert second["lastResponseStatus"] is None
+    assert second["lastError"].startswith("ClientConnectorError: Cannot connect to host 127.0.0.1")
+
+
+async def test_the_sender_counts_outcomes_and_tells_the_oldest_pending_age(webhook_api, receiver):
+    url, inbox = await receiver()
+    answer = {"status": 500}
+    inbox.respond = lambda received, attempt: web.Response(status=answer["status"])
+    api = await webhook_api(webhook_retry_schedule=(0.3,) * 5)
+    sender = api.client.app[WEBHOOK_SENDER]
+    tenant = await api.tenant()
+    await subscribe(api, tenant, url, eventTypes=["order.created"])
+    await api.draft(tenant)
+    await eventually(lambda: _true(sender.outcomes["retrying"] >= 2))
+    assert await sender.oldest_pending_age() >= 0.3
+    answer["status"] = 204
+    await eventually(lambda: _true(sender.outcomes["succeeded"] == 1))
+    assert sender.outcomes["failed"] == 0
+    assert await sender.oldest_pending_age() == 0
+
+
+async def _true(value: bool) -> bool:
+    return value

@@ -61,7 +61,10 @@ async def test_two_replicas_deliver_1000_events_each_at_least_once_and_at_most_t
     url, inbox = await receiver()
     (first, first_url), (second, second_url) = await asyncio.gather(_replica(dsn), _replica(dsn))
     try:
-        async with aiohttp.ClientSession(base_url=first_url) as one, aiohttp.ClientSession(base_url=second_url) as two:
+        async with (
+            aiohttp.ClientSession(base_url=first_url) as one,
+            aiohttp.ClientSession(base_url=second_url) as two,
+        ):
             tenant = await Api(one).tenant()
             hook = await subscribe(Api(one), tenant, url, eventTypes=["order.created"])
             bodies = {"accountId": tenant.account_id}
@@ -75,10 +78,13 @@ async def test_two_replicas_deliver_1000_events_each_at_least_once_and_at_most_t
             await asyncio.gather(*(orders(one if n % 2 else two, 50) for n in range(20)))
 
             async def all_delivered():
-                return await conn.fetchval(
-                    "SELECT count(*) FROM webhook_deliveries WHERE state = 'succeeded' AND webhook_id = $1",
-                    hook["id"],
-                ) == 1000
+                return (
+                    await conn.fetchval(
+                        "SELECT count(*) FROM webhook_deliveries WHERE state = 'succeeded' AND webhook_id = $1",
+                        hook["id"],
+                    )
+                    == 1000
+                )
 
             await eventually(all_delivered, within=120, every=0.5)
     finally:

@@ -20,7 +20,10 @@ from tests.execution_support import QUERIES
 from tests.webhook_support import PUBLIC_IP, eventually, fast, subscribe
 
 UNLOCKED_DISPATCH = {**QUERIES, "webhook_dispatch_lock": "SELECT $1::bigint IS NOT NULL"}
-UNGUARDED_CLAIM = {**QUERIES, "webhook_claim": QUERIES["webhook_claim"].replace("FOR UPDATE OF d SKIP LOCKED", "")}
+UNGUARDED_CLAIM = {
+    **QUERIES,
+    "webhook_claim": QUERIES["webhook_claim"].replace("FOR UPDATE OF d SKIP LOCKED", ""),
+}
 UNBARRIERED_DISPATCH = {
     **QUERIES,
     "webhook_dispatch": QUERIES["webhook_dispatch"].replace(
@@ -52,7 +55,9 @@ async def _subscribed(api, hooks: int) -> tuple:
 async def _race_dispatchers(api, pool, conn, queries) -> tuple[int, list[WebhookDispatcher]]:
     tenant, _ = await _subscribed(api, 2)
     bystander = await api.tenant(name="No webhooks")
-    dispatchers = [WebhookDispatcher(db=db.Database(pool=pool, queries=queries), batch_size=50) for _ in range(4)]
+    dispatchers = [
+        WebhookDispatcher(db=db.Database(pool=pool, queries=queries), batch_size=50) for _ in range(4)
+    ]
     writing = asyncio.gather(
         *(_write_events(pool, tenant.reseller_id, 250) for _ in range(4)),
         _write_events(pool, bystander.reseller_id, 50),
@@ -61,7 +66,9 @@ async def _race_dispatchers(api, pool, conn, queries) -> tuple[int, list[Webhook
         await asyncio.gather(*(d.run_once() for d in dispatchers))
     await writing
     await asyncio.gather(*(d.run_once() for d in dispatchers))
-    events = await conn.fetchval("SELECT count(*) FROM order_events WHERE reseller_id = $1", tenant.reseller_id)
+    events = await conn.fetchval(
+        "SELECT count(*) FROM order_events WHERE reseller_id = $1", tenant.reseller_id
+    )
     return events, dispatchers
 
 
@@ -94,7 +101,7 @@ async def test_without_the_snapshot_barrier_such_an_event_is_skipped(api, pool, 
 
 
 async def _race_free_barrier(api, pool, conn, queries, *, expect_skipped: bool) -> None:
-    tenant, (hook,) = await _subscribed(api, 1)
+    tenant, _ = await _subscribed(api, 1)
     dispatcher = WebhookDispatcher(db=db.Database(pool=pool, queries=queries))
     async with pool.acquire() as early:
         slow = early.transaction()
@@ -114,16 +121,16 @@ async def _race_free_barrier(api, pool, conn, queries, *, expect_skipped: bool) 
 
 
 def _sender(pool, session, queries=QUERIES, **changes) -> WebhookSender:
-    options = dict(
-        lease_seconds=30.0,
-        timeout_seconds=5.0,
-        concurrency=4,
-        endpoint_concurrency=4,
-        schedule=(0.1,),
-        disable_after_seconds=3600.0,
-        poll_interval_seconds=0.05,
-        allow_private=True,
-    )
+    options = {
+        "lease_seconds": 30.0,
+        "timeout_seconds": 5.0,
+        "concurrency": 4,
+        "endpoint_concurrency": 4,
+        "schedule": (0.1,),
+        "disable_after_seconds": 3600.0,
+        "poll_interval_seconds": 0.05,
+        "allow_private": True,
+    }
     options.update(changes)
     return WebhookSender(db=db.Database(pool=pool, queries=queries), session=session, **options)
 
@@ -191,7 +198,9 @@ async def _all_done(conn) -> bool:
     return await conn.fetchval("SELECT bool_and(state <> 'pending') FROM webhook_deliveries")
 
 
-async def test_a_sender_whose_lease_was_taken_over_cannot_overwrite(webhook_api, receiver, pool, conn, hook_session):
+async def test_a_sender_whose_lease_was_taken_over_cannot_overwrite(
+    webhook_api, receiver, pool, conn, hook_session
+):
     url, inbox = await receiver()
     api = await webhook_api(webhook_poll_interval_seconds=3600)
     await _pending(api, pool, conn, url, 1)
@@ -203,7 +212,15 @@ async def test_a_sender_whose_lease_was_taken_over_cannot_overwrite(webhook_api,
     await _sender(pool, hook_session).run_once()
     async with pool.acquire() as late:
         written = await late.fetchrow(
-            QUERIES["webhook_attempt_failed"], claim["delivery_id"], stale, 500, "late", None, "failed", None, 60.0
+            QUERIES["webhook_attempt_failed"],
+            claim["delivery_id"],
+            stale,
+            500,
+            "late",
+            None,
+            "failed",
+            None,
+            60.0,
         )
     assert written is None
     row = await conn.fetchrow("SELECT state, attempts, last_error FROM webhook_deliveries")

@@ -73,6 +73,7 @@ async def test_vetting_resolves_names_and_judges_ip_literals_directly():
         await addresses.vet("https://hooks.example/x", resolver=fake, allow_private=False)
     with pytest.raises(addresses.UrlRefused, match="does not resolve"):
         await addresses.vet("https://unknown.example/x", resolver=fake, allow_private=False)
-    url = await addresses.vet("https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:8443/x", resolver=fake,
-                              allow_private=False)
+    url = await addresses.vet(
+        "https://[2606:2800:21f:cb07:6820:80da:af6b:8b2c]:8443/x", resolver=fake, allow_private=False
+    )
     assert url.port == 8443 and fake.asked == ["hooks.example", "unknown.example"]
