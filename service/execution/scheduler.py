@@ -92,6 +92,23 @@ def _webhook_jobs(app: web.Application) -> tuple[WebhookDispatcher, WebhookSende
     return WebhookDispatcher(db=app[DATABASE]), sender
 
 
+def _scheduler(jobs) -> AsyncIOScheduler:
+    scheduler = AsyncIOScheduler(timezone=datetime.UTC)
+    for job_id, func, seconds in jobs:
+        scheduler.add_job(
+            func,
+            IntervalTrigger(seconds=seconds),
+            id=job_id,
+            # The sender's loop outlives a tick while sends run; a second
+            # instance only wakes it and returns (WebhookSender.run_once).
+            max_instances=2 if job_id == "send_webhooks" else 1,
+            coalesce=True,
+            # A late run is still worth doing; it was only delayed.
+            misfire_grace_time=None,
+        )
+    return scheduler
+
+
 async def scheduler_ctx(app: web.Application):
     settings = app[SETTINGS]
     poller = Poller(
@@ -109,28 +126,18 @@ async def scheduler_ctx(app: web.Application):
     if not settings.scheduler_enabled:
         yield
         return
-    scheduler = AsyncIOScheduler(timezone=datetime.UTC)
-    for job_id, func, seconds in (
-        ("poll_executions", poller.run_once, settings.poll_interval_seconds),
-        ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
+    scheduler = _scheduler(
         (
-            "dispatch_webhooks",
-            functools.partial(dispatcher.run_once, on_dispatched=sender.kick),
-            settings.webhook_poll_interval_seconds,
-        ),
-        ("send_webhooks", sender.run_once, settings.webhook_poll_interval_seconds),
-    ):
-        scheduler.add_job(
-            func,
-            IntervalTrigger(seconds=seconds),
-            id=job_id,
-            # The sender's loop outlives a tick while sends run; a second
-            # instance only wakes it and returns (WebhookSender.run_once).
-            max_instances=2 if job_id == "send_webhooks" else 1,
-            coalesce=True,
-            # A late run is still worth doing; it was only delayed.
-            misfire_grace_time=None,
+            ("poll_executions", poller.run_once, settings.poll_interval_seconds),
+            ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
+            (
+                "dispatch_webhooks",
+                functools.partial(dispatcher.run_once, on_dispatched=sender.kick),
+                settings.webhook_poll_interval_seconds,
+            ),
+            ("send_webhooks", sender.run_once, settings.webhook_poll_interval_seconds),
         )
+    )
     scheduler.start()
     logger.info(
         "scheduler started",

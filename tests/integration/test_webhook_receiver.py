@@ -14,7 +14,6 @@ from service.demo import seed, start_connector
 from service.state import SERVICES, WEBHOOK_DISPATCHER, WEBHOOK_SENDER
 from service.webhooks import receiver as webhook_receiver
 from service.webhooks import signing
-from tests.api import Api
 from tests.process import free_port, service_env, start, wait_for_status
 from tests.webhook_support import eventually
 
@@ -84,7 +83,7 @@ async def test_the_demo_subscribes_its_receiver_and_the_demo_order_arrives(webho
         receiver.app[webhook_receiver.RECEIVER].use_secret(first.webhook["secret"])
         token = await api.token(first.credentials["clientId"], first.credentials["clientSecret"])
         demo = type("DemoTenant", (), {"headers": {"Authorization": f"Bearer {token}"}})()
-        status, order = await Api.call(api, demo, "POST", "/api/orders", {"accountId": first.customer_id})
+        status, order = await api.call(demo, "POST", "/api/orders", {"accountId": first.customer_id})
         assert status == 201
 
         async def arrived():
