@@ -287,29 +287,67 @@ def test_compose_gives_the_api_time_to_stop():
     assert seconds(api["stop_grace_period"]) >= longest_stop(compose_settings(api)) + 2
 
 
-def test_nginx_spreads_requests_over_the_api_replicas_on_their_port():
+def haproxy_sections(conf: str) -> dict[str, list[str]]:
+    """'backend api' -> its lines, comments dropped."""
+    sections: dict[str, list[str]] = {}
+    current = None
+    for raw in conf.splitlines():
+        line = raw.split("#", 1)[0].rstrip()
+        if not line:
+            continue
+        if not line[0].isspace():
+            current = sections.setdefault(line.strip(), [])
+        elif current is not None:
+            current.append(line.strip())
+    return sections
+
+
+def haproxy_seconds(value: str) -> float:
+    match = re.fullmatch(r"(\d+)(ms|s|m)?", value)
+    assert match, f"unsupported HAProxy time {value!r}"
+    return int(match.group(1)) * {"ms": 0.001, "s": 1, "m": 60, None: 0.001}[match.group(2)]
+
+
+def test_haproxy_spreads_requests_over_the_replicas_and_honours_their_drain():
     services = compose()["services"]
     proxy, api = services["proxy"], services["api"]
     mounts = dict(reversed(v.split(":")[:2]) for v in proxy["volumes"])
-    conf_path = DEPLOY / mounts["/etc/nginx/nginx.conf"]
-    conf = conf_path.read_text(encoding="utf-8")
-    (upstream_name, upstream_body), *_ = re.findall(r"upstream\s+(\S+)\s*\{([^}]*)\}", conf)
-    servers = re.findall(r"^\s*server\s+([^\s;]+)([^;]*);", upstream_body, re.MULTILINE)
-    assert servers, "the upstream has no server"
+    conf = (DEPLOY / mounts["/usr/local/etc/haproxy/haproxy.cfg"]).read_text(encoding="utf-8")
+    sections = haproxy_sections(conf)
     settings = compose_settings(api)
-    for address, parameters in servers:
-        host, _, port = address.partition(":")
-        assert host == "api" and int(port) == settings.port
-        if "resolve" in parameters:
-            # Without a resolver nginx refuses to start; Docker's DNS is 127.0.0.11.
-            assert re.search(r"^\s*resolver\s+127\.0\.0\.11\b", conf, re.MULTILINE)
-            assert "zone " in upstream_body
-    assert re.findall(r"proxy_pass\s+http://([^/;\s]+)", conf) == [upstream_name]
-    (listen,) = re.findall(r"^\s*listen\s+(\d+)", conf, re.MULTILINE)
+
+    (frontend,) = [lines for name, lines in sections.items() if name.startswith("frontend ")]
+    (bind,) = [line.split()[1] for line in frontend if line.startswith("bind ")]
     (published,) = proxy["ports"]
-    assert published.rsplit(":", 1)[1] == listen
+    assert published.rsplit(":", 1)[1] == bind.rsplit(":", 1)[1]
+    (backend_name,) = [line.split()[1] for line in frontend if line.startswith("default_backend ")]
+    backend = sections[f"backend {backend_name}"]
+
+    servers = [line.split() for line in backend if line.startswith(("server ", "server-template "))]
+    assert servers, "the backend has no server"
+    for words in servers:
+        host, _, port = words[3 if words[0] == "server-template" else 2].partition(":")
+        assert host == "api" and int(port) == settings.port
+        if words[0] == "server-template":
+            assert int(words[2]) >= api["deploy"]["replicas"]
+
+    # Health checks ask readiness, so a replica that got SIGTERM leaves the
+    # rotation while it still serves: before SHUTDOWN_DRAIN_SECONDS run out.
+    assert "option httpchk" in backend
+    (send,) = [line.split() for line in backend if line.startswith("http-check send ")]
+    assert send[send.index("uri") + 1] == "/health/ready" in app_get_paths()
+    (defaults,) = [line.split() for line in backend if line.startswith("default-server ")]
+    assert "check" in defaults
+    inter = haproxy_seconds(defaults[defaults.index("inter") + 1])
+    fall = int(defaults[defaults.index("fall") + 1])
+    assert inter * fall + 1 <= settings.shutdown_drain_seconds
+    if "resolvers" in defaults:
+        resolvers = sections[f"resolvers {defaults[defaults.index('resolvers') + 1]}"]
+        # Docker's embedded DNS
+        assert any(re.fullmatch(r"nameserver \S+ 127\.0\.0\.11:53", line) for line in resolvers)
+
     assert proxy["depends_on"]["api"]["condition"] == "service_healthy"
-    # The replicas themselves publish nothing: every request goes through nginx.
+    # The replicas themselves publish nothing: every request goes through HAProxy.
     assert "ports" not in api
 
 
