@@ -30,8 +30,8 @@ DEPLOY = ROOT / "deploy"
 KUBERNETES = DEPLOY / "kubernetes"
 COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"
 
-# The newest Kubernetes the schemas bundled with kubernetes-validate describe, and
-# one a year older: clusters lag behind releases.
+# The newest Kubernetes whose schemas kubernetes-validate bundles, and one four
+# releases older: clusters, managed ones above all, lag behind releases.
 KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
 
 # What Compose would read from deploy/.env.
