@@ -22,12 +22,11 @@ from marshmallow import fields, validate
 from swagger_ui import core as swagger_ui
 
 from service import errors as e
-from service.lifecycle import EVENT_TYPES
 from service.http.endpoint import Doc
 from service.http.examples import EXAMPLES, PROBLEM_EXAMPLE
 from service.http.protocol import NotHttp
 from service.schemas.admin import Price
-from service.schemas.common import MAX_ID, Problem, Text
+from service.schemas.common import ENUMS, MAX_ID, Problem, Text
 
 TITLE = "Reseller Ordering API"
 API_VERSION = "3.0"
@@ -96,7 +95,7 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "only orders with `orderDate` on or before",
     },
     "type": {
-        "schema": {"type": "string", "enum": list(EVENT_TYPES)},
+        "schema": {"$ref": "#/components/schemas/EventType"},
         "description": "only events of this type",
     },
     # Its component name differs from the path parameter's; its name in requests is orderId.
@@ -108,7 +107,7 @@ HEADER_PARAMETERS = {
         "in": "header",
         "name": "X-Api-Version",
         "required": False,
-        "schema": {"type": "string", "enum": [API_VERSION]},
+        "schema": {"$ref": "#/components/schemas/ApiVersion"},
         "description": "absent or `3.0`; anything else answers 400 `unsupported_api_version`",
     },
     "X-Request-Id": {
@@ -152,6 +151,16 @@ RESPONSE_HEADERS = {
         "schema": {"type": "string"},
         "required": True,
         "description": "the representation's tag, for `If-None-Match` and `If-Match`",
+    },
+    "Retry-After": {
+        "schema": {"type": "integer", "minimum": 0},
+        "required": False,
+        "description": "seconds to wait before trying again, when the answer says so",
+    },
+    "ScopeChallenge": {
+        "schema": {"type": "string"},
+        "required": False,
+        "description": 'with `insufficient_scope`: `Bearer error="insufficient_scope", scope="<needed>"`',
     },
 }
 
@@ -199,9 +208,64 @@ def _field_extras(self, field: fields.Field, ret: dict, **kwargs: Any) -> dict:
         isinstance(v, validate.Range) and v.max == MAX_ID for v in field.validators
     ):
         extras["format"] = "int64"
+    if isinstance(field, fields.Url):
+        extras["format"] = "uri"  # apispec says "url", which JSON Schema does not know
     if field.allow_none and "enum" in ret and None not in ret["enum"]:
         extras["enum"] = [*ret["enum"], None]
+    if "openapi" in field.metadata:
+        # The property's whole schema, put in place by _finish (apispec can only add keys).
+        extras["x-replace"] = field.metadata["openapi"]
     return extras
+
+
+# Schemas written by hand where marshmallow cannot say it: the catalog's
+# fulfillment is one of two shapes, and an http connector needs its url.
+FULFILLMENT = {
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "InstantFulfillment",
+            "properties": {"type": {"type": "string", "const": "instant"}},
+            "required": ["type"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "title": "HttpFulfillment",
+            "properties": {
+                "type": {"type": "string", "const": "http"},
+                "url": {"type": "string", "format": "uri", "maxLength": 500, "pattern": "^https?://"},
+            },
+            "required": ["type", "url"],
+            "additionalProperties": False,
+        },
+    ],
+    "discriminator": {"propertyName": "type"},
+}
+
+
+def _finish(document: dict) -> dict:
+    """What apispec cannot express, applied to the built document."""
+    schemas = document["components"]["schemas"]
+    schemas["ApiVersion"] = {"type": "string", "enum": [API_VERSION]}
+    for name, values in ENUMS.items():
+        schemas[name] = {"type": "string", "enum": list(values)}
+    if "Fulfillment" in schemas:
+        schemas["Fulfillment"] = FULFILLMENT
+    for name, schema in schemas.items():
+        schemas[name] = _replaced(schema)
+    return document
+
+
+def _replaced(node: Any) -> Any:
+    """The node with every schema marked `x-replace` (see _field_extras) swapped for its replacement."""
+    if isinstance(node, dict):
+        if "x-replace" in node:
+            return node["x-replace"]
+        return {key: _replaced(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replaced(value) for value in node]
+    return node
 
 
 def _openapi_path(canonical: str) -> str:
@@ -225,46 +289,32 @@ def documented_routes(app: web.Application) -> Iterator[tuple[str, str, Any]]:
         yield route.method.lower(), _openapi_path(canonical), route.handler
 
 
-def _problem(spec: APISpec, status: int, kinds: list[type[e.ServiceError]]) -> str:
-    """A shared response component for these error kinds; returns its name."""
-    codes = list(dict.fromkeys(kind.code for kind in kinds))
-    name = "Or".join("".join(part.title() for part in code.split("_")) for code in sorted(codes))
-    if name in spec.components.responses:
-        return name
+def _problem(status: int, kinds: list[type[e.ServiceError]], field_codes: list[str]) -> dict:
+    """One error response: the shared Problem schema, with the codes it may carry listed in
+    its description and, for tools, in `x-problem-codes` / `x-field-codes` (the `code` of
+    each entry of `errors`). Not a narrowed schema per response: generated clients then
+    parse every error into one typed Problem model."""
+    codes = sorted(dict.fromkeys(kind.code for kind in kinds))
     first = kinds[0]
     example = dict(
         PROBLEM_EXAMPLE, type=f"/problems/{first.code}", title=first().title, status=status, code=first.code
     )
-    if first.code == e.ValidationFailed.code:
-        example["errors"] = [
-            {"field": "quantity", "code": "invalid", "message": "Must be greater than or equal to 1."}
-        ]
+    description = f"{STATUS_DESCRIPTIONS[status]}. `code`: " + ", ".join(f"`{c}`" for c in codes)
+    response: dict[str, Any] = {"description": description, "x-problem-codes": codes}
+    if status == 422 and field_codes:
+        example["errors"] = [{"field": "quantity", "code": "invalid", "message": "Must be greater than or equal to 1."}]
+        response["description"] += ". `errors[].code`: " + ", ".join(f"`{c}`" for c in field_codes)
+        response["x-field-codes"] = field_codes
     headers = {"X-Request-Id": "X-Request-Id"}
     if status == 401:
         headers["WWW-Authenticate"] = "WWW-Authenticate"
-    spec.components.response(
-        name,
-        {
-            "description": f"{STATUS_DESCRIPTIONS[status]}. `code`: "
-            + ", ".join(f"`{c}`" for c in sorted(codes)),
-            "headers": headers,
-            "content": {
-                PROBLEM_JSON: {
-                    "schema": {
-                        "allOf": [
-                            Problem,
-                            {
-                                "type": "object",
-                                "properties": {"status": {"const": status}, "code": {"enum": sorted(codes)}},
-                            },
-                        ]
-                    },
-                    "example": example,
-                }
-            },
-        },
-    )
-    return name
+    if any(kind is e.InsufficientScope for kind in kinds):
+        headers["WWW-Authenticate"] = "ScopeChallenge"
+    if status in (409, 429, 503):
+        headers["Retry-After"] = "Retry-After"
+    response["headers"] = headers
+    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}, "example": example}}
+    return response
 
 
 def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceError]]:
@@ -291,6 +341,29 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
     return implied
 
 
+# Field-level codes (`errors[].code` of a 422) that follow from what a route reads.
+_QUERY_FIELD_CODES = {
+    "pageSize": ("invalid",),
+    "cursor": ("invalid_cursor", "invalid"),
+    "stage": ("invalid_stage",),
+    "accountId": ("invalid",),
+    "status": ("invalid",),
+    "fromDate": ("invalid",),
+    "toDate": ("invalid",),
+    "type": ("invalid_event_type",),
+    "orderIdFilter": ("invalid",),
+}
+
+
+def _field_codes(doc: Doc) -> list[str]:
+    codes: list[str] = list(doc.field_codes)
+    if doc.body is not None and not doc.form:
+        codes += ["invalid", "required", "unknown_field"]
+    for name in doc.query:
+        codes += _QUERY_FIELD_CODES.get(name, ())
+    return sorted(set(codes))
+
+
 def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) -> dict:
     head, *rest = handler.__name__.split("_")
     parameters: list[Any] = [name for name in PATH_PARAMETERS if "{" + name + "}" in path]
@@ -315,8 +388,9 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
     by_status: dict[int, list[type[e.ServiceError]]] = {}
     for kind in [*doc.errors, *_implied_errors(method, path, doc)]:
         by_status.setdefault(kind.status, []).append(kind)
+    field_codes = _field_codes(doc)
     for status in sorted(by_status):
-        responses[str(status)] = _problem(spec, status, by_status[status])
+        responses[str(status)] = _problem(status, by_status[status], field_codes)
     operation: dict[str, Any] = {
         "operationId": head + "".join(part.title() for part in rest),
         "summary": doc.summary,
@@ -357,6 +431,7 @@ def build_document(app: web.Application) -> dict:
         servers=[{"url": "/"}],
     )
     plugin.converter.add_attribute_function(_field_extras)
+    spec.components.schema("Problem", schema=Problem)
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     for name, parameter in PATH_PARAMETERS.items():
@@ -380,7 +455,7 @@ def build_document(app: web.Application) -> dict:
         paths.setdefault(path, {})[method] = _operation(spec, method, path, handler, doc)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    return _finish(spec.to_dict())
 
 
 async def _serve_document(request: web.Request) -> web.Response:

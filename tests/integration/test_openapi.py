@@ -84,8 +84,11 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
 
     def codes(method, path, status):
         response = resolve(document, paths[path][method]["responses"][status])
-        schema = response["content"]["application/problem+json"]["schema"]
-        return set(schema["allOf"][1]["properties"]["code"]["enum"])
+        assert response["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+        return set(response["x-problem-codes"])
+
+    def field_codes(method, path):
+        return set(resolve(document, paths[path][method]["responses"]["422"])["x-field-codes"])
 
     assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"}
     assert codes("post", "/api/orders/{orderId}/checkout", "422") == {
@@ -103,6 +106,9 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
     }
     assert codes("post", "/api/orders/{orderId}/approve", "409") == {"order_not_pending_approval"}
     assert codes("post", "/api/orders/{orderId}/checkout", "412") == {"precondition_failed"}
+    assert {"unknown_account", "date_in_past", "unknown_field", "required"} <= field_codes("post", "/api/orders")
+    assert {"invalid_cursor", "invalid_stage"} <= field_codes("get", "/api/orders")
+    assert {"currency_mismatch", "invalid_value"} <= field_codes("post", "/api/orders/{orderId}/items")
     assert codes("get", "/api/orders", "401") == {"unauthorized"}
     assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
     assert "503" in paths["/health/ready"]["get"]["responses"]
