@@ -6,6 +6,7 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
 
 
 class SettingsError(ValueError):
@@ -42,7 +43,7 @@ class Settings:
         return cls(
             host=_text(env, "HOST", cls.host),
             port=_int(env, "PORT", cls.port, low=1, high=65535),
-            database_url=env.get("DATABASE_URL") or None,
+            database_url=_database_url(env),
             data_dir=Path(_text(env, "DATA_DIR", str(cls.data_dir))),
             admin_token=env.get("ADMIN_TOKEN") or None,
             expire_interval_seconds=_float(env, "EXPIRE_INTERVAL_SECONDS", cls.expire_interval_seconds),
@@ -77,6 +78,27 @@ class Settings:
                 "EXECUTION_LEASE_SECONDS must be at least twice CONNECTOR_TIMEOUT_SECONDS, got "
                 f"{self.execution_lease_seconds:g} and {self.connector_timeout_seconds:g}"
             )
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    # Never echo the value: it may hold a password.
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(
+            "DATABASE_URL must be a URL like postgresql://user:password@host:5432/dbname "
+            f"(its scheme is {parts.scheme or 'missing'!r})"
+        )
+    try:
+        parts.port
+    except ValueError:
+        raise SettingsError(
+            "DATABASE_URL has a port that is not a number; percent-encode special characters "
+            "of the user or password (/ as %2F, @ as %40, # as %23, : as %3A)"
+        ) from None
+    return raw
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

@@ -84,6 +84,12 @@ async def problem_middleware(request: web.Request, handler) -> web.StreamRespons
         if exc.status < 400:
             raise
         response = problem_response(_from_http_exception(exc), request_id)
+    except (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError):
+        # Started before its migrations ran (MIGRATE_ON_START=false): wait for them.
+        logger.warning("the database schema is not current", extra={"request_id": request_id})
+        response = problem_response(
+            ServiceUnavailable("The database is not migrated yet; run `python -m service migrate`"), request_id
+        )
     except asyncpg.DataError:
         # Validation should have caught it; never pass database text to the client.
         logger.warning("value refused by the database", extra={"request_id": request_id}, exc_info=True)
