@@ -52,7 +52,7 @@ EVENT_COLUMNS = (
     "reseller_id", "order_id", "account_id", "type", "actor_type", "actor_client_id", "data", "occurred_at",
 )
 EXECUTION_COLUMNS = (
-    "item_id", "order_id", "status", "message", "subscription_id", "operation_id", "attempts",
+    "item_id", "order_id", "reseller_id", "status", "message", "subscription_id", "operation_id", "attempts",
     "next_attempt_at", "deadline_at", "started_at", "completed_at", "created_at", "updated_at",
 )
 
@@ -248,7 +248,7 @@ def _generate(tenants: Tenants, n: int, rng: random.Random, *, expired_drafts: b
             items.append((iid, oid, rid, product.id, product.sku, product.name, quantity, cycle,
                           price, line, "USD", created))
             if confirmed:
-                executions.append(_execution(status, position, iid, oid, checked_out, finished, later))
+                executions.append(_execution(status, position, iid, oid, rid, checked_out, finished, later))
         orders.append((
             oid, rid, account, status, order_date,
             order_date + dt.timedelta(days=7) if status == "Draft" else None,
@@ -289,17 +289,17 @@ def _events(status, rid, oid, account, item_ids, created, checked_out, finished)
     return trail
 
 
-def _execution(status, position, iid, oid, checked_out, finished, later):
+def _execution(status, position, iid, oid, rid, checked_out, finished, later):
     if status == "Completed" or (status == "Partially Completed" and position == 0):
-        return (iid, oid, "Completed", None, f"sub-{iid}", f"op-{iid}", 1, checked_out,
+        return (iid, oid, rid, "Completed", None, f"sub-{iid}", f"op-{iid}", 1, checked_out,
                 checked_out + dt.timedelta(minutes=15), checked_out, finished, checked_out, finished)
     if status in ("Failed", "Partially Completed"):
-        return (iid, oid, "Failed", "The connector rejected the request", None, f"op-{iid}", 1,
+        return (iid, oid, rid, "Failed", "The connector rejected the request", None, f"op-{iid}", 1,
                 checked_out, checked_out + dt.timedelta(minutes=15), checked_out, finished,
                 checked_out, finished)
     # In flight: due only tomorrow, so the service's poll job leaves the loaded
     # rows alone and works only for orders checked out during the run.
     running = status == "In Progress" and position == 0
-    return (iid, oid, "In Progress" if running else "Pending", None, None,
+    return (iid, oid, rid, "In Progress" if running else "Pending", None, None,
             f"op-{iid}" if running else None, 1 if running else 0, later, later,
             checked_out if running else None, None, checked_out, checked_out)

@@ -83,8 +83,8 @@ WITH confirmed AS (
     WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft' AND item_count > 0
     RETURNING *
 ), started AS (
-    INSERT INTO executions (item_id, order_id, next_attempt_at, deadline_at)
-    SELECT i.id, i.order_id, now() + interval '1 day', now() + interval '1 day'
+    INSERT INTO executions (item_id, order_id, reseller_id, next_attempt_at, deadline_at)
+    SELECT i.id, i.order_id, i.reseller_id, now() + interval '1 day', now() + interval '1 day'
     FROM order_items i JOIN confirmed ON i.order_id = confirmed.id
 )
 SELECT c.id, c.account_id, a.name AS account_name, c.status, c.order_date, c.expiration_date,

@@ -129,10 +129,10 @@ WITH confirmed AS (
     WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint AND o.status = 'Draft' AND r.id = o.reseller_id
     RETURNING o.*
 ), records AS (
-    INSERT INTO executions (item_id, order_id, deadline_at)
-    SELECT i.id, i.order_id, now() + make_interval(secs => $3::double precision)
+    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at)
+    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision)
     FROM order_items i JOIN confirmed c ON c.id = i.order_id
-    WHERE c.status = 'Pending'
+    WHERE c.status = 'Pending' AND i.reseller_id = $2::bigint
 ), events AS (
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
     SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data
@@ -163,9 +163,10 @@ WITH approved AS (
       AND submitted_by IS DISTINCT FROM $4::text
     RETURNING *
 ), records AS (
-    INSERT INTO executions (item_id, order_id, deadline_at)
-    SELECT i.id, i.order_id, now() + make_interval(secs => $3::double precision)
+    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at)
+    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision)
     FROM order_items i JOIN approved c ON c.id = i.order_id
+    WHERE i.reseller_id = $2::bigint
 ), events AS (
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
     SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data
