@@ -190,18 +190,8 @@ def _nodes(plan) -> list[dict]:
 
 
 def _index_scans(plan) -> list[dict]:
-    found = []
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-
-    def walk(node):
-        if isinstance(node, dict):
-            if node.get("Node Type") in ("Index Scan", "Index Scan Backward") and "orders_" in node.get("Index Name", ""):
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(plan)
-    return found
+    return [
+        node
+        for node in _nodes(plan)
+        if node["Node Type"] in ("Index Scan", "Index Scan Backward") and "orders_" in node.get("Index Name", "")
+    ]
