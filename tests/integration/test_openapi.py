@@ -87,21 +87,27 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
         schema = response["content"]["application/problem+json"]["schema"]
         return set(schema["allOf"][1]["properties"]["code"]["enum"])
 
-    assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"}
+    keys_409, keys_422 = {"idempotency_key_in_progress"}, {"idempotency_key_reused"}
+    assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"} | keys_409
     assert codes("post", "/api/orders/{orderId}/checkout", "422") == {
         "order_empty",
         "required_values_missing",
-    }
+    } | keys_422
     assert codes("get", "/api/orders/{orderId}/execute/status", "409") == {"order_not_confirmed"}
     assert codes("post", "/admin/products", "409") == {"already_exists"}
-    assert codes("post", "/api/orders", "400") == {"bad_request", "malformed_json", "unsupported_api_version"}
+    assert codes("post", "/api/orders", "400") == {
+        "bad_request",
+        "invalid_idempotency_key",
+        "malformed_json",
+        "unsupported_api_version",
+    }
     assert codes("post", "/api/orders", "403") == {"edition_not_permitted", "insufficient_scope"}
     assert codes("post", "/api/orders/{orderId}/approve", "403") == {
         "approver_is_submitter",
         "edition_not_permitted",
         "insufficient_scope",
     }
-    assert codes("post", "/api/orders/{orderId}/approve", "409") == {"order_not_pending_approval"}
+    assert codes("post", "/api/orders/{orderId}/approve", "409") == {"order_not_pending_approval"} | keys_409
     assert codes("post", "/api/orders/{orderId}/checkout", "412") == {"precondition_failed"}
     assert codes("get", "/api/orders", "401") == {"unauthorized"}
     assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
