@@ -5,12 +5,18 @@ answered from the first answer and applied once; the key is free again after a
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import json
+import logging
 import uuid
 
 import pytest
 
+from service.app import create_app
+from service.db import Database
+from service.execution.expiry import IdempotencyKeyPurge
 from tests.api import PROBLEM
+from tests.execution_support import QUERIES
 from tests.locks import order_held, waiting_for_locks
 
 KEY = "Idempotency-Key"
@@ -301,3 +307,54 @@ async def test_the_document_states_the_key_on_every_post_under_api(client):
             assert "idempotency_key_in_progress" in codes["409"], path
             assert "idempotency_key_reused" in codes["422"], path
     assert components["parameters"][KEY]["schema"]["maxLength"] == 255
+
+
+async def _keys(conn, reseller_id: int, count: int, *, expired: bool, prefix: str) -> None:
+    await conn.execute(
+        "INSERT INTO idempotency_keys (reseller_id, key, fingerprint, status, headers, body, expires_at)"
+        " SELECT $1, $2 || n, '', 201, '{}', '', now() + CASE WHEN $3 THEN -1 ELSE 1 END * interval '1 hour'"
+        " FROM generate_series(1, $4) AS n",
+        reseller_id,
+        prefix,
+        expired,
+        count,
+    )
+
+
+async def test_the_purge_deletes_expired_keys_in_batches_and_nothing_else(api, conn, pool, caplog):
+    tenant = await api.tenant()
+    await _keys(conn, tenant.reseller_id, 25, expired=True, prefix="old-")
+    await _keys(conn, tenant.reseller_id, 5, expired=False, prefix="live-")
+    caplog.set_level(logging.INFO, logger="service.execution.expiry")
+    purge = IdempotencyKeyPurge(db=Database(pool=pool, queries=QUERIES), batch_size=10)
+    assert await purge.run_once() == 25
+    (record,) = [r for r in caplog.records if r.getMessage() == "expired idempotency keys deleted"]
+    assert (record.deleted, record.batches) == (25, 3)
+    left = await conn.fetch("SELECT key FROM idempotency_keys")
+    assert sorted(r["key"] for r in left) == [f"live-{n}" for n in range(1, 6)]
+    assert await purge.run_once() == 0
+
+
+async def test_purges_running_at_once_split_the_keys_and_pass_over_a_locked_one(api, conn, pool):
+    tenant = await api.tenant()
+    await _keys(conn, tenant.reseller_id, 500, expired=True, prefix="old-")
+    purges = [IdempotencyKeyPurge(db=Database(pool=pool, queries=QUERIES), batch_size=7) for _ in range(3)]
+    async with conn.transaction():
+        # A request replacing this expired key holds its row.
+        await conn.execute("SELECT 1 FROM idempotency_keys WHERE key = 'old-1' FOR UPDATE")
+        deleted = await asyncio.wait_for(asyncio.gather(*(p.run_once() for p in purges)), 10)
+    assert sum(deleted) == 499
+    assert all(count > 0 for count in deleted)  # each took a share, none waited for another
+    assert [r["key"] for r in await conn.fetch("SELECT key FROM idempotency_keys")] == ["old-1"]
+
+
+async def test_the_scheduler_purges_expired_keys(api, conn, dsn, settings, aiohttp_client):
+    tenant = await api.tenant()
+    await _keys(conn, tenant.reseller_id, 3, expired=True, prefix="old-")
+    await _keys(conn, tenant.reseller_id, 1, expired=False, prefix="live-")
+    await aiohttp_client(create_app(dataclasses.replace(settings, expire_interval_seconds=0.1), dsn=dsn))
+    for _ in range(100):
+        if await conn.fetchval("SELECT count(*) FROM idempotency_keys") == 1:
+            break
+        await asyncio.sleep(0.05)
+    assert [r["key"] for r in await conn.fetch("SELECT key FROM idempotency_keys")] == ["live-1"]
