@@ -112,10 +112,10 @@ async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.R
     db = request.app[DATABASE]
     reseller = request[PRINCIPAL].reseller_id
     async with db.transaction():
-        if not await db.fetchval("idempotency_lock", reseller, key):
+        stored = await db.fetchrow("idempotency_claim", reseller, key)
+        if not stored["locked"]:
             raise _in_progress()
-        stored = await db.fetchrow("idempotency_find", reseller, key)
-        if stored is not None:
+        if stored["fingerprint"] is not None:
             if bytes(stored["fingerprint"]) != print_:
                 raise IdempotencyKeyReused(
                     f"This {HEADER} was sent with another request (method, path or body); use a new key"

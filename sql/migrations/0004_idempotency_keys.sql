@@ -20,3 +20,31 @@ CREATE TABLE idempotency_keys (
 
 -- The purge job walks the oldest expired keys.
 CREATE INDEX idempotency_keys_expiry_idx ON idempotency_keys (expires_at);
+
+-- The first step of a keyed request, in one round trip: take the key's
+-- transaction-level advisory lock without waiting (false: another request
+-- with the key is running, on some replica), then read the key's unexpired
+-- answer, if any. A VOLATILE function reads with a snapshot taken when its
+-- SELECT starts, after the lock is held, so an answer committed by the
+-- request that held the lock just before is seen; a single statement would
+-- read with a snapshot from before the lock. A collision of two keys' hashes
+-- only turns one of them away with a 409; the primary key still makes sure
+-- no request runs twice.
+CREATE FUNCTION idempotency_claim(p_reseller_id bigint, p_key text)
+RETURNS TABLE (locked boolean, fingerprint bytea, status smallint, headers jsonb, body bytea)
+LANGUAGE plpgsql VOLATILE
+AS $$
+BEGIN
+    IF NOT pg_try_advisory_xact_lock(hashtextextended(p_key, p_reseller_id)) THEN
+        RETURN QUERY SELECT false, NULL::bytea, NULL::smallint, NULL::jsonb, NULL::bytea;
+        RETURN;
+    END IF;
+    RETURN QUERY
+        SELECT true, k.fingerprint, k.status, k.headers, k.body
+        FROM idempotency_keys k
+        WHERE k.reseller_id = p_reseller_id AND k.key = p_key AND k.expires_at > now();
+    IF NOT FOUND THEN
+        RETURN QUERY SELECT true, NULL::bytea, NULL::smallint, NULL::jsonb, NULL::bytea;
+    END IF;
+END;
+$$;

@@ -1,19 +1,13 @@
 -- Stored answers of Idempotency-Key requests (service.http.idempotency) and
 -- their purge (service.execution.expiry). Every query is scoped by reseller.
 
--- name: idempotency_lock
--- Taken first, in the request's transaction: a second request with the same
--- key on any replica finds it taken and answers 409 at once instead of
--- queueing behind the first. Released when that transaction ends, whatever
--- ends it (commit, rollback, a dead client). A collision of two keys' hashes
--- only turns one of them away with a 409; it never lets a request run twice.
-SELECT pg_try_advisory_xact_lock(hashtextextended($2::text, $1::bigint));
-
--- name: idempotency_find
--- Read after the lock, in a new statement, so a first request that committed
--- while this one waited for it is seen.
-SELECT fingerprint, status, headers, body FROM idempotency_keys
-WHERE reseller_id = $1::bigint AND key = $2::text AND expires_at > now();
+-- name: idempotency_claim
+-- Taken first, in the request's transaction (see the function in 0004): the
+-- key's advisory lock, so a second request with the key on any replica
+-- answers 409 at once instead of queueing behind the first, released when the
+-- transaction ends however it ends; then the stored answer, read after the
+-- lock is held. One row: locked, and the answer's columns (NULL when none).
+SELECT locked, fingerprint, status, headers, body FROM idempotency_claim($1::bigint, $2::text);
 
 -- name: idempotency_store
 -- Before the commit of the request's own transaction. An expired row that the
