@@ -1,4 +1,4 @@
-"""Idempotency-Key: a POST under /api sent with a key is applied at most once.
+"""Idempotency-Key: a POST under /api sent with a key is applied once, or not at all.
 
 The first request with a key runs inside one transaction that also stores its
 answer, so a request is applied with its answer stored, or not at all: a
@@ -8,9 +8,10 @@ In that transaction, in this order:
 1. `pg_try_advisory_xact_lock` on (reseller, key): taken by another request
    with the key, on any replica, it answers 409 `idempotency_key_in_progress`
    at once, with Retry-After.
-2. The stored answer, if the key has one that has not expired: the same
-   request (method, path, body as parsed JSON) gets it again, byte for byte,
-   with `Idempotent-Replayed: true`; another request 422
+2. The stored answer, read after the lock is held (1 and 2 are one round
+   trip: the SQL function idempotency_claim), if the key has an unexpired
+   one: the same request (method, path, body as parsed JSON) gets it again,
+   byte for byte, with `Idempotent-Replayed: true`; another request 422
    `idempotency_key_reused`.
 3. Otherwise the handler, in a savepoint: its queries join the transaction
    through the Database's contextvar, and a statement that fails (a value the
