@@ -59,9 +59,7 @@ class BatchedDelete:
                 if count < self._batch_size:
                     break
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            logger.warning(
-                "%s not deleted; the next run retries", self.what, extra={"error": str(exc)[:200]}
-            )
+            logger.warning("%s not deleted; the next run retries", self.what, extra={"error": str(exc)[:200]})
         finally:
             self._runs.discard(run)
         log = logger.info if deleted else logger.debug

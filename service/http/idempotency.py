@@ -70,9 +70,7 @@ def keyed(request: web.Request) -> bool:
 def key_of(request: web.Request) -> str:
     values = request.headers.getall(HEADER)
     if len(values) != 1 or not _KEY.match(values[0]):
-        raise InvalidIdempotencyKey(
-            f"Send one {HEADER} of 1 to {MAX_KEY_LENGTH} printable ASCII characters"
-        )
+        raise InvalidIdempotencyKey(f"Send one {HEADER} of 1 to {MAX_KEY_LENGTH} printable ASCII characters")
     return values[0]
 
 

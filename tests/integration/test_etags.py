@@ -88,13 +88,27 @@ async def test_each_tag_changes_exactly_when_its_representation_does(api, client
 
     steps = [
         # (what, the request, the representations it changes)
-        ("custom field", ("PUT", paths["customfields"], [{"name": "po", "value": "PO-1"}]), {"customfields", "order"}),
+        (
+            "custom field",
+            ("PUT", paths["customfields"], [{"name": "po", "value": "PO-1"}]),
+            {"customfields", "order"},
+        ),
         ("same value again", ("PUT", paths["customfields"], [{"name": "po", "value": "PO-1"}]), {"order"}),
-        ("characteristic", ("PUT", paths["characteristics"], [{"name": "domain", "value": "a.example"}]),
-         {"characteristics"}),
+        (
+            "characteristic",
+            ("PUT", paths["characteristics"], [{"name": "domain", "value": "a.example"}]),
+            {"characteristics"},
+        ),
         ("refused value", ("PUT", paths["customfields"], [{"name": "nope", "value": "x"}]), set()),
-        ("another item", ("POST", paths["order"] + "/items", {"productId": draft.product["id"], "quantity": 1,
-                                                                "billingCycle": "Monthly"}), {"order"}),
+        (
+            "another item",
+            (
+                "POST",
+                paths["order"] + "/items",
+                {"productId": draft.product["id"], "quantity": 1, "billingCycle": "Monthly"},
+            ),
+            {"order"},
+        ),
         ("checkout", ("POST", paths["order"] + "/checkout", None), {"order", "item"}),
     ]
     before = start
@@ -152,7 +166,9 @@ async def test_a_write_with_another_tag_is_refused_with_412_and_changes_nothing(
         if method != "DELETE" and not path.endswith("/checkout"):
             status, _ = await write(api, draft.tenant, method, path, body, if_match=before[whose])
             assert status in (200, 201), path
-    status, _ = await write(api, draft.tenant, "DELETE", draft.paths["item"], if_match=(await tags(api, draft))["item"])
+    status, _ = await write(
+        api, draft.tenant, "DELETE", draft.paths["item"], if_match=(await tags(api, draft))["item"]
+    )
     assert status == 204
 
 
@@ -164,7 +180,9 @@ async def test_approve_and_cancel_compare_the_orders_tag(api, draft):
     assert status == 202
     _, tag, _ = await get(api, tenant, draft.paths["order"])
     for decision in ("approve", "cancel"):
-        status, problem = await write(api, approver, "POST", f"{draft.paths['order']}/{decision}", if_match='"old"')
+        status, problem = await write(
+            api, approver, "POST", f"{draft.paths['order']}/{decision}", if_match='"old"'
+        )
         assert (status, problem["code"]) == (412, "precondition_failed")
     assert (await get(api, tenant, draft.paths["order"]))[1] == tag
     status, order = await write(api, approver, "POST", draft.paths["order"] + "/approve", if_match=tag)
@@ -173,7 +191,9 @@ async def test_approve_and_cancel_compare_the_orders_tag(api, draft):
 
 async def test_the_tag_is_checked_after_the_body_and_before_the_state(api, draft):
     tenant, paths = draft.tenant, draft.paths
-    status, problem = await write(api, tenant, "PUT", paths["customfields"], [{"name": "po"}], if_match='"old"')
+    status, problem = await write(
+        api, tenant, "PUT", paths["customfields"], [{"name": "po"}], if_match='"old"'
+    )
     assert (status, problem["code"]) == (422, "validation_error")
     _, tag, _ = await get(api, tenant, paths["order"])
     assert (await write(api, tenant, "POST", paths["order"] + "/checkout", if_match=tag))[0] == 202
@@ -198,7 +218,9 @@ async def test_of_two_writers_holding_one_tag_exactly_one_wins(api, conn, dsn, d
     tag = (await tags(api, draft))[whose]
     if whose == "order":
         path, method = paths["order"] + "/items", "POST"
-        bodies = [{"productId": draft.product["id"], "quantity": q, "billingCycle": "Monthly"} for q in (3, 4)]
+        bodies = [
+            {"productId": draft.product["id"], "quantity": q, "billingCycle": "Monthly"} for q in (3, 4)
+        ]
     else:
         path, method = paths[whose], "PUT"
         name = "po" if whose == "customfields" else "domain"
@@ -214,8 +236,12 @@ async def test_of_two_writers_holding_one_tag_exactly_one_wins(api, conn, dsn, d
     assert statuses == [200 if method == "PUT" else 201, 412], results
     winner = next(body for (status, _), body in zip(results, bodies, strict=True) if status < 300)
     if whose == "order":
-        quantities = await conn.fetch("SELECT quantity FROM order_items WHERE order_id = $1", draft.order["id"])
-        assert sorted(r["quantity"] for r in quantities) == sorted([draft.item["quantity"], winner["quantity"]])
+        quantities = await conn.fetch(
+            "SELECT quantity FROM order_items WHERE order_id = $1", draft.order["id"]
+        )
+        assert sorted(r["quantity"] for r in quantities) == sorted(
+            [draft.item["quantity"], winner["quantity"]]
+        )
     else:
         _, _, body = await get(api, draft.tenant, path)
         assert f'"value":"{winner[0]["value"]}"'.encode() in body

@@ -81,18 +81,30 @@ async def test_every_post_is_applied_once_when_repeated(api, conn, shop):
     await api.call(tenant, "PUT", "/api/settings", {"approvalRequired": True})
     orders = [(await api.draft(tenant))["id"] for _ in range(2)]
     steps = []
-    for order_id, decision, decision_body in ((orders[0], "approve", None), (orders[1], "cancel", {"reason": "no"})):
+    for order_id, decision, decision_body in (
+        (orders[0], "approve", None),
+        (orders[1], "cancel", {"reason": "no"}),
+    ):
         steps += [
             (tenant, f"/api/orders/{order_id}/items", item_body(product), 201),
             (tenant, f"/api/orders/{order_id}/checkout", None, 202),
-            (approver, f"/api/orders/{order_id}/{decision}", decision_body, 202 if decision == "approve" else 200),
+            (
+                approver,
+                f"/api/orders/{order_id}/{decision}",
+                decision_body,
+                202 if decision == "approve" else 200,
+            ),
         ]
     for who, path, body, expected in steps:
         key = str(uuid.uuid4())
         first = await send(api, who, "POST", path, body, key=key)
         again = await send(api, who, "POST", path, body, key=key)
         assert first[0] == expected, first
-        assert (again[0], again[2], again[1].get("Location")) == (first[0], first[2], first[1].get("Location"))
+        assert (again[0], again[2], again[1].get("Location")) == (
+            first[0],
+            first[2],
+            first[1].get("Location"),
+        )
         assert again[1]["Idempotent-Replayed"] == "true"
     assert await events(conn, orders[0]) == [
         "order.created",
@@ -137,7 +149,7 @@ async def test_the_body_is_compared_as_parsed_json_and_another_request_is_refuse
 
 
 async def test_keys_belong_to_one_reseller(api, conn, shop):
-    tenant, product = shop
+    tenant, _ = shop
     other = await api.tenant(name="Other Cloud")
     key = "shared-key"
     mine = await send(api, tenant, "POST", "/api/orders", {"accountId": tenant.account_id}, key=key)
@@ -166,7 +178,9 @@ async def test_a_malformed_key_is_refused_and_nothing_happens(api, conn, shop, b
 async def test_keys_of_255_printable_characters_are_taken(api, shop):
     tenant, _ = shop
     for key in ("x" * 255, '"8e03978e-40d5-43e8-bc93-6894a57f9324"', "a b~!{}"):
-        status, _, _ = await send(api, tenant, "POST", "/api/orders", {"accountId": tenant.account_id}, key=key)
+        status, _, _ = await send(
+            api, tenant, "POST", "/api/orders", {"accountId": tenant.account_id}, key=key
+        )
         assert status == 201, key
 
 
@@ -296,9 +310,9 @@ async def test_the_document_states_the_key_on_every_post_under_api(client):
             assert "Idempotent-Replayed" in ok["headers"], (method, path)
             codes = {
                 status: set(
-                    components["responses"][r["$ref"].rsplit("/", 1)[-1]]["content"][PROBLEM]["schema"]["allOf"][1][
-                        "properties"
-                    ]["code"]["enum"]
+                    components["responses"][r["$ref"].rsplit("/", 1)[-1]]["content"][PROBLEM]["schema"][
+                        "allOf"
+                    ][1]["properties"]["code"]["enum"]
                 )
                 for status, r in operation["responses"].items()
                 if "$ref" in r

@@ -41,7 +41,9 @@ async def test_a_hundred_concurrent_requests_with_one_key_on_two_replicas_add_on
 
     applied = [a for a in answers if a[0] == 201 and "Idempotent-Replayed" not in a[1]]
     replayed = [a for a in answers if a[0] == 201 and a[1].get("Idempotent-Replayed") == "true"]
-    in_progress = [a for a in answers if a[0] == 409 and json.loads(a[2])["code"] == "idempotency_key_in_progress"]
+    in_progress = [
+        a for a in answers if a[0] == 409 and json.loads(a[2])["code"] == "idempotency_key_in_progress"
+    ]
     assert len(applied) == 1, [a[:1] + (a[2][:200],) for a in answers if a not in replayed + in_progress]
     assert len(applied) + len(replayed) + len(in_progress) == 100
     assert all(a[2] == applied[0][2] and a[1]["Location"] == applied[0][1]["Location"] for a in replayed)
