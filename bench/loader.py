@@ -24,6 +24,7 @@ LARGE_TENANT = 1  # the tenant the read and list scenarios use
 WRITER_TENANT = 2  # the tenant the write flow uses, so reads see a stable tenant
 LARGE_TENANT_SHARE = 0.10
 CHUNK = 50_000
+MAX_ITEMS_PER_ORDER = 4
 
 # Status mix of the loaded orders: mostly done, some in flight, some drafts.
 STATUS_MIX = {
@@ -169,8 +170,8 @@ async def load_orders(
 ) -> LoadStats:
     """COPY `count` more orders with items and execution records, in chunks."""
     queries = bench_queries()
-    # The API may have inserted rows since the last load (the write flow).
-    current = await conn.fetchrow(queries["loader_max_ids"])
+    # The API may have inserted rows since the last load (the write flow), and may still be.
+    current = await conn.fetchrow(queries["loader_reserve_ids"], count, count * MAX_ITEMS_PER_ORDER)
     tenants.next_order_id = current["orders"] + 1
     tenants.next_item_id = current["items"] + 1
     rng = random.Random(seed + tenants.next_order_id)
@@ -227,7 +228,7 @@ def _generate(tenants: Tenants, n: int, rng: random.Random, *, expired_drafts: b
             item_count = rng.randint(0, 3)
         else:
             age = rng.randint(1, 730)
-            item_count = rng.randint(1, 4)
+            item_count = rng.randint(1, MAX_ITEMS_PER_ORDER)
         order_date = today - dt.timedelta(days=age)
         created = midnight - dt.timedelta(days=age) + dt.timedelta(seconds=rng.randrange(86_400))
         confirmed = status not in UNCONFIRMED

@@ -9,6 +9,10 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 
+# How long a stored answer may be kept at most: 30 days of keys is already a large table.
+MAX_IDEMPOTENCY_TTL = 30 * 86400
+
+
 class SettingsError(ValueError):
     """A setting has a value the service cannot run with."""
 
@@ -36,6 +40,7 @@ class Settings:
     execution_lease_seconds: float = 60.0
     connector_timeout_seconds: float = 10.0
     connector_concurrency: int = 10
+    idempotency_ttl_seconds: int = 86400
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +72,9 @@ class Settings:
             ),
             connector_concurrency=_int(
                 env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
+            ),
+            idempotency_ttl_seconds=_int(
+                env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, low=1, high=MAX_IDEMPOTENCY_TTL
             ),
         )
 

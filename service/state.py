@@ -12,7 +12,7 @@ from aiohttp import web
 from service.auth import CredentialCache, Principal, TokenSigner
 from service.db import Database
 from service.domain.services import Services
-from service.execution.expiry import DraftExpiry
+from service.execution.expiry import DraftExpiry, IdempotencyKeyPurge
 from service.execution.poller import Poller
 from service.settings import Settings
 
@@ -35,6 +35,7 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 POLLER = web.AppKey("poller", Poller)
 DRAFT_EXPIRY = web.AppKey("draft_expiry", DraftExpiry)
+KEY_PURGE = web.AppKey("idempotency_key_purge", IdempotencyKeyPurge)
 
 SIGNER = web.AppKey("signer", TokenSigner)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)

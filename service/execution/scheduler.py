@@ -16,9 +16,9 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from service.execution.expiry import DraftExpiry
+from service.execution.expiry import DraftExpiry, IdempotencyKeyPurge
 from service.execution.poller import Poller
-from service.state import DATABASE, DRAFT_EXPIRY, HTTP_CLIENT, POLLER, SETTINGS
+from service.state import DATABASE, DRAFT_EXPIRY, HTTP_CLIENT, KEY_PURGE, POLLER, SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -49,8 +49,10 @@ async def scheduler_ctx(app: web.Application):
         concurrency=settings.connector_concurrency,
     )
     expiry = DraftExpiry(db=app[DATABASE])
+    purge = IdempotencyKeyPurge(db=app[DATABASE])
     app[POLLER] = poller
     app[DRAFT_EXPIRY] = expiry
+    app[KEY_PURGE] = purge
     if not settings.scheduler_enabled:
         yield
         return
@@ -58,6 +60,8 @@ async def scheduler_ctx(app: web.Application):
     for job_id, func, seconds in (
         ("poll_executions", poller.run_once, settings.poll_interval_seconds),
         ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
+        # Keys live a day by default; the drafts' interval is often enough.
+        ("purge_idempotency_keys", purge.run_once, settings.expire_interval_seconds),
     ):
         scheduler.add_job(
             func,
@@ -80,7 +84,7 @@ async def scheduler_ctx(app: web.Application):
     scheduler.pause()
     # One connector call is the longest a step can take; waiting longer gains nothing.
     timeout = min(settings.shutdown_timeout_seconds, settings.connector_timeout_seconds)
-    await asyncio.gather(poller.drain(timeout), expiry.drain(timeout))
+    await asyncio.gather(poller.drain(timeout), expiry.drain(timeout), purge.drain(timeout))
     scheduler.shutdown(wait=False)
     # AsyncIOScheduler shuts down on the next loop iteration; let it happen
     # while the loop still runs.

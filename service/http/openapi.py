@@ -23,6 +23,7 @@ from swagger_ui import core as swagger_ui
 
 from service import errors as e
 from service.http.endpoint import Doc
+from service.http import idempotency
 from service.http.examples import EXAMPLES, PROBLEM_EXAMPLE
 from service.http.protocol import NotHttp
 from service.schemas.admin import Price
@@ -52,6 +53,16 @@ Build, execute and follow orders for a reseller's own account and its end custom
 * Ids are positive 64-bit integers; an id in a path that is not one, or has more than 18 digits,
   answers 404.
 * `X-Api-Version` may be absent or `3.0`. Every response carries `X-Request-Id`.
+* Every `POST` under `/api` takes an optional `Idempotency-Key` (1-255 printable ASCII characters),
+  scoped to the reseller: a repeat of the same request (method, path, JSON body compared as parsed
+  JSON) within the key's lifetime (24 h by default) is not applied again and answers the first
+  answer's status, body and `Location` with `Idempotent-Replayed: true`. The same key with another
+  request answers 422 `idempotency_key_reused`; while the first is still running, 409
+  `idempotency_key_in_progress` with `Retry-After`. Answers of 500 and above are not stored: the key
+  stays free and nothing was applied. A call the credential may not make (403) is not stored.
+* `GET` of an order, an item, custom fields and characteristics answers an `ETag`; `If-None-Match`
+  with it answers 304. Writes that take `If-Match` answer 412 `precondition_failed` and change
+  nothing unless it names the current tag; it is checked after the body (422), before state (409).
 * A request that is not valid HTTP (a request line or header over 8 KiB, a malformed header)
   answers 400 `bad_request`.
 """
@@ -120,6 +131,19 @@ HEADER_PARAMETERS = {
 }
 
 CONDITIONAL_PARAMETERS = {
+    idempotency.HEADER: {
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": idempotency.MAX_KEY_LENGTH,
+            "pattern": idempotency.KEY_PATTERN,
+            "example": "6f1c2a9e-8d1b-4a57-9a43-1f0c6b2e7d55",
+        },
+        "description": "makes a retry of this request safe: the first answer (below 500) is stored with "
+        "the effect for the key's lifetime and replayed to a repeat of the same request, which is not "
+        "applied again; another request with this key answers 422, and a repeat while the first is "
+        "running 409. A random UUID per logical request is a good key.",
+    },
     "If-None-Match": {
         "schema": {"type": "string", "maxLength": 1024},
         "description": "an ETag from an earlier answer: 304 without a body while it is still current",
@@ -152,8 +176,14 @@ RESPONSE_HEADERS = {
         "required": True,
         "description": "the representation's tag, for `If-None-Match` and `If-Match`",
     },
+    idempotency.REPLAYED: {
+        "schema": {"type": "string", "enum": ["true"]},
+        "required": False,
+        "description": "present on a stored answer sent again for a repeated `Idempotency-Key` (any "
+        "stored status, errors included); that request was not applied again",
+    },
     "Retry-After": {
-        "schema": {"type": "integer", "minimum": 0},
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
         "required": False,
         "description": "seconds to wait before trying again, when the answer says so",
     },
@@ -330,6 +360,8 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
         implied.append(e.InsufficientScope)
     if doc.if_match:
         implied.append(e.PreconditionFailed)
+    if idempotency.takes_key(method, path):
+        implied += [e.InvalidIdempotencyKey, e.IdempotencyKeyInProgress, e.IdempotencyKeyReused]
     if path.startswith("/admin/"):
         implied += [e.Unauthorized, e.NotFound]  # NotFound: no ADMIN_TOKEN, no operator API
     if "{" in path:
@@ -372,11 +404,16 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
         parameters.append("If-None-Match")
     if doc.if_match:
         parameters.append("If-Match")
+    keyed = idempotency.takes_key(method, path)
+    if keyed:
+        parameters.append(idempotency.HEADER)
     ok: dict[str, Any] = {"description": doc.returns_description, "headers": {"X-Request-Id": "X-Request-Id"}}
     for header in doc.headers:
         ok["headers"][header] = header
     if doc.etag:
         ok["headers"]["ETag"] = "ETag"
+    if keyed:
+        ok["headers"][idempotency.REPLAYED] = idempotency.REPLAYED
     if doc.returns is not None:
         ok["content"] = {"application/json": {"schema": doc.returns, "example": EXAMPLES[doc.example_key]}}
     responses = {str(doc.status): ok}
@@ -404,6 +441,11 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
         description = f"Needs {edition}the scope `{doc.permission.scope}`. {description}".strip()
     if doc.if_match:
         description += f" With `If-Match`, only while it names {doc.if_match} current ETag (else 412)."
+    if keyed:
+        description += (
+            f" With `{idempotency.HEADER}`, a repeat of this request is answered from the first answer "
+            f"(`{idempotency.REPLAYED}: true`) and not applied again."
+        )
     if description:
         operation["description"] = description
     if doc.body is not None:
