@@ -309,13 +309,9 @@ async def test_the_document_states_the_key_on_every_post_under_api(client):
             ok = next(r for status, r in operation["responses"].items() if status.startswith("2"))
             assert "Idempotent-Replayed" in ok["headers"], (method, path)
             codes = {
-                status: set(
-                    components["responses"][r["$ref"].rsplit("/", 1)[-1]]["content"][PROBLEM]["schema"][
-                        "allOf"
-                    ][1]["properties"]["code"]["enum"]
-                )
+                status: set(r["x-problem-codes"])
                 for status, r in operation["responses"].items()
-                if "$ref" in r
+                if "x-problem-codes" in r
             }
             assert "invalid_idempotency_key" in codes["400"], path
             assert "idempotency_key_in_progress" in codes["409"], path
