@@ -40,6 +40,7 @@ class Settings:
     execution_lease_seconds: float = 60.0
     connector_timeout_seconds: float = 10.0
     connector_concurrency: int = 10
+    event_retention_days: int = 30
     idempotency_ttl_seconds: int = 86400
 
     @classmethod
@@ -73,6 +74,8 @@ class Settings:
             connector_concurrency=_int(
                 env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
             ),
+            # The contract keeps events at least 30 days.
+            event_retention_days=_int(env, "EVENT_RETENTION_DAYS", cls.event_retention_days, low=30, high=3650),
             idempotency_ttl_seconds=_int(
                 env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, low=1, high=MAX_IDEMPOTENCY_TTL
             ),

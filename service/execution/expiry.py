@@ -1,5 +1,5 @@
-"""The jobs that delete what has expired: drafts (with their items) and the
-stored answers of Idempotency-Keys, each in bounded batches.
+"""The jobs that delete what has expired: drafts (with their items), the
+stored answers of Idempotency-Keys and old events, each in bounded batches.
 
 Each batch is one statement and its own transaction, so a backlog never holds
 locks on many rows for long, and replicas running a job at the same time split
@@ -33,8 +33,10 @@ class BatchedDelete:
         batch_size: int = 1000,
         max_batches: int = 1000,
         max_seconds: float = 30.0,
+        args: tuple = (),
     ) -> None:
         self._db = db
+        self._args = args  # the query's parameters after the batch size
         self._batch_size = batch_size
         self._max_batches = max_batches
         self._max_seconds = max_seconds
@@ -51,7 +53,7 @@ class BatchedDelete:
             while batches < self._max_batches and time.monotonic() - started < self._max_seconds:
                 if self._stopping:
                     break
-                count = await self._db.fetchval(self.query, self._batch_size)
+                count = await self._db.fetchval(self.query, self._batch_size, *self._args)
                 deleted += count
                 batches += 1
                 # A short batch means nothing unlocked is left; locked rows are
@@ -98,3 +100,10 @@ class IdempotencyKeyPurge(BatchedDelete):
 
     query = "idempotency_purge_batch"
     what = "expired idempotency keys"
+
+
+class EventRetention(BatchedDelete):
+    """Events older than EVENT_RETENTION_DAYS (args: the days), also of deleted drafts."""
+
+    query = "events_purge_batch"
+    what = "old events"

@@ -16,7 +16,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from service.execution.expiry import DraftExpiry, IdempotencyKeyPurge
+from service.execution.expiry import DraftExpiry, EventRetention, IdempotencyKeyPurge
 from service.execution.poller import Poller
 from service.state import DATABASE, DRAFT_EXPIRY, HTTP_CLIENT, KEY_PURGE, POLLER, SETTINGS
 
@@ -50,6 +50,7 @@ async def scheduler_ctx(app: web.Application):
     )
     expiry = DraftExpiry(db=app[DATABASE])
     purge = IdempotencyKeyPurge(db=app[DATABASE])
+    retention = EventRetention(db=app[DATABASE], args=(settings.event_retention_days,))
     app[POLLER] = poller
     app[DRAFT_EXPIRY] = expiry
     app[KEY_PURGE] = purge
@@ -62,6 +63,8 @@ async def scheduler_ctx(app: web.Application):
         ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
         # Keys live a day by default; the drafts' interval is often enough.
         ("purge_idempotency_keys", purge.run_once, settings.expire_interval_seconds),
+        # Events are kept at least 30 days: once an hour is soon enough.
+        ("purge_old_events", retention.run_once, 3600.0),
     ):
         scheduler.add_job(
             func,
@@ -84,7 +87,9 @@ async def scheduler_ctx(app: web.Application):
     scheduler.pause()
     # One connector call is the longest a step can take; waiting longer gains nothing.
     timeout = min(settings.shutdown_timeout_seconds, settings.connector_timeout_seconds)
-    await asyncio.gather(poller.drain(timeout), expiry.drain(timeout), purge.drain(timeout))
+    await asyncio.gather(
+        poller.drain(timeout), expiry.drain(timeout), purge.drain(timeout), retention.drain(timeout)
+    )
     scheduler.shutdown(wait=False)
     # AsyncIOScheduler shuts down on the next loop iteration; let it happen
     # while the loop still runs.
