@@ -71,12 +71,21 @@ async def connect(dsn: str) -> asyncpg.Connection:
 
 
 async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
+    """The ceiling's pool: the bare stack at its best, carrying none of the service's
+    choices. No reset round trip on release (its connections keep no session state)
+    and PostgreSQL's default plan caching; only the session time zone is the
+    service's, because current_date in the queries must mean the same day."""
+
     async def init(conn: asyncpg.Connection) -> None:
         for type_name in ("json", "jsonb"):
             await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
+    async def no_reset(conn: asyncpg.Connection) -> None:
+        pass
+
     return await asyncpg.create_pool(
-        dsn, min_size=1, max_size=max_size, init=init, **db.connect_kwargs()
+        dsn, min_size=1, max_size=max_size, init=init, reset=no_reset,
+        server_settings={"timezone": "UTC"},
     )
 
 

@@ -24,6 +24,7 @@ LARGE_TENANT = 1  # the tenant the read and list scenarios use
 WRITER_TENANT = 2  # the tenant the write flow uses, so reads see a stable tenant
 LARGE_TENANT_SHARE = 0.10
 CHUNK = 50_000
+MAX_ITEMS_PER_ORDER = 4
 
 # Status mix of the loaded orders: mostly done, some in flight, some drafts.
 STATUS_MIX = {
@@ -52,7 +53,7 @@ EVENT_COLUMNS = (
     "reseller_id", "order_id", "account_id", "type", "actor_type", "actor_client_id", "data", "occurred_at",
 )
 EXECUTION_COLUMNS = (
-    "item_id", "order_id", "status", "message", "subscription_id", "operation_id", "attempts",
+    "item_id", "order_id", "reseller_id", "status", "message", "subscription_id", "operation_id", "attempts",
     "next_attempt_at", "deadline_at", "started_at", "completed_at", "created_at", "updated_at",
 )
 
@@ -169,8 +170,8 @@ async def load_orders(
 ) -> LoadStats:
     """COPY `count` more orders with items and execution records, in chunks."""
     queries = bench_queries()
-    # The API may have inserted rows since the last load (the write flow).
-    current = await conn.fetchrow(queries["loader_max_ids"])
+    # The API may have inserted rows since the last load (the write flow), and may still be.
+    current = await conn.fetchrow(queries["loader_reserve_ids"], count, count * MAX_ITEMS_PER_ORDER)
     tenants.next_order_id = current["orders"] + 1
     tenants.next_item_id = current["items"] + 1
     rng = random.Random(seed + tenants.next_order_id)
@@ -227,7 +228,7 @@ def _generate(tenants: Tenants, n: int, rng: random.Random, *, expired_drafts: b
             item_count = rng.randint(0, 3)
         else:
             age = rng.randint(1, 730)
-            item_count = rng.randint(1, 4)
+            item_count = rng.randint(1, MAX_ITEMS_PER_ORDER)
         order_date = today - dt.timedelta(days=age)
         created = midnight - dt.timedelta(days=age) + dt.timedelta(seconds=rng.randrange(86_400))
         confirmed = status not in UNCONFIRMED
@@ -248,7 +249,7 @@ def _generate(tenants: Tenants, n: int, rng: random.Random, *, expired_drafts: b
             items.append((iid, oid, rid, product.id, product.sku, product.name, quantity, cycle,
                           price, line, "USD", created))
             if confirmed:
-                executions.append(_execution(status, position, iid, oid, checked_out, finished, later))
+                executions.append(_execution(status, position, iid, oid, rid, checked_out, finished, later))
         orders.append((
             oid, rid, account, status, order_date,
             order_date + dt.timedelta(days=7) if status == "Draft" else None,
@@ -289,17 +290,17 @@ def _events(status, rid, oid, account, item_ids, created, checked_out, finished)
     return trail
 
 
-def _execution(status, position, iid, oid, checked_out, finished, later):
+def _execution(status, position, iid, oid, rid, checked_out, finished, later):
     if status == "Completed" or (status == "Partially Completed" and position == 0):
-        return (iid, oid, "Completed", None, f"sub-{iid}", f"op-{iid}", 1, checked_out,
+        return (iid, oid, rid, "Completed", None, f"sub-{iid}", f"op-{iid}", 1, checked_out,
                 checked_out + dt.timedelta(minutes=15), checked_out, finished, checked_out, finished)
     if status in ("Failed", "Partially Completed"):
-        return (iid, oid, "Failed", "The connector rejected the request", None, f"op-{iid}", 1,
+        return (iid, oid, rid, "Failed", "The connector rejected the request", None, f"op-{iid}", 1,
                 checked_out, checked_out + dt.timedelta(minutes=15), checked_out, finished,
                 checked_out, finished)
     # In flight: due only tomorrow, so the service's poll job leaves the loaded
     # rows alone and works only for orders checked out during the run.
     running = status == "In Progress" and position == 0
-    return (iid, oid, "In Progress" if running else "Pending", None, None,
+    return (iid, oid, rid, "In Progress" if running else "Pending", None, None,
             f"op-{iid}" if running else None, 1 if running else 0, later, later,
             checked_out if running else None, None, checked_out, checked_out)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import secrets
 import statistics
 from collections.abc import Callable
 
@@ -59,13 +60,17 @@ def _list(target: Target, fixtures: Fixtures) -> dict:
             "headers": {"Authorization": f"Bearer {target.read_token}"}}
 
 
-def _write(target: Target, fixtures: Fixtures) -> dict:
-    script = wrk.build_script(
-        f"write-{target.server.name}", "write.lua",
-        {"TOKEN": target.write_token, "ACCOUNT_ID": fixtures.writer_account_id,
-         "PRODUCT_ID": fixtures.product_id, "CYCLE": fixtures.cycle},
-    )
-    return {"url": target.server.url, "script": script}
+def _write(*, keyed: bool) -> Callable[[Target, Fixtures], dict]:
+    """The write flow; keyed: a new Idempotency-Key on every POST (the ceiling ignores it)."""
+    def build(target: Target, fixtures: Fixtures) -> dict:
+        script = wrk.build_script(
+            f"write{'-keyed' if keyed else ''}-{target.server.name}", "write.lua",
+            {"TOKEN": target.write_token, "ACCOUNT_ID": fixtures.writer_account_id,
+             "PRODUCT_ID": fixtures.product_id, "CYCLE": fixtures.cycle,
+             "KEYED": keyed, "KEY_PREFIX": secrets.token_hex(4)},
+        )
+        return {"url": target.server.url, "script": script}
+    return build
 
 
 def _ready(target: Target, fixtures: Fixtures) -> dict:
@@ -80,7 +85,9 @@ SCENARIOS = {
         Scenario(key="list_page", title="GET /api/orders?stage=All&pageSize=50 (deep cursor)", build=_list),
         Scenario(key="exec_status", title="GET /api/orders/{id}/execute/status",
                  build=_get("exec_status", "/api/orders/%d/execute/status")),
-        Scenario(key="write_flow", title="POST draft -> POST item -> POST checkout", build=_write),
+        Scenario(key="write_flow", title="POST draft -> POST item -> POST checkout", build=_write(keyed=False)),
+        Scenario(key="write_flow_keyed", title="the write flow with a new Idempotency-Key on every POST",
+                 build=_write(keyed=True)),
         Scenario(key="ready", title="GET /health/ready", build=_ready),
     )
 }

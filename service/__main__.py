@@ -54,7 +54,11 @@ def database(settings: Settings) -> Iterator[str]:
 def _describe(dsn: str) -> str:
     # Never print the password.
     parts = urlsplit(dsn)
-    return f"{parts.hostname or parts.query or 'localhost'}:{parts.port or 5432}{parts.path}"
+    try:
+        port = parts.port or 5432
+    except ValueError:
+        return "the DATABASE_URL host"
+    return f"{parts.hostname or parts.query or 'localhost'}:{port}{parts.path}"
 
 
 async def _check_database(dsn: str) -> None:
@@ -74,6 +78,13 @@ async def _migrate(settings: Settings, dsn: str) -> list[migrate.Migration]:
         return await migrate.migrate(conn, migrate.discover(sql / "migrations"), queries)
     except migrate.MigrationError as exc:
         raise StartupError(str(exc)) from None
+    except asyncpg.InsufficientPrivilegeError as exc:
+        raise StartupError(
+            f"cannot apply the migrations: {exc}; the DATABASE_URL role needs to own the schema "
+            "(or run `migrate` with a role that does, and serve with MIGRATE_ON_START=false)"
+        ) from None
+    except asyncpg.PostgresError as exc:
+        raise StartupError(f"a migration failed: {type(exc).__name__}: {str(exc).splitlines()[0]}") from None
     finally:
         await conn.close()
 

@@ -9,6 +9,7 @@ from service import db, migrate
 from service.http import openapi
 from service.http.access import access_middleware, auth_ctx
 from service.execution.scheduler import http_client_ctx, scheduler_ctx, webhook_client_ctx
+from service.http.idempotency import idempotency_middleware
 from service.http.middleware import problem_middleware
 from service.domain import services
 from service.routes import admin, catalog, events, health, items, oauth, orders, values, webhooks
@@ -43,7 +44,9 @@ async def _pool_ctx(app: web.Application):
 def create_app(settings: Settings, *, dsn: str) -> web.Application:
     """Build the application; no I/O happens until it starts."""
     sql = db.sql_dir(settings.sql_dir)
-    app = web.Application(middlewares=[problem_middleware, access_middleware], client_max_size=MAX_BODY_BYTES)
+    # Idempotency after access: keys are scoped by the reseller it authenticates.
+    middlewares = [problem_middleware, access_middleware, idempotency_middleware]
+    app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[DSN] = dsn
     app[QUERIES] = db.load_queries(sql / "queries")

@@ -94,12 +94,21 @@ def _unb64(text: str) -> bytes:
 
 
 class TokenSigner:
-    def __init__(self, *, key: str, ttl_seconds: int) -> None:
-        self._key = key.encode()
+    def __init__(self, *, key: str | None, ttl_seconds: int) -> None:
+        # None until the key can be read: a service started before its
+        # migrations ran waits for them instead of failing to start.
+        self._key = key.encode() if key is not None else None
         self.ttl_seconds = ttl_seconds
         # Tokens already verified: a signature check and a JSON decode per
         # request are a measurable share of a primary-key read.
         self._verified: dict[str, tuple[str, int, frozenset[str]]] = {}
+
+    @property
+    def ready(self) -> bool:
+        return self._key is not None
+
+    def load(self, key: str) -> None:
+        self._key = key.encode()
 
     def issue(self, client_id: str, scopes: frozenset[str] = ALL_SCOPES) -> str:
         claims = {

@@ -58,15 +58,19 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
 
 
 def connect_kwargs() -> dict:
-    return {
-        "server_settings": {
-            "application_name": "reseller-ordering",
-            "timezone": "UTC",
-            # Queries with optional filters (`$2 IS NULL OR col = $2`) need plans
-            # made for the actual values, not one generic plan for all.
-            "plan_cache_mode": "force_custom_plan",
-        },
-    }
+    # PostgreSQL's default plan_cache_mode: a primary-key read is served by its
+    # cached generic plan instead of being planned again on every execution;
+    # the list queries are written so their generic plans are good too.
+    return {"server_settings": {"application_name": "reseller-ordering", "timezone": "UTC"}}
+
+
+async def _keep_session(conn: asyncpg.Connection) -> None:
+    """The pool's reset on release: nothing. asyncpg's default costs a second
+    round trip per request (advisory unlock, CLOSE ALL, UNLISTEN, RESET ALL),
+    needed only by connections that keep session state; pooled connections keep
+    none: advisory locks are transaction-scoped, SET is only ever LOCAL, there
+    are no cursors outside transactions, and LISTEN has a connection of its own.
+    asyncpg still rolls back a transaction left open."""
 
 
 async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
@@ -75,6 +79,7 @@ async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
         min_size=1,
         max_size=max_size,
         init=_init_connection,
+        reset=_keep_session,
         command_timeout=30,
         **connect_kwargs(),
     )
@@ -107,6 +112,16 @@ class Database:
 
     async def fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
         return await self._runner().fetch(self.queries[name], *args)
+
+    async def fetch_planned(self, name: str, *args: Any) -> list[asyncpg.Record]:
+        """fetch(), with a plan made for these values: a statement prepared for this call
+        alone, never the cached generic plan. One more round trip; for the few queries
+        whose best plan depends on their values (see orders_page_account)."""
+        conn = _current.get()
+        if conn is not None:
+            return await (await conn.prepare(self.queries[name])).fetch(*args)
+        async with self.pool.acquire() as conn:
+            return await (await conn.prepare(self.queries[name])).fetch(*args)
 
     async def fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         return await self._runner().fetchrow(self.queries[name], *args)

@@ -6,6 +6,11 @@ import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
+from urllib.parse import urlsplit
+
+
+# How long a stored answer may be kept at most: 30 days of keys is already a large table.
+MAX_IDEMPOTENCY_TTL = 30 * 86400
 
 
 class SettingsError(ValueError):
@@ -35,6 +40,8 @@ class Settings:
     execution_lease_seconds: float = 60.0
     connector_timeout_seconds: float = 10.0
     connector_concurrency: int = 10
+    event_retention_days: int = 30
+    idempotency_ttl_seconds: int = 86400
     webhook_poll_interval_seconds: float = 1.0
     webhook_retry_schedule: tuple[float, ...] = (5, 30, 120, 600, 1800, 7200, 21600, 43200)
     webhook_allow_private_urls: bool = False
@@ -50,7 +57,7 @@ class Settings:
         return cls(
             host=_text(env, "HOST", cls.host),
             port=_int(env, "PORT", cls.port, low=1, high=65535),
-            database_url=env.get("DATABASE_URL") or None,
+            database_url=_database_url(env),
             data_dir=Path(_text(env, "DATA_DIR", str(cls.data_dir))),
             admin_token=env.get("ADMIN_TOKEN") or None,
             expire_interval_seconds=_float(env, "EXPIRE_INTERVAL_SECONDS", cls.expire_interval_seconds),
@@ -74,6 +81,11 @@ class Settings:
             ),
             connector_concurrency=_int(
                 env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
+            ),
+            # The contract keeps events at least 30 days.
+            event_retention_days=_int(env, "EVENT_RETENTION_DAYS", cls.event_retention_days, low=30, high=3650),
+            idempotency_ttl_seconds=_int(
+                env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, low=1, high=MAX_IDEMPOTENCY_TTL
             ),
             **_webhook_settings(env),
         )
@@ -124,6 +136,27 @@ def _webhook_settings(env: Mapping[str, str]) -> dict:
             high=365 * 86400.0,
         ),
     }
+
+
+def _database_url(env: Mapping[str, str]) -> str | None:
+    raw = env.get("DATABASE_URL", "").strip()
+    if not raw:
+        return None
+    # Never echo the value: it may hold a password.
+    parts = urlsplit(raw)
+    if parts.scheme not in ("postgresql", "postgres"):
+        raise SettingsError(
+            "DATABASE_URL must be a URL like postgresql://user:password@host:5432/dbname "
+            f"(its scheme is {parts.scheme or 'missing'!r})"
+        )
+    try:
+        parts.port
+    except ValueError:
+        raise SettingsError(
+            "DATABASE_URL has a port that is not a number; percent-encode special characters "
+            "of the user or password (/ as %2F, @ as %40, # as %23, : as %3A)"
+        ) from None
+    return raw
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

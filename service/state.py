@@ -13,7 +13,7 @@ from aiohttp.abc import AbstractResolver
 from service.auth import CredentialCache, Principal, TokenSigner
 from service.db import Database
 from service.domain.services import Services
-from service.execution.expiry import DraftExpiry
+from service.execution.expiry import DraftExpiry, IdempotencyKeyPurge
 from service.execution.poller import Poller
 from service.execution.webhook_dispatcher import WebhookDispatcher
 from service.execution.webhook_sender import WebhookSender
@@ -38,6 +38,7 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 POLLER = web.AppKey("poller", Poller)
 DRAFT_EXPIRY = web.AppKey("draft_expiry", DraftExpiry)
+KEY_PURGE = web.AppKey("idempotency_key_purge", IdempotencyKeyPurge)
 # Resolves webhook hosts; tests set their own before the app starts.
 WEBHOOK_RESOLVER = web.AppKey("webhook_resolver", AbstractResolver)
 WEBHOOK_CLIENT = web.AppKey("webhook_client", aiohttp.ClientSession)

@@ -71,6 +71,13 @@ class Operations:
         instance = json.loads(body)
         errors = [f"{list(e.absolute_path)}: {e.message}" for e in validator.iter_errors(instance)]
         assert not errors, f"{method} {template} {status} does not match its schema: {errors[:5]}"
+        if "x-problem-codes" in documented:
+            # Error codes are listed per response, not narrowed in the schema.
+            assert instance["status"] == status, (method, template, instance)
+            assert instance["code"] in documented["x-problem-codes"], (method, template, instance["code"])
+            listed = documented.get("x-field-codes", [])
+            for entry in instance["errors"]:
+                assert entry["code"] in listed, (method, template, entry, listed)
         return method.upper(), template, status
 
 

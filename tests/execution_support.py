@@ -85,8 +85,9 @@ async def checkout(conn: asyncpg.Connection, order: int, *, deadline_seconds: fl
         if won is None:
             return False
         await conn.execute(
-            """INSERT INTO executions (item_id, order_id, deadline_at)
-               SELECT id, order_id, now() + make_interval(secs => $2) FROM order_items WHERE order_id = $1""",
+            """INSERT INTO executions (item_id, order_id, reseller_id, deadline_at)
+               SELECT id, order_id, reseller_id, now() + make_interval(secs => $2)
+               FROM order_items WHERE order_id = $1""",
             order,
             float(deadline_seconds),
         )

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -58,3 +60,38 @@ def wait_for_status(
             raise AssertionError(f"process exited with {process.returncode}: {err[-2000:]}")
         time.sleep(0.1)
     raise AssertionError(f"{url} did not answer {expected} within {within}s")
+
+
+async def serve(dsn: str, **extra: str) -> tuple[subprocess.Popen, str]:
+    """`python -m service serve` on the test's database, as a replica runs it,
+    once it answers ready: (the process, its base URL)."""
+    port = free_port()
+    env = service_env(
+        DATABASE_URL=dsn,
+        PORT=str(port),
+        HOST="127.0.0.1",
+        POLL_INTERVAL_SECONDS="0.1",
+        SHUTDOWN_DRAIN_SECONDS="0",
+        LOG_LEVEL="WARNING",
+        **extra,
+    )
+    process = start(["serve"], env=env)
+    url = f"http://127.0.0.1:{port}"
+    await asyncio.to_thread(wait_for_status, f"{url}/health/ready", 200, within=30, process=process)
+    return process, url
+
+
+async def stop(processes: list[subprocess.Popen], *, expect_clean: bool = True) -> None:
+    """SIGTERM each process still running and wait for it; a clean stop exits 0 and logs no error."""
+    for process in processes:
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
+    for process in processes:
+        try:
+            _, err = await asyncio.to_thread(process.communicate, timeout=20)
+        finally:
+            if process.poll() is None:
+                process.kill()
+        if expect_clean:
+            assert process.returncode == 0, err
+            assert '"level": "error"' not in err, err

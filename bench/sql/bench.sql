@@ -83,27 +83,49 @@ WITH confirmed AS (
     WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft' AND item_count > 0
     RETURNING *
 ), started AS (
-    INSERT INTO executions (item_id, order_id, next_attempt_at, deadline_at)
-    SELECT i.id, i.order_id, now() + interval '1 day', now() + interval '1 day'
+    INSERT INTO executions (item_id, order_id, reseller_id, next_attempt_at, deadline_at)
+    SELECT i.id, i.order_id, i.reseller_id, now() + interval '1 day', now() + interval '1 day'
     FROM order_items i JOIN confirmed ON i.order_id = confirmed.id
 )
 SELECT c.id, c.account_id, a.name AS account_name, c.status, c.order_date, c.expiration_date,
        c.currency, c.total, c.item_count, c.notes, c.created_at, c.updated_at, c.checked_out_at
 FROM confirmed c JOIN accounts a ON a.id = c.account_id;
 
--- name: loader_max_ids
-SELECT (SELECT coalesce(max(id), 0) FROM orders) AS orders,
-       (SELECT coalesce(max(id), 0) FROM order_items) AS items,
-       (SELECT coalesce(max(id), 0) FROM resellers) AS resellers;
+-- name: loader_reserve_ids
+-- $1 orders and $2 items (at most) about to be COPYed with explicit ids.
+-- Requests of a write scenario can still be running when wrk has stopped, so
+-- the block starts past the largest id and the identity with a margin for
+-- them (none before the API ever inserted), and the identities are moved past
+-- the block first: an API insert arriving during the COPY takes an id after it.
+-- Returns the id before each block.
+WITH o AS (
+    SELECT greatest((SELECT coalesce(max(id), 0) FROM orders),
+                    coalesce(pg_sequence_last_value(pg_get_serial_sequence('orders', 'id')::regclass), 0))
+           + CASE WHEN pg_sequence_last_value(pg_get_serial_sequence('orders', 'id')::regclass) IS NULL
+                  THEN 0 ELSE 1000 END AS base
+), i AS (
+    SELECT greatest((SELECT coalesce(max(id), 0) FROM order_items),
+                    coalesce(pg_sequence_last_value(pg_get_serial_sequence('order_items', 'id')::regclass), 0))
+           + CASE WHEN pg_sequence_last_value(pg_get_serial_sequence('order_items', 'id')::regclass) IS NULL
+                  THEN 0 ELSE 5000 END AS base
+)
+SELECT setval(pg_get_serial_sequence('orders', 'id'), greatest(o.base + $1::bigint, 1)) - $1::bigint AS orders,
+       setval(pg_get_serial_sequence('order_items', 'id'), greatest(i.base + $2::bigint, 1)) - $2::bigint AS items
+FROM o, i;
 
 -- name: loader_reset_identities
 -- COPY writes explicit ids; move the identities past them so the API's own
--- inserts do not collide.
+-- inserts do not collide. Never backwards: an insert still in flight may hold
+-- an id past the largest committed one.
 SELECT setval(pg_get_serial_sequence('resellers', 'id'), (SELECT max(id) FROM resellers)),
        setval(pg_get_serial_sequence('accounts', 'id'), (SELECT max(id) FROM accounts)),
        setval(pg_get_serial_sequence('products', 'id'), (SELECT max(id) FROM products)),
-       setval(pg_get_serial_sequence('orders', 'id'), (SELECT max(id) FROM orders)),
-       setval(pg_get_serial_sequence('order_items', 'id'), (SELECT max(id) FROM order_items));
+       setval(pg_get_serial_sequence('orders', 'id'), greatest(
+           (SELECT max(id) FROM orders),
+           pg_sequence_last_value(pg_get_serial_sequence('orders', 'id')::regclass))),
+       setval(pg_get_serial_sequence('order_items', 'id'), greatest(
+           (SELECT max(id) FROM order_items),
+           pg_sequence_last_value(pg_get_serial_sequence('order_items', 'id')::regclass)));
 
 -- name: loader_insert_credential
 INSERT INTO credentials (client_id, reseller_id, secret_hash) VALUES ($1::text, $2::bigint, $3::text);

@@ -105,18 +105,25 @@ class Orders:
         after: tuple[datetime.date, int] | None,
         size: int,
     ) -> list[dict]:
-        rows = await self._db.fetch(
-            "orders_page",
+        # One statement per index, each good with a generic plan (sql/queries/orders.sql).
+        args = [
             who.reseller_id,
             stage,
-            account_id,
             status,
             from_date,
             to_date,
             after[0] if after else None,
             after[1] if after else None,
             size,
-        )
+        ]
+        if account_id is not None:
+            # An account may hold a handful of orders or half the tenant's: the right plan
+            # (its index in order, or fetch and sort) depends on which, so plan per call.
+            rows = await self._db.fetch_planned("orders_page_account", *args, account_id)
+        elif stage == "draft":
+            rows = await self._db.fetch("orders_page_drafts", *args)
+        else:
+            rows = await self._db.fetch("orders_page", *args)
         return [rep.order(row) for row in rows]
 
     async def checkout(self, who: Principal, order_id: int, *, if_match: str | None) -> dict:

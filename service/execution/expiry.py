@@ -1,9 +1,9 @@
-"""The expiry job: delete expired drafts, with their items, in bounded batches.
+"""The jobs that delete what has expired: drafts (with their items), the
+stored answers of Idempotency-Keys and old events, each in bounded batches.
 
-Each batch is one statement and its own transaction, so a backlog of expired
-drafts never holds locks on many rows for long, and replicas running the job
-at the same time split the backlog between them (SKIP LOCKED) instead of
-waiting on each other.
+Each batch is one statement and its own transaction, so a backlog never holds
+locks on many rows for long, and replicas running a job at the same time split
+the backlog between them (SKIP LOCKED) instead of waiting on each other.
 """
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+
 import asyncpg
 
 from service.db import Database
@@ -18,7 +19,13 @@ from service.db import Database
 logger = logging.getLogger(__name__)
 
 
-class DraftExpiry:
+class BatchedDelete:
+    """Run a `-- name: query` that deletes up to $1 rows and returns how many,
+    batch after batch, until a short batch or the bounds; drained on shutdown."""
+
+    query = ""
+    what = ""  # the log line: f"{what} deleted"
+
     def __init__(
         self,
         *,
@@ -26,8 +33,10 @@ class DraftExpiry:
         batch_size: int = 1000,
         max_batches: int = 1000,
         max_seconds: float = 30.0,
+        args: tuple = (),
     ) -> None:
         self._db = db
+        self._args = args  # the query's parameters after the batch size
         self._batch_size = batch_size
         self._max_batches = max_batches
         self._max_seconds = max_seconds
@@ -35,7 +44,7 @@ class DraftExpiry:
         self._runs: set[asyncio.Task] = set()
 
     async def run_once(self) -> int:
-        """Delete expired drafts until none is left (or the bounds are reached); return how many."""
+        """Delete until none is left (or the bounds are reached); return how many."""
         run = asyncio.current_task()
         self._runs.add(run)
         deleted, batches = 0, 0
@@ -44,20 +53,21 @@ class DraftExpiry:
             while batches < self._max_batches and time.monotonic() - started < self._max_seconds:
                 if self._stopping:
                     break
-                count = await self._db.fetchval("expiry_delete_batch", self._batch_size)
+                count = await self._db.fetchval(self.query, self._batch_size, *self._args)
                 deleted += count
                 batches += 1
                 # A short batch means nothing unlocked is left; locked rows are
-                # drafts being checked out or deleted by another replica.
+                # being changed by a request or deleted by another replica.
                 if count < self._batch_size:
                     break
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
-            logger.warning("draft expiry failed; the next run retries", extra={"error": str(exc)[:200]})
+            logger.warning("%s not deleted; the next run retries", self.what, extra={"error": str(exc)[:200]})
         finally:
             self._runs.discard(run)
         log = logger.info if deleted else logger.debug
         log(
-            "expired drafts deleted",
+            "%s deleted",
+            self.what,
             extra={
                 "deleted": deleted,
                 "batches": batches,
@@ -76,3 +86,24 @@ class DraftExpiry:
                 run.cancel()
             if pending:
                 await asyncio.gather(*pending, return_exceptions=True)
+
+
+class DraftExpiry(BatchedDelete):
+    """Expired drafts, with their items, executions and values (ON DELETE CASCADE)."""
+
+    query = "expiry_delete_batch"
+    what = "expired drafts"
+
+
+class IdempotencyKeyPurge(BatchedDelete):
+    """Stored answers whose IDEMPOTENCY_TTL_SECONDS have passed."""
+
+    query = "idempotency_purge_batch"
+    what = "expired idempotency keys"
+
+
+class EventRetention(BatchedDelete):
+    """Events older than EVENT_RETENTION_DAYS (args: the days), also of deleted drafts."""
+
+    query = "events_purge_batch"
+    what = "old events"

@@ -17,7 +17,7 @@ from aiohttp import web
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from apscheduler.triggers.interval import IntervalTrigger
 
-from service.execution.expiry import DraftExpiry
+from service.execution.expiry import DraftExpiry, EventRetention, IdempotencyKeyPurge
 from service.execution.poller import Poller
 from service.execution.webhook_dispatcher import WebhookDispatcher
 from service.execution.webhook_sender import WebhookSender
@@ -25,6 +25,7 @@ from service.state import (
     DATABASE,
     DRAFT_EXPIRY,
     HTTP_CLIENT,
+    KEY_PURGE,
     POLLER,
     SETTINGS,
     WEBHOOK_CLIENT,
@@ -118,9 +119,12 @@ async def scheduler_ctx(app: web.Application):
         concurrency=settings.connector_concurrency,
     )
     expiry = DraftExpiry(db=app[DATABASE])
+    purge = IdempotencyKeyPurge(db=app[DATABASE])
+    retention = EventRetention(db=app[DATABASE], args=(settings.event_retention_days,))
     dispatcher, sender = _webhook_jobs(app)
     app[POLLER] = poller
     app[DRAFT_EXPIRY] = expiry
+    app[KEY_PURGE] = purge
     app[WEBHOOK_DISPATCHER] = dispatcher
     app[WEBHOOK_SENDER] = sender
     if not settings.scheduler_enabled:
@@ -130,6 +134,10 @@ async def scheduler_ctx(app: web.Application):
         (
             ("poll_executions", poller.run_once, settings.poll_interval_seconds),
             ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
+            # Keys live a day by default; the drafts' interval is often enough.
+            ("purge_idempotency_keys", purge.run_once, settings.expire_interval_seconds),
+            # Events are kept at least 30 days: once an hour is soon enough.
+            ("purge_old_events", retention.run_once, 3600.0),
             (
                 "dispatch_webhooks",
                 functools.partial(dispatcher.run_once, on_dispatched=sender.kick),
@@ -155,6 +163,8 @@ async def scheduler_ctx(app: web.Application):
     await asyncio.gather(
         poller.drain(timeout),
         expiry.drain(timeout),
+        purge.drain(timeout),
+        retention.drain(timeout),
         dispatcher.drain(webhook_timeout),
         sender.drain(webhook_timeout),
     )

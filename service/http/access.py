@@ -5,6 +5,9 @@ whatever the path, and a reseller cannot probe which ids exist."""
 
 from __future__ import annotations
 
+import logging
+
+import asyncpg
 from aiohttp import web
 
 from service.auth import (
@@ -13,8 +16,10 @@ from service.auth import (
     authenticate_operator,
     authenticate_reseller,
 )
+from service.errors import ServiceUnavailable
 from service.state import CREDENTIALS, DATABASE, PRINCIPAL, SETTINGS, SIGNER
 
+logger = logging.getLogger(__name__)
 PUBLIC_API_PATHS = ("/api/openapi.json", "/api/docs")
 
 
@@ -25,13 +30,36 @@ async def access_middleware(request: web.Request, handler) -> web.StreamResponse
         authenticate_operator(request, admin_token=request.app[SETTINGS].admin_token)
     elif (path == "/api" or path.startswith("/api/")) and not path.startswith(PUBLIC_API_PATHS):
         app = request.app
-        request[PRINCIPAL] = await authenticate_reseller(request, signer=app[SIGNER], cache=app[CREDENTIALS])
+        signer = app[SIGNER]
+        if not signer.ready:
+            signer = await ready_signer(app)
+        request[PRINCIPAL] = await authenticate_reseller(request, signer=signer, cache=app[CREDENTIALS])
     return await handler(request)
 
 
 async def auth_ctx(app: web.Application):
     """Load the signing key (shared by all replicas through the database)."""
-    key = await app[DATABASE].fetchval("signing_key")
-    app[SIGNER] = TokenSigner(key=key, ttl_seconds=app[SETTINGS].token_ttl_seconds)
+    app[SIGNER] = TokenSigner(key=None, ttl_seconds=app[SETTINGS].token_ttl_seconds)
     app[CREDENTIALS] = CredentialCache(db=app[DATABASE])
+    if not await _load_signing_key(app):
+        logger.warning("the database is not migrated yet: /api answers 503 until `migrate` has run")
+    if app[SETTINGS].admin_token is None:
+        logger.info("ADMIN_TOKEN is not set: the operator API /admin/* is disabled (it answers 404)")
     yield
+
+
+async def _load_signing_key(app: web.Application) -> bool:
+    try:
+        key = await app[DATABASE].fetchval("signing_key")
+    except asyncpg.UndefinedTableError:
+        return False
+    app[SIGNER].load(key)
+    return True
+
+
+async def ready_signer(app: web.Application) -> TokenSigner:
+    """The token signer, once the migrations have created its key."""
+    signer = app[SIGNER]
+    if not signer.ready and not await _load_signing_key(app):
+        raise ServiceUnavailable("The database is not migrated yet; run `python -m service migrate`")
+    return signer

@@ -48,6 +48,7 @@ class Doc:
     form: bool = False  # the body is application/x-www-form-urlencoded, not JSON
     query: tuple[str, ...] = ()
     errors: tuple[type[e.ServiceError], ...] = ()
+    field_codes: tuple[str, ...] = ()  # `errors[].code` of its own 422s, beyond those of its body/query
     headers: tuple[str, ...] = ()  # response headers besides X-Request-Id
     database: bool = True  # it reads the database, so it can answer 503
     example: str | None = None  # a key of EXAMPLES when the response's own does not fit

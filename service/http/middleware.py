@@ -67,6 +67,33 @@ def _from_http_exception(exc: web.HTTPException) -> ServiceError:
     return error
 
 
+def error_answer(exc: Exception, request_id: str) -> web.Response:
+    """The problem+json answer to an exception a handler raised.
+
+    The one mapping from exceptions to answers: problem_middleware uses it for
+    every request, and the Idempotency-Key layer to store, before the commit,
+    exactly the answer the client is about to get."""
+    if isinstance(exc, ServiceError):
+        return problem_response(exc, request_id)
+    if isinstance(exc, web.HTTPException):
+        return problem_response(_from_http_exception(exc), request_id)
+    if isinstance(exc, (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError)):
+        # Started before its migrations ran (MIGRATE_ON_START=false): wait for them.
+        logger.warning("the database schema is not current", extra={"request_id": request_id})
+        return problem_response(
+            ServiceUnavailable("The database is not migrated yet; run `python -m service migrate`"), request_id
+        )
+    if isinstance(exc, asyncpg.DataError):
+        # Validation should have caught it; never pass database text to the client.
+        logger.warning("value refused by the database", extra={"request_id": request_id}, exc_info=exc)
+        return problem_response(ValidationFailed("A value in the request cannot be stored"), request_id)
+    if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.TooManyConnectionsError, OSError, TimeoutError)):
+        logger.warning("database unavailable", extra={"request_id": request_id}, exc_info=exc)
+        return problem_response(ServiceUnavailable("The database is not reachable"), request_id)
+    logger.error("unhandled error", extra={"request_id": request_id}, exc_info=exc)
+    return problem_response(ServiceError(), request_id)
+
+
 @web.middleware
 async def problem_middleware(request: web.Request, handler) -> web.StreamResponse:
     started = time.perf_counter()
@@ -78,22 +105,12 @@ async def problem_middleware(request: web.Request, handler) -> web.StreamRespons
         if version is not None and version.strip() != "3.0":
             raise UnsupportedApiVersion(f"X-Api-Version {version[:20]!r} is not supported; use 3.0")
         response = await handler(request)
-    except ServiceError as exc:
-        response = problem_response(exc, request_id)
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = problem_response(_from_http_exception(exc), request_id)
-    except asyncpg.DataError:
-        # Validation should have caught it; never pass database text to the client.
-        logger.warning("value refused by the database", extra={"request_id": request_id}, exc_info=True)
-        response = problem_response(ValidationFailed("A value in the request cannot be stored"), request_id)
-    except (asyncpg.PostgresConnectionError, asyncpg.TooManyConnectionsError, OSError, TimeoutError):
-        logger.warning("database unavailable", extra={"request_id": request_id}, exc_info=True)
-        response = problem_response(ServiceUnavailable("The database is not reachable"), request_id)
-    except Exception:
-        logger.exception("unhandled error", extra={"request_id": request_id})
-        response = problem_response(ServiceError(), request_id)
+        response = error_answer(exc, request_id)
+    except Exception as exc:
+        response = error_answer(exc, request_id)
     response.headers["X-Request-Id"] = request_id
     access_log.write(
         method=request.method,

@@ -22,12 +22,12 @@ from marshmallow import fields, validate
 from swagger_ui import core as swagger_ui
 
 from service import errors as e
-from service.lifecycle import EVENT_TYPES
 from service.http.endpoint import Doc
+from service.http import idempotency
 from service.http.examples import EXAMPLES, PROBLEM_EXAMPLE
 from service.http.protocol import NotHttp
 from service.schemas.admin import Price
-from service.schemas.common import MAX_ID, Problem, Text
+from service.schemas.common import ENUMS, MAX_ID, Problem, Text
 
 TITLE = "Reseller Ordering API"
 API_VERSION = "3.0"
@@ -53,6 +53,16 @@ Build, execute and follow orders for a reseller's own account and its end custom
 * Ids are positive 64-bit integers; an id in a path that is not one, or has more than 18 digits,
   answers 404.
 * `X-Api-Version` may be absent or `3.0`. Every response carries `X-Request-Id`.
+* Every `POST` under `/api` takes an optional `Idempotency-Key` (1-255 printable ASCII characters),
+  scoped to the reseller: a repeat of the same request (method, path, JSON body compared as parsed
+  JSON) within the key's lifetime (24 h by default) is not applied again and answers the first
+  answer's status, body and `Location` with `Idempotent-Replayed: true`. The same key with another
+  request answers 422 `idempotency_key_reused`; while the first is still running, 409
+  `idempotency_key_in_progress` with `Retry-After`. Answers of 500 and above are not stored: the key
+  stays free and nothing was applied. A call the credential may not make (403) is not stored.
+* `GET` of an order, an item, custom fields and characteristics answers an `ETag`; `If-None-Match`
+  with it answers 304. Writes that take `If-Match` answer 412 `precondition_failed` and change
+  nothing unless it names the current tag; it is checked after the body (422), before state (409).
 * A request that is not valid HTTP (a request line or header over 8 KiB, a malformed header)
   answers 400 `bad_request`.
 """
@@ -98,7 +108,7 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "only orders with `orderDate` on or before",
     },
     "type": {
-        "schema": {"type": "string", "enum": list(EVENT_TYPES)},
+        "schema": {"$ref": "#/components/schemas/EventType"},
         "description": "only events of this type",
     },
     # Its component name differs from the path parameter's; its name in requests is orderId.
@@ -110,7 +120,7 @@ HEADER_PARAMETERS = {
         "in": "header",
         "name": "X-Api-Version",
         "required": False,
-        "schema": {"type": "string", "enum": [API_VERSION]},
+        "schema": {"$ref": "#/components/schemas/ApiVersion"},
         "description": "absent or `3.0`; anything else answers 400 `unsupported_api_version`",
     },
     "X-Request-Id": {
@@ -123,6 +133,19 @@ HEADER_PARAMETERS = {
 }
 
 CONDITIONAL_PARAMETERS = {
+    idempotency.HEADER: {
+        "schema": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": idempotency.MAX_KEY_LENGTH,
+            "pattern": idempotency.KEY_PATTERN,
+            "example": "6f1c2a9e-8d1b-4a57-9a43-1f0c6b2e7d55",
+        },
+        "description": "makes a retry of this request safe: the first answer (below 500) is stored with "
+        "the effect for the key's lifetime and replayed to a repeat of the same request, which is not "
+        "applied again; another request with this key answers 422, and a repeat while the first is "
+        "running 409. A random UUID per logical request is a good key.",
+    },
     "If-None-Match": {
         "schema": {"type": "string", "maxLength": 1024},
         "description": "an ETag from an earlier answer: 304 without a body while it is still current",
@@ -154,6 +177,22 @@ RESPONSE_HEADERS = {
         "schema": {"type": "string"},
         "required": True,
         "description": "the representation's tag, for `If-None-Match` and `If-Match`",
+    },
+    idempotency.REPLAYED: {
+        "schema": {"type": "string", "enum": ["true"]},
+        "required": False,
+        "description": "present on a stored answer sent again for a repeated `Idempotency-Key` (any "
+        "stored status, errors included); that request was not applied again",
+    },
+    "Retry-After": {
+        "schema": {"type": "string", "pattern": "^[0-9]+$"},
+        "required": False,
+        "description": "seconds to wait before trying again, when the answer says so",
+    },
+    "ScopeChallenge": {
+        "schema": {"type": "string"},
+        "required": False,
+        "description": 'with `insufficient_scope`: `Bearer error="insufficient_scope", scope="<needed>"`',
     },
 }
 
@@ -201,9 +240,64 @@ def _field_extras(self, field: fields.Field, ret: dict, **kwargs: Any) -> dict:
         isinstance(v, validate.Range) and v.max == MAX_ID for v in field.validators
     ):
         extras["format"] = "int64"
+    if isinstance(field, fields.Url):
+        extras["format"] = "uri"  # apispec says "url", which JSON Schema does not know
     if field.allow_none and "enum" in ret and None not in ret["enum"]:
         extras["enum"] = [*ret["enum"], None]
+    if "openapi" in field.metadata:
+        # The property's whole schema, put in place by _finish (apispec can only add keys).
+        extras["x-replace"] = field.metadata["openapi"]
     return extras
+
+
+# Schemas written by hand where marshmallow cannot say it: the catalog's
+# fulfillment is one of two shapes, and an http connector needs its url.
+FULFILLMENT = {
+    "oneOf": [
+        {
+            "type": "object",
+            "title": "InstantFulfillment",
+            "properties": {"type": {"type": "string", "const": "instant"}},
+            "required": ["type"],
+            "additionalProperties": False,
+        },
+        {
+            "type": "object",
+            "title": "HttpFulfillment",
+            "properties": {
+                "type": {"type": "string", "const": "http"},
+                "url": {"type": "string", "format": "uri", "maxLength": 500, "pattern": "^https?://"},
+            },
+            "required": ["type", "url"],
+            "additionalProperties": False,
+        },
+    ],
+    "discriminator": {"propertyName": "type"},
+}
+
+
+def _finish(document: dict) -> dict:
+    """What apispec cannot express, applied to the built document."""
+    schemas = document["components"]["schemas"]
+    schemas["ApiVersion"] = {"type": "string", "enum": [API_VERSION]}
+    for name, values in ENUMS.items():
+        schemas[name] = {"type": "string", "enum": list(values)}
+    if "Fulfillment" in schemas:
+        schemas["Fulfillment"] = FULFILLMENT
+    for name, schema in schemas.items():
+        schemas[name] = _replaced(schema)
+    return document
+
+
+def _replaced(node: Any) -> Any:
+    """The node with every schema marked `x-replace` (see _field_extras) swapped for its replacement."""
+    if isinstance(node, dict):
+        if "x-replace" in node:
+            return node["x-replace"]
+        return {key: _replaced(value) for key, value in node.items()}
+    if isinstance(node, list):
+        return [_replaced(value) for value in node]
+    return node
 
 
 def _openapi_path(canonical: str) -> str:
@@ -227,46 +321,32 @@ def documented_routes(app: web.Application) -> Iterator[tuple[str, str, Any]]:
         yield route.method.lower(), _openapi_path(canonical), route.handler
 
 
-def _problem(spec: APISpec, status: int, kinds: list[type[e.ServiceError]]) -> str:
-    """A shared response component for these error kinds; returns its name."""
-    codes = list(dict.fromkeys(kind.code for kind in kinds))
-    name = "Or".join("".join(part.title() for part in code.split("_")) for code in sorted(codes))
-    if name in spec.components.responses:
-        return name
+def _problem(status: int, kinds: list[type[e.ServiceError]], field_codes: list[str]) -> dict:
+    """One error response: the shared Problem schema, with the codes it may carry listed in
+    its description and, for tools, in `x-problem-codes` / `x-field-codes` (the `code` of
+    each entry of `errors`). Not a narrowed schema per response: generated clients then
+    parse every error into one typed Problem model."""
+    codes = sorted(dict.fromkeys(kind.code for kind in kinds))
     first = kinds[0]
     example = dict(
         PROBLEM_EXAMPLE, type=f"/problems/{first.code}", title=first().title, status=status, code=first.code
     )
-    if first.code == e.ValidationFailed.code:
-        example["errors"] = [
-            {"field": "quantity", "code": "invalid", "message": "Must be greater than or equal to 1."}
-        ]
+    description = f"{STATUS_DESCRIPTIONS[status]}. `code`: " + ", ".join(f"`{c}`" for c in codes)
+    response: dict[str, Any] = {"description": description, "x-problem-codes": codes}
+    if status == 422 and field_codes:
+        example["errors"] = [{"field": "quantity", "code": "invalid", "message": "Must be greater than or equal to 1."}]
+        response["description"] += ". `errors[].code`: " + ", ".join(f"`{c}`" for c in field_codes)
+        response["x-field-codes"] = field_codes
     headers = {"X-Request-Id": "X-Request-Id"}
     if status == 401:
         headers["WWW-Authenticate"] = "WWW-Authenticate"
-    spec.components.response(
-        name,
-        {
-            "description": f"{STATUS_DESCRIPTIONS[status]}. `code`: "
-            + ", ".join(f"`{c}`" for c in sorted(codes)),
-            "headers": headers,
-            "content": {
-                PROBLEM_JSON: {
-                    "schema": {
-                        "allOf": [
-                            Problem,
-                            {
-                                "type": "object",
-                                "properties": {"status": {"const": status}, "code": {"enum": sorted(codes)}},
-                            },
-                        ]
-                    },
-                    "example": example,
-                }
-            },
-        },
-    )
-    return name
+    if any(kind is e.InsufficientScope for kind in kinds):
+        headers["WWW-Authenticate"] = "ScopeChallenge"
+    if status in (409, 429, 503):
+        headers["Retry-After"] = "Retry-After"
+    response["headers"] = headers
+    response["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}, "example": example}}
+    return response
 
 
 def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceError]]:
@@ -282,6 +362,8 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
         implied.append(e.InsufficientScope)
     if doc.if_match:
         implied.append(e.PreconditionFailed)
+    if idempotency.takes_key(method, path):
+        implied += [e.InvalidIdempotencyKey, e.IdempotencyKeyInProgress, e.IdempotencyKeyReused]
     if path.startswith("/admin/"):
         implied += [e.Unauthorized, e.NotFound]  # NotFound: no ADMIN_TOKEN, no operator API
     if "{" in path:
@@ -293,6 +375,29 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
     return implied
 
 
+# Field-level codes (`errors[].code` of a 422) that follow from what a route reads.
+_QUERY_FIELD_CODES = {
+    "pageSize": ("invalid",),
+    "cursor": ("invalid_cursor", "invalid"),
+    "stage": ("invalid_stage",),
+    "accountId": ("invalid",),
+    "status": ("invalid",),
+    "fromDate": ("invalid",),
+    "toDate": ("invalid",),
+    "type": ("invalid_event_type",),
+    "orderIdFilter": ("invalid",),
+}
+
+
+def _field_codes(doc: Doc) -> list[str]:
+    codes: list[str] = list(doc.field_codes)
+    if doc.body is not None and not doc.form:
+        codes += ["invalid", "required", "unknown_field"]
+    for name in doc.query:
+        codes += _QUERY_FIELD_CODES.get(name, ())
+    return sorted(set(codes))
+
+
 def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) -> dict:
     head, *rest = handler.__name__.split("_")
     parameters: list[Any] = [name for name in PATH_PARAMETERS if "{" + name + "}" in path]
@@ -301,11 +406,16 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
         parameters.append("If-None-Match")
     if doc.if_match:
         parameters.append("If-Match")
+    keyed = idempotency.takes_key(method, path)
+    if keyed:
+        parameters.append(idempotency.HEADER)
     ok: dict[str, Any] = {"description": doc.returns_description, "headers": {"X-Request-Id": "X-Request-Id"}}
     for header in doc.headers:
         ok["headers"][header] = header
     if doc.etag:
         ok["headers"]["ETag"] = "ETag"
+    if keyed:
+        ok["headers"][idempotency.REPLAYED] = idempotency.REPLAYED
     if doc.returns is not None:
         ok["content"] = {"application/json": {"schema": doc.returns, "example": EXAMPLES[doc.example_key]}}
     responses = {str(doc.status): ok}
@@ -317,8 +427,9 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
     by_status: dict[int, list[type[e.ServiceError]]] = {}
     for kind in [*doc.errors, *_implied_errors(method, path, doc)]:
         by_status.setdefault(kind.status, []).append(kind)
+    field_codes = _field_codes(doc)
     for status in sorted(by_status):
-        responses[str(status)] = _problem(spec, status, by_status[status])
+        responses[str(status)] = _problem(status, by_status[status], field_codes)
     operation: dict[str, Any] = {
         "operationId": head + "".join(part.title() for part in rest),
         "summary": doc.summary,
@@ -332,6 +443,11 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
         description = f"Needs {edition}the scope `{doc.permission.scope}`. {description}".strip()
     if doc.if_match:
         description += f" With `If-Match`, only while it names {doc.if_match} current ETag (else 412)."
+    if keyed:
+        description += (
+            f" With `{idempotency.HEADER}`, a repeat of this request is answered from the first answer "
+            f"(`{idempotency.REPLAYED}: true`) and not applied again."
+        )
     if description:
         operation["description"] = description
     if doc.body is not None:
@@ -359,6 +475,7 @@ def build_document(app: web.Application) -> dict:
         servers=[{"url": "/"}],
     )
     plugin.converter.add_attribute_function(_field_extras)
+    spec.components.schema("Problem", schema=Problem)
     for name, scheme in SECURITY_SCHEMES.items():
         spec.components.security_scheme(name, scheme)
     for name, parameter in PATH_PARAMETERS.items():
@@ -382,7 +499,7 @@ def build_document(app: web.Application) -> dict:
         paths.setdefault(path, {})[method] = _operation(spec, method, path, handler, doc)
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
-    return spec.to_dict()
+    return _finish(spec.to_dict())
 
 
 async def _serve_document(request: web.Request) -> web.Response:

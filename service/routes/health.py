@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 
+import asyncpg
 from aiohttp import web
 
 from service.errors import ServiceUnavailable
@@ -39,6 +40,8 @@ async def ready(request: web.Request) -> web.Response:
     try:
         async with asyncio.timeout(READY_TIMEOUT_SECONDS):
             applied = await app[DATABASE].fetchval("migrations_latest")
+    except asyncpg.UndefinedTableError:
+        applied = 0  # reachable, but no migration has ever run
     except Exception:
         raise ServiceUnavailable("The database does not answer") from None
     if applied < lifecycle.migrations_latest:

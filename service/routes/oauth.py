@@ -16,7 +16,8 @@ from service.auth import SCOPES, hash_secret
 from service.http.endpoint import endpoint
 from service.http.responses import json_response
 from service.schemas import admin as a
-from service.state import DATABASE, SIGNER
+from service.http.access import ready_signer
+from service.state import DATABASE
 
 routes = web.RouteTableDef()
 
@@ -69,7 +70,7 @@ async def token(request: web.Request) -> web.Response:
     if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
         raise e.InvalidClient("The client credentials are not valid")
     scopes = _requested(form, frozenset(row["scopes"]))
-    signer = request.app[SIGNER]
+    signer = await ready_signer(request.app)
     return json_response(
         {
             "access_token": signer.issue(client_id, scopes),

@@ -43,6 +43,7 @@ async def order_exists(request: web.Request) -> None:
 @endpoint(
     permission=WRITES,
     body=o.OrderCreate,
+    field_codes=("unknown_account", "date_in_past", "date_too_far"),
     summary="Create a Draft order",
     tag="Orders",
     status=201,
@@ -128,6 +129,7 @@ async def get_order(request: web.Request) -> web.Response:
     headers=("Location",),
     example="CheckedOutOrder",
     errors=(e.OrderNotDraft, e.OrderEmpty, e.OrderIncomplete),
+    field_codes=("required",),
     description="422 `required_values_missing` lists every missing custom field and characteristic. "
     "Of concurrent checkouts of one order exactly one wins; the others answer 409.",
 )

@@ -61,6 +61,7 @@ async def delivery_exists(request: web.Request) -> None:
     returns_description="Created; `secret` is shown only here",
     headers=("Location",),
     errors=(e.UrlNotAllowed,),
+    field_codes=(e.UrlNotAllowed.code,),
     description=f"Both editions may manage webhooks. {URL_RULES} `eventTypes` absent or null: every type, "
     f"also types added later. {DELIVERY_RULES}",
 )
@@ -100,6 +101,7 @@ async def get_webhook(request: web.Request) -> web.Response:
     tag=TAG,
     returns=w.Webhook,
     errors=(e.UrlNotAllowed,),
+    field_codes=(e.UrlNotAllowed.code,),
     description=f"Changes only the fields sent. {URL_RULES} `eventTypes: null` subscribes to every type. "
     "A webhook whose deliveries all failed for 3 days is disabled (`enabled: false`): its pending "
     "deliveries wait and no new ones are made. `enabled: true` resumes the pending ones at once; events "

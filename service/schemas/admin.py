@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from service.auth import SCOPES
 from service.domain.definitions import TYPES
-from service.schemas.common import Id, Name, Request, Response, StrictBoolean, Text
+from service.schemas.common import Id, NamedEnum, Name, Request, Response, StrictBoolean, Text
 
 EDITIONS = ("Free", "Standard")
 MAX_PRICE = Decimal("999999999999.99")
@@ -17,14 +17,14 @@ MAX_PRICE = Decimal("999999999999.99")
 class ResellerCreate(Request):
     read_only = ("id", "accountId")
     name = Text(required=True)
-    edition = fields.String(required=True, validate=validate.OneOf(EDITIONS))
+    edition = NamedEnum("Edition", EDITIONS, required=True)
 
 
 class ResellerPatch(Request):
     """Every field is optional; only the fields sent change."""
 
     read_only = ("id", "accountId", "name")
-    edition = fields.String(validate=validate.OneOf(EDITIONS))
+    edition = NamedEnum("Edition", EDITIONS)
     approvalRequired = StrictBoolean(
         metadata={"description": "checkouts wait in `Reseller Pending Approval` for a second credential"}
     )
@@ -33,7 +33,7 @@ class ResellerPatch(Request):
 class Reseller(Response):
     id = Id(required=True)
     name = fields.String(required=True)
-    edition = fields.String(required=True, validate=validate.OneOf(EDITIONS))
+    edition = NamedEnum("Edition", EDITIONS, required=True)
     accountId = Id(required=True)
     approvalRequired = fields.Boolean(required=True)
 
@@ -46,12 +46,12 @@ class CustomerCreate(Request):
 class Account(Response):
     id = Id(required=True)
     name = fields.String(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(("Reseller", "Customer")))
+    type = NamedEnum("AccountType", ("Reseller", "Customer"), required=True)
 
 
 class CredentialsCreate(Request):
     scopes = fields.List(
-        fields.String(validate=validate.OneOf(SCOPES)),
+        NamedEnum("Scope", SCOPES),
         required=True,
         validate=validate.Length(min=1, max=len(SCOPES)),
         metadata={"description": "what the credential may do; without a body it gets every scope"},
@@ -61,7 +61,7 @@ class CredentialsCreate(Request):
 class Credentials(Response):
     clientId = fields.String(required=True)
     clientSecret = fields.String(required=True, metadata={"description": "shown once; only its hash is kept"})
-    scopes = fields.List(fields.String(validate=validate.OneOf(SCOPES)), required=True)
+    scopes = fields.List(NamedEnum("Scope", SCOPES), required=True)
 
 
 class TokenRequest(Schema):
@@ -91,7 +91,7 @@ class AccessToken(Response):
 class _Definition(Request):
     name = Name(required=True)
     label = Text(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(TYPES))
+    type = NamedEnum("ValueType", TYPES, required=True)
     required = fields.Boolean(load_default=False)
     options = fields.List(Text(max_length=200), load_default=list, validate=validate.Length(max=100))
 
@@ -175,7 +175,7 @@ class ProductCreate(Request):
 class CharacteristicDefinitionOut(Response):
     name = fields.String(required=True)
     label = fields.String(required=True)
-    type = fields.String(required=True, validate=validate.OneOf(TYPES))
+    type = NamedEnum("ValueType", TYPES, required=True)
     required = fields.Boolean(required=True)
     options = fields.List(fields.String(), required=True)
 

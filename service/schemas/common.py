@@ -53,6 +53,44 @@ def Id(**kwargs) -> fields.Integer:  # noqa: N802 - reads like a field class
     return fields.Integer(strict=True, validate=validate.Range(min=1, max=MAX_ID), **kwargs)
 
 
+# Open enums by schema name, for the OpenAPI document (service.http.openapi).
+ENUMS: dict[str, tuple[str, ...]] = {}
+
+
+def OpenEnum(  # noqa: N802 - reads like a field class
+    name: str, values: tuple[str, ...], *, nullable: bool = False, description: str = "", **kwargs
+) -> fields.String:
+    """A status clients must accept new values of: documented as one of the known
+    values (the enum `name`) or any other string, so a generated client keeps
+    parsing when a value is added."""
+    ENUMS[name] = tuple(values)
+    variants: list[dict] = [{"$ref": f"#/components/schemas/{name}"}, {"type": "string"}]
+    if nullable:
+        variants.append({"type": "null"})
+    schema: dict = {"anyOf": variants}
+    if description:
+        schema["description"] = description
+    return fields.String(allow_none=nullable, metadata={"openapi": schema, "description": description}, **kwargs)
+
+
+def NamedEnum(name: str, values: tuple[str, ...], **kwargs) -> fields.String:  # noqa: N802
+    """A closed set of values, validated, and documented once as the enum `name`
+    (not one anonymous enum per place it appears)."""
+    ENUMS[name] = tuple(values)
+    return fields.String(
+        validate=validate.OneOf(values), metadata={"openapi": {"$ref": f"#/components/schemas/{name}"}}, **kwargs
+    )
+
+
+def JsonValue(**kwargs) -> fields.Raw:  # noqa: N802
+    """A custom field's or characteristic's value: text, number, boolean or null."""
+    schema = {
+        "anyOf": [{"type": "string"}, {"type": "number"}, {"type": "boolean"}, {"type": "null"}],
+        "description": kwargs.pop("description", "typed by its definition; null clears it"),
+    }
+    return fields.Raw(allow_none=True, metadata={"openapi": schema}, **kwargs)
+
+
 def Name(**kwargs) -> fields.String:  # noqa: N802
     """A machine name of a custom field or characteristic."""
     error = "Must start with a letter and hold only letters, digits or _ (at most 64)."
@@ -86,13 +124,18 @@ class ProblemFieldError(Response):
 
 
 class Problem(Response):
+    """RFC 9457 problem details; each response lists the `code`s it may carry."""
+
     type = fields.String(required=True)
     title = fields.String(required=True)
     status = fields.Integer(required=True)
     detail = fields.String(required=True)
-    code = fields.String(required=True)
+    code = fields.String(required=True, metadata={"description": "stable snake_case; see each response"})
     errors = fields.List(fields.Nested(ProblemFieldError), required=True)
     requestId = fields.String(required=True)
+    # RFC 6749's fields on the token endpoint's errors.
+    error = fields.String(metadata={"description": "POST /oauth/token only: the RFC 6749 error code"})
+    error_description = fields.String(metadata={"description": "POST /oauth/token only"})
 
 
 class Live(Response):

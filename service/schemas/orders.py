@@ -7,7 +7,7 @@ import functools
 from marshmallow import fields, validate
 
 from service.lifecycle import EVENT_TYPES, ITEM_STATUSES, ORDER_STATUSES
-from service.schemas.common import Id, Name, Request, Response, StrictBoolean, Text
+from service.schemas.common import Id, JsonValue, Name, OpenEnum, Request, Response, StrictBoolean, Text
 
 ORDER_READ_ONLY = (
     "id",
@@ -38,9 +38,7 @@ ITEM_READ_ONLY = (
 
 class ValueEntry(Request):
     name = Name(required=True)
-    value = fields.Raw(
-        required=True, allow_none=True, metadata={"description": "typed by the definition; null clears"}
-    )
+    value = JsonValue(required=True)
 
 
 class OrderCreate(Request):
@@ -64,10 +62,7 @@ class Order(Response):
     id = Id(required=True)
     accountId = Id(required=True)
     accountName = fields.String(required=True)
-    status = fields.String(
-        required=True,
-        metadata={"enum": list(ORDER_STATUSES), "description": "clients must tolerate new values"},
-    )
+    status = OpenEnum("OrderStatus", ORDER_STATUSES, required=True, description="clients must tolerate new values")
     orderDate = fields.Date(required=True)
     expirationDate = fields.Date(required=True, allow_none=True)
     currency = fields.String(
@@ -100,15 +95,13 @@ class ResellerSettings(Request):
 
 
 class Actor(Response):
-    type = fields.String(required=True, validate=validate.OneOf(("client", "operator", "system")))
+    type = OpenEnum("ActorType", ("client", "operator", "system"), required=True)
     clientId = fields.String(required=True, allow_none=True)
 
 
 class Event(Response):
     id = fields.String(required=True, metadata={"example": "evt_42"})
-    type = fields.String(
-        required=True, metadata={"enum": list(EVENT_TYPES), "description": "clients must tolerate new values"}
-    )
+    type = OpenEnum("EventType", EVENT_TYPES, required=True, description="clients must tolerate new values")
     occurredAt = fields.DateTime(required=True)
     orderId = Id(required=True)
     accountId = Id(required=True)
@@ -126,10 +119,8 @@ class Item(Response):
     billingCycle = fields.String(required=True)
     unitPrice = fields.String(required=True)
     totalPrice = fields.String(required=True)
-    status = fields.String(
-        required=True,
-        allow_none=True,
-        metadata={"enum": list(ITEM_STATUSES), "description": "null until the order is checked out"},
+    status = OpenEnum(
+        "ItemStatus", ITEM_STATUSES, nullable=True, required=True, description="null until the order executes"
     )
     subscriptionId = fields.String(required=True, allow_none=True)
 
@@ -144,7 +135,7 @@ class Progress(Response):
 
 class ItemExecution(Response):
     itemId = Id(required=True)
-    status = fields.String(required=True, validate=validate.OneOf(ITEM_STATUSES))
+    status = OpenEnum("ItemStatus", ITEM_STATUSES, required=True)
     message = fields.String(required=True, allow_none=True)
     subscriptionId = fields.String(required=True, allow_none=True)
     updatedAt = fields.DateTime(required=True)
@@ -152,7 +143,7 @@ class ItemExecution(Response):
 
 class ExecutionStatus(Response):
     orderId = Id(required=True)
-    status = fields.String(required=True)
+    status = OpenEnum("OrderStatus", ORDER_STATUSES, required=True)
     startedAt = fields.DateTime(required=True, allow_none=True)
     completedAt = fields.DateTime(required=True, allow_none=True)
     progress = fields.Nested(Progress, required=True)
@@ -166,7 +157,7 @@ class Value(Response):
     type = fields.String(required=True)
     required = fields.Boolean(required=True)
     options = fields.List(fields.String(), required=True)
-    value = fields.Raw(required=True, allow_none=True)
+    value = JsonValue(required=True)
 
 
 @functools.cache

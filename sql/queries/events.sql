@@ -28,14 +28,16 @@ ORDER BY id
 LIMIT $4::integer;
 
 -- name: events_purge_batch
--- $1 keep this many days, $2 batch size. Oldest first, in small batches, so
--- the purge never holds many rows.
+-- $1 batch size, $2 keep this many days. Oldest first, in batches, so the
+-- purge never holds many rows; replicas running it at once split the work.
 WITH doomed AS (
     SELECT id FROM order_events
-    WHERE occurred_at < now() - make_interval(days => $1::integer)
+    WHERE occurred_at < now() - make_interval(days => $2::integer)
     ORDER BY occurred_at
-    LIMIT $2::integer
+    LIMIT $1::integer
     FOR UPDATE SKIP LOCKED
+), deleted AS (
+    DELETE FROM order_events e USING doomed WHERE e.id = doomed.id
+    RETURNING e.id
 )
-DELETE FROM order_events e USING doomed WHERE e.id = doomed.id
-RETURNING e.id;
+SELECT count(*)::integer FROM deleted;

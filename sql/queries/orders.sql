@@ -45,10 +45,16 @@ FOR UPDATE OF o;
 SELECT status, currency, submitted_by FROM visible_orders
 WHERE id = $1::bigint AND reseller_id = $2::bigint;
 
+-- The three list queries share their parameters: $1 reseller, $2 stage
+-- ('all' | 'draft' | 'confirmed'), $3 status or NULL, $4 $5 the date range or
+-- NULLs, $6 $7 the keyset position (order_date, id) of the previous page's
+-- last row or NULLs, $8 the page size (+1). Optional filters are written so
+-- that one cached generic plan serves every combination of them: the date
+-- range and the position are index conditions whatever values come, so a deep
+-- page starts where it should instead of filtering its way down.
+
 -- name: orders_page
--- $2 is the stage ('all' | 'draft' | 'confirmed'); the optional filters are
--- NULL when absent. Plans are made per call (plan_cache_mode), so the unused
--- branches fold away and the matching index is used.
+-- Stage All or Confirmed, over the tenant's (reseller_id, order_date, id) index.
 SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
        o.expiration_date, o.currency, o.total, o.item_count, o.notes,
        o.created_at, o.updated_at, o.checked_out_at,
@@ -56,16 +62,47 @@ SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
 FROM visible_orders o JOIN accounts a ON a.id = o.account_id
 WHERE o.reseller_id = $1::bigint
   AND ($2::text = 'all'
+       OR o.status NOT IN ('Draft', 'Reseller Pending Approval', 'Cancelled by Reseller'))
+  AND ($3::text IS NULL OR o.status = $3::text)
+  AND o.order_date >= coalesce($4::date, '-infinity'::date)
+  AND o.order_date <= coalesce($5::date, 'infinity'::date)
+  AND (o.order_date, o.id) < (coalesce($6::date, 'infinity'::date), coalesce($7::bigint, 9223372036854775807))
+ORDER BY o.order_date DESC, o.id DESC
+LIMIT $8::integer;
+
+-- name: orders_page_drafts
+-- Stage Draft, over the drafts-only partial index. ($2 is always 'draft'.)
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason
+FROM visible_orders o JOIN accounts a ON a.id = o.account_id
+WHERE o.reseller_id = $1::bigint AND o.status = 'Draft' AND $2::text = 'draft'
+  AND ($3::text IS NULL OR o.status = $3::text)
+  AND o.order_date >= coalesce($4::date, '-infinity'::date)
+  AND o.order_date <= coalesce($5::date, 'infinity'::date)
+  AND (o.order_date, o.id) < (coalesce($6::date, 'infinity'::date), coalesce($7::bigint, 9223372036854775807))
+ORDER BY o.order_date DESC, o.id DESC
+LIMIT $8::integer;
+
+-- name: orders_page_account
+-- Any stage, for one account ($9), over the (account_id, order_date, id) index.
+SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+       o.created_at, o.updated_at, o.checked_out_at,
+       o.submitted_by, o.decided_by, o.cancellation_reason
+FROM visible_orders o JOIN accounts a ON a.id = o.account_id
+WHERE o.account_id = $9::bigint AND o.reseller_id = $1::bigint
+  AND ($2::text = 'all'
        OR ($2::text = 'draft' AND o.status = 'Draft')
        OR ($2::text = 'confirmed'
            AND o.status NOT IN ('Draft', 'Reseller Pending Approval', 'Cancelled by Reseller')))
-  AND ($3::bigint IS NULL OR o.account_id = $3::bigint)
-  AND ($4::text IS NULL OR o.status = $4::text)
-  AND ($5::date IS NULL OR o.order_date >= $5::date)
-  AND ($6::date IS NULL OR o.order_date <= $6::date)
-  AND ($7::date IS NULL OR (o.order_date, o.id) < ($7::date, $8::bigint))
+  AND ($3::text IS NULL OR o.status = $3::text)
+  AND o.order_date >= coalesce($4::date, '-infinity'::date)
+  AND o.order_date <= coalesce($5::date, 'infinity'::date)
+  AND (o.order_date, o.id) < (coalesce($6::date, 'infinity'::date), coalesce($7::bigint, 9223372036854775807))
 ORDER BY o.order_date DESC, o.id DESC
-LIMIT $9::integer;
+LIMIT $8::integer;
 
 -- name: order_refresh_totals
 UPDATE orders o
@@ -92,10 +129,10 @@ WITH confirmed AS (
     WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint AND o.status = 'Draft' AND r.id = o.reseller_id
     RETURNING o.*
 ), records AS (
-    INSERT INTO executions (item_id, order_id, deadline_at)
-    SELECT i.id, i.order_id, now() + make_interval(secs => $3::double precision)
+    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at)
+    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision)
     FROM order_items i JOIN confirmed c ON c.id = i.order_id
-    WHERE c.status = 'Pending'
+    WHERE c.status = 'Pending' AND i.reseller_id = $2::bigint
 ), events AS (
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
     SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data
@@ -126,9 +163,10 @@ WITH approved AS (
       AND submitted_by IS DISTINCT FROM $4::text
     RETURNING *
 ), records AS (
-    INSERT INTO executions (item_id, order_id, deadline_at)
-    SELECT i.id, i.order_id, now() + make_interval(secs => $3::double precision)
+    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at)
+    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision)
     FROM order_items i JOIN approved c ON c.id = i.order_id
+    WHERE i.reseller_id = $2::bigint
 ), events AS (
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
     SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data

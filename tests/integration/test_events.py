@@ -205,3 +205,18 @@ async def test_an_order_events_list_pages(api):
             break
         cursor = page["nextCursor"]
     assert types == ["order.created"] + ["order.item_added"] * 4
+
+
+async def test_events_are_kept_for_the_retention_and_purged_after(api, conn, pool):
+    from service.db import Database
+    from service.execution.expiry import EventRetention
+    from tests.execution_support import QUERIES
+
+    tenant = await api.tenant()
+    old, recent = await api.draft(tenant), await api.draft(tenant)
+    await conn.execute("UPDATE order_events SET occurred_at = now() - interval '31 days' WHERE order_id = $1", old["id"])
+    await conn.execute("UPDATE order_events SET occurred_at = now() - interval '29 days' WHERE order_id = $1", recent["id"])
+    retention = EventRetention(db=Database(pool=pool, queries=QUERIES), batch_size=1, args=(30,))
+    assert await retention.run_once() == 1
+    assert await conn.fetchval("SELECT array_agg(order_id) FROM order_events") == [recent["id"]]
+    assert await retention.run_once() == 0

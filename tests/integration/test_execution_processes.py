@@ -10,7 +10,7 @@ import time
 import urllib.request
 
 from tests.execution_support import checked_out, executions, product, tenant
-from tests.process import free_port, service_env, start, wait_for_status
+from tests.process import free_port, serve, service_env, start, stop as _stop, wait_for_status
 
 FINAL = ("Completed", "Partially Completed", "Failed")
 
@@ -47,36 +47,7 @@ async def _connector(delay: float, latency: float = 0.0):
 
 
 async def _replica(dsn: str, **extra: str):
-    port = free_port()
-    env = service_env(
-        DATABASE_URL=dsn,
-        PORT=str(port),
-        HOST="127.0.0.1",
-        POLL_INTERVAL_SECONDS="0.1",
-        SHUTDOWN_DRAIN_SECONDS="0",
-        LOG_LEVEL="WARNING",
-        **extra,
-    )
-    process = start(["serve"], env=env)
-    await asyncio.to_thread(
-        wait_for_status, f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process
-    )
-    return process
-
-
-async def _stop(processes, *, expect_clean: bool = True) -> None:
-    for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
-    for process in processes:
-        try:
-            _, err = await asyncio.to_thread(process.communicate, timeout=20)
-        finally:
-            if process.poll() is None:
-                process.kill()
-        if expect_clean:
-            assert process.returncode == 0, err
-            assert '"level": "error"' not in err, err
+    return (await serve(dsn, **extra))[0]
 
 
 async def _statuses(conn, orders) -> list[str]:

@@ -40,8 +40,23 @@ from tests.process import free_port, service_env, wait_for_status
 
 FUZZ_EXAMPLES = int(os.environ.get("FUZZ_EXAMPLES", "25"))
 FUZZ_SEED = 20250602
+
+
+@schemathesis.check
+def documented_problem_codes(ctx, response, case) -> None:
+    """Each error response lists the codes it may carry (x-problem-codes, x-field-codes)."""
+    documented = case.operation.definition.raw.get("responses", {}).get(str(response.status_code), {})
+    if "x-problem-codes" not in documented:
+        return
+    body = response.json()
+    assert body["code"] in documented["x-problem-codes"], (case.operation.label, body)
+    for entry in body["errors"]:
+        assert entry["code"] in documented.get("x-field-codes", []), (case.operation.label, entry)
+
+
 CHECKS = [
     not_a_server_error,
+    documented_problem_codes,
     status_code_conformance,
     content_type_conformance,
     response_schema_conformance,

@@ -85,25 +85,37 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
 
     def codes(method, path, status):
         response = resolve(document, paths[path][method]["responses"][status])
-        schema = response["content"]["application/problem+json"]["schema"]
-        return set(schema["allOf"][1]["properties"]["code"]["enum"])
+        assert response["content"]["application/problem+json"]["schema"] == {"$ref": "#/components/schemas/Problem"}
+        return set(response["x-problem-codes"])
 
-    assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"}
+    def field_codes(method, path):
+        return set(resolve(document, paths[path][method]["responses"]["422"])["x-field-codes"])
+
+    keys_409, keys_422 = {"idempotency_key_in_progress"}, {"idempotency_key_reused"}
+    assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"} | keys_409
     assert codes("post", "/api/orders/{orderId}/checkout", "422") == {
         "order_empty",
         "required_values_missing",
-    }
+    } | keys_422
     assert codes("get", "/api/orders/{orderId}/execute/status", "409") == {"order_not_confirmed"}
     assert codes("post", "/admin/products", "409") == {"already_exists"}
-    assert codes("post", "/api/orders", "400") == {"bad_request", "malformed_json", "unsupported_api_version"}
+    assert codes("post", "/api/orders", "400") == {
+        "bad_request",
+        "invalid_idempotency_key",
+        "malformed_json",
+        "unsupported_api_version",
+    }
     assert codes("post", "/api/orders", "403") == {"edition_not_permitted", "insufficient_scope"}
     assert codes("post", "/api/orders/{orderId}/approve", "403") == {
         "approver_is_submitter",
         "edition_not_permitted",
         "insufficient_scope",
     }
-    assert codes("post", "/api/orders/{orderId}/approve", "409") == {"order_not_pending_approval"}
+    assert codes("post", "/api/orders/{orderId}/approve", "409") == {"order_not_pending_approval"} | keys_409
     assert codes("post", "/api/orders/{orderId}/checkout", "412") == {"precondition_failed"}
+    assert {"unknown_account", "date_in_past", "unknown_field", "required"} <= field_codes("post", "/api/orders")
+    assert {"invalid_cursor", "invalid_stage"} <= field_codes("get", "/api/orders")
+    assert {"currency_mismatch", "invalid_value"} <= field_codes("post", "/api/orders/{orderId}/items")
     assert codes("get", "/api/orders", "401") == {"unauthorized"}
     assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
     assert "503" in paths["/health/ready"]["get"]["responses"]

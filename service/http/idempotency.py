@@ -1,0 +1,169 @@
+"""Idempotency-Key: a POST under /api sent with a key is applied once, or not at all.
+
+The first request with a key runs inside one transaction that also stores its
+answer, so a request is applied with its answer stored, or not at all: a
+process killed at any point, or a 5xx, leaves the key free and nothing done.
+In that transaction, in this order:
+
+1. `pg_try_advisory_xact_lock` on (reseller, key): taken by another request
+   with the key, on any replica, it answers 409 `idempotency_key_in_progress`
+   at once, with Retry-After.
+2. The stored answer, read after the lock is held (1 and 2 are one round
+   trip: the SQL function idempotency_claim), if the key has an unexpired
+   one: the same request (method, path, body as parsed JSON) gets it again,
+   byte for byte, with `Idempotent-Replayed: true`; another request 422
+   `idempotency_key_reused`.
+3. Otherwise the handler, in a savepoint: its queries join the transaction
+   through the Database's contextvar, and a statement that fails (a value the
+   database refuses, mapped to 422) rolls back alone, so that 4xx is still
+   stored. Its answer is made exactly as problem_middleware would make it,
+   stored if below 500, and committed with the effect; a 5xx or an unexpected
+   error rolls everything back.
+
+A request without the header pays one header lookup. A call the credential is
+not permitted to make at all (edition, scope) goes through untouched: nothing
+can happen, so there is nothing to store, and another credential of the
+reseller cannot read a stored answer through a key it may not use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import re
+
+import asyncpg
+from aiohttp import web
+
+from service.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey, ServiceError
+from service.http.middleware import error_answer
+from service.state import DATABASE, PRINCIPAL, REQUEST_ID, SETTINGS
+
+HEADER = "Idempotency-Key"
+REPLAYED = "Idempotent-Replayed"
+MAX_KEY_LENGTH = 255
+KEY_PATTERN = f"^[\\x20-\\x7E]{{1,{MAX_KEY_LENGTH}}}$"
+_KEY = re.compile(KEY_PATTERN)
+# What a replay carries besides status and body.
+STORED_HEADERS = ("Content-Type", "Location", "WWW-Authenticate")
+
+
+class _Unstored(Exception):
+    """A 5xx answer: roll the request back, store nothing, and send it."""
+
+    def __init__(self, response: web.Response) -> None:
+        super().__init__(response.status)
+        self.response = response
+
+
+def takes_key(method: str, path: str) -> bool:
+    """Which operations take an Idempotency-Key: every POST under /api. The
+    OpenAPI document asks this too, so it describes the requests handled here."""
+    return method.upper() == "POST" and path.startswith("/api/")
+
+
+def keyed(request: web.Request) -> bool:
+    # PRINCIPAL: authenticated for /api (the public document and docs are GETs).
+    return takes_key(request.method, request.path) and request.get(PRINCIPAL) is not None
+
+
+def key_of(request: web.Request) -> str:
+    values = request.headers.getall(HEADER)
+    if len(values) != 1 or not _KEY.match(values[0]):
+        raise InvalidIdempotencyKey(f"Send one {HEADER} of 1 to {MAX_KEY_LENGTH} printable ASCII characters")
+    return values[0]
+
+
+def fingerprint(method: str, path: str, body: bytes) -> bytes:
+    """What "the same request" means: method, path and the body compared as
+    parsed JSON (key order and whitespace do not matter), or its bytes when it
+    is not JSON."""
+    try:
+        canonical = b"json:" + json.dumps(json.loads(body), sort_keys=True, separators=(",", ":")).encode()
+    except (ValueError, RecursionError):
+        canonical = b"raw:" + body
+    digest = hashlib.sha256()
+    for part in (method.encode(), path.encode("utf-8", "surrogateescape"), canonical):
+        digest.update(len(part).to_bytes(8, "big"))
+        digest.update(part)
+    return digest.digest()
+
+
+@web.middleware
+async def idempotency_middleware(request: web.Request, handler) -> web.StreamResponse:
+    if HEADER not in request.headers or not keyed(request):
+        return await handler(request)
+    declared = getattr(request.match_info.handler, "endpoint", None)
+    if declared is None:
+        return await handler(request)  # no such route: 404/405, nothing to apply
+    principal = request[PRINCIPAL]
+    if declared.permission is not None and principal.denial(declared.permission) is not None:
+        return await handler(request)  # refused before anything could happen
+    key = key_of(request)
+    body = await request.read()  # before a connection is taken: a slow upload holds none
+    try:
+        return await _once(request, handler, key, fingerprint(request.method, request.path, body))
+    except _Unstored as unstored:
+        return unstored.response
+
+
+async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.Response:
+    db = request.app[DATABASE]
+    reseller = request[PRINCIPAL].reseller_id
+    async with db.transaction():
+        stored = await db.fetchrow("idempotency_claim", reseller, key)
+        if not stored["locked"]:
+            raise _in_progress()
+        if stored["fingerprint"] is not None:
+            if bytes(stored["fingerprint"]) != print_:
+                raise IdempotencyKeyReused(
+                    f"This {HEADER} was sent with another request (method, path or body); use a new key"
+                )
+            return _replay(stored)
+        response = await _run(request, handler)
+        headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
+        stored_now = await db.fetchval(
+            "idempotency_store",
+            reseller,
+            key,
+            print_,
+            response.status,
+            headers,
+            _body(response),
+            request.app[SETTINGS].idempotency_ttl_seconds,
+        )
+        if stored_now is None:
+            raise _in_progress()  # another request stored this key first: undo ours
+        return response
+
+
+async def _run(request: web.Request, handler) -> web.Response:
+    try:
+        async with request.app[DATABASE].transaction():  # a savepoint
+            response = await handler(request)
+    except (ServiceError, web.HTTPException, asyncpg.DataError) as exc:
+        if isinstance(exc, web.HTTPException) and exc.status < 400:
+            raise
+        response = error_answer(exc, request[REQUEST_ID])
+    if response.status >= 500:
+        raise _Unstored(response)
+    return response
+
+
+def _body(response: web.StreamResponse) -> bytes:
+    if not isinstance(response, web.Response) or not isinstance(response.body, bytes | None):
+        # A streamed answer cannot be replayed; refuse rather than apply it unstored.
+        raise TypeError(f"{HEADER}: the answer to a keyed request must be a plain body")
+    return response.body or b""
+
+
+def _replay(stored: asyncpg.Record) -> web.Response:
+    headers = {**stored["headers"], REPLAYED: "true"}
+    return web.Response(status=stored["status"], body=bytes(stored["body"]) or None, headers=headers)
+
+
+def _in_progress() -> IdempotencyKeyInProgress:
+    return IdempotencyKeyInProgress(
+        f"A request with this {HEADER} is still running; retry after it ends",
+        headers={"Retry-After": "1"},
+    )

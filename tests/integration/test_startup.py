@@ -1,0 +1,117 @@
+"""Starting as an operator does, in the wrong order too: one clear line or a
+clear 503, never a traceback."""
+
+from __future__ import annotations
+
+import json
+import signal
+import urllib.request
+import uuid
+from urllib.parse import urlsplit, urlunsplit
+
+import asyncpg
+import pytest
+
+from tests.api import ADMIN_TOKEN
+from tests.conftest import with_database
+from tests.process import free_port, service_env, start, status, wait_for_status
+
+
+@pytest.fixture
+async def empty_dsn(server_dsn):
+    """A database no migration has touched."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
+    admin = await asyncpg.connect(server_dsn)
+    await admin.execute(f"CREATE DATABASE {name}")
+    await admin.close()
+    yield with_database(server_dsn, name)
+    admin = await asyncpg.connect(server_dsn)
+    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await admin.close()
+
+
+def _body(url: str, headers: dict | None = None) -> tuple[int, dict]:
+    request = urllib.request.Request(url, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return response.status, json.load(response)
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.load(exc)
+
+
+def test_serve_before_its_migrations_waits_for_them_and_then_serves(empty_dsn):
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    env = service_env(
+        DATABASE_URL=empty_dsn, PORT=str(port), HOST="127.0.0.1", ADMIN_TOKEN=ADMIN_TOKEN,
+        SHUTDOWN_DRAIN_SECONDS="0", POLL_INTERVAL_SECONDS="0.2",
+    )
+    process = start(["serve", "--no-migrate"], env=env)
+    try:
+        wait_for_status(f"{base}/health/live", 200, within=30, process=process)
+        code, problem = _body(f"{base}/health/ready")
+        assert (code, problem["code"]) == (503, "service_unavailable")
+        assert "Migrations are not current (applied 0" in problem["detail"]
+        code, problem = _body(f"{base}/api/orders", {"Authorization": "Bearer x"})
+        assert code == 503 and "not migrated" in problem["detail"]
+        code, problem = _body(f"{base}/admin/resellers/1", {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert code == 503 and "not migrated" in problem["detail"]
+
+        migrate = start(["migrate"], env=service_env(DATABASE_URL=empty_dsn))
+        out, err = migrate.communicate(timeout=60)
+        assert migrate.returncode == 0, err
+        wait_for_status(f"{base}/health/ready", 200, within=10, process=process)
+        code, reseller = _body(f"{base}/admin/resellers/1", {"Authorization": f"Bearer {ADMIN_TOKEN}"})
+        assert code == 404  # served now: there simply is no reseller 1
+        assert status(f"{base}/api/orders") == 401
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    assert process.returncode == 0
+    assert "Traceback" not in err
+    assert "not migrated yet" in err
+
+
+@pytest.mark.parametrize(
+    ("url", "says"),
+    [
+        ("garbage", "DATABASE_URL must be a URL like postgresql://"),
+        ("mysql://app:pw@db/orders", "its scheme is 'mysql'"),
+        ("postgresql://app:pa/ss@db:5432/orders", "percent-encode special characters"),
+    ],
+)
+def test_a_bad_database_url_is_named_without_its_password(url, says):
+    process = start(["serve"], env=service_env(DATABASE_URL=url))
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert len(err.strip().splitlines()) == 1 and says in err
+    assert "pw@" not in err and "pa/ss" not in err
+
+
+async def test_migrate_without_the_rights_to_create_says_so_in_one_line(empty_dsn):
+    role = f"viewer_{uuid.uuid4().hex[:8]}"
+    admin = await asyncpg.connect(empty_dsn)
+    await admin.execute(f"CREATE ROLE {role} LOGIN PASSWORD 'pw'")
+    await admin.execute(f"REVOKE CREATE ON SCHEMA public FROM PUBLIC, {role}")
+    await admin.close()
+    parts = urlsplit(empty_dsn)
+    host = parts.netloc.rpartition("@")[2]
+    limited = urlunsplit(parts._replace(netloc=f"{role}:pw@{host}"))
+    process = start(["migrate"], env=service_env(DATABASE_URL=limited))
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 2
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and "permission denied" in lines[0] and "needs to own the schema" in lines[0], err
+
+
+def test_the_log_says_when_the_operator_api_is_disabled(dsn):
+    port = free_port()
+    env = service_env(DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", SHUTDOWN_DRAIN_SECONDS="0")
+    process = start(["serve"], env=env)
+    try:
+        wait_for_status(f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    messages = [json.loads(line)["msg"] for line in err.splitlines() if line.startswith("{")]
+    assert any("operator API /admin/* is disabled" in m for m in messages), messages
