@@ -5,7 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate
 
 from service.lifecycle import EVENT_TYPES
-from service.schemas.common import Id, Request, Response, StrictBoolean, Text, is_storable
+from service.schemas.common import Id, NamedEnum, OpenEnum, Request, Response, StrictBoolean, Text, is_storable
 from service.webhooks.addresses import MAX_URL_LENGTH, UrlRefused, parse
 
 WEBHOOK_READ_ONLY = ("id", "secret", "createdAt")
@@ -40,7 +40,7 @@ class WebhookUrl(fields.String):
 
 def EventTypes(**kwargs) -> fields.List:  # noqa: N802 - reads like a field class
     return fields.List(
-        fields.String(validate=validate.OneOf(EVENT_TYPES)),
+        NamedEnum("EventType", EVENT_TYPES),
         validate=validate.Length(min=1, max=100),
         allow_none=True,
         metadata={
@@ -72,7 +72,7 @@ class Webhook(Response):
     id = Id(required=True)
     url = fields.String(required=True)
     eventTypes = fields.List(
-        fields.String(metadata={"enum": list(EVENT_TYPES)}),
+        OpenEnum("EventType", EVENT_TYPES),
         required=True,
         metadata={"description": "clients must tolerate new values"},
     )
@@ -96,8 +96,8 @@ class CreatedWebhook(Webhook):
 class Delivery(Response):
     id = Id(required=True)
     eventId = fields.String(required=True, metadata={"example": "evt_42"})
-    eventType = fields.String(required=True, metadata={"enum": list(EVENT_TYPES)})
-    status = fields.String(required=True, validate=validate.OneOf(DELIVERY_STATES))
+    eventType = OpenEnum("EventType", EVENT_TYPES, required=True)
+    status = OpenEnum("DeliveryStatus", DELIVERY_STATES, required=True, description="clients must tolerate new values")
     attempts = fields.Integer(required=True)
     lastAttemptAt = fields.DateTime(required=True, allow_none=True)
     lastResponseStatus = fields.Integer(
