@@ -35,6 +35,11 @@ class Settings:
     execution_lease_seconds: float = 60.0
     connector_timeout_seconds: float = 10.0
     connector_concurrency: int = 10
+    sse_keepalive_seconds: float = 15.0
+    sse_max_streams_per_credential: int = 20
+    sse_queue_size: int = 2000
+    sse_fallback_poll_seconds: float = 5.0
+    sse_max_stream_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +72,19 @@ class Settings:
             connector_concurrency=_int(
                 env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
             ),
+            # Live events (docs/console-and-live-events.md). The contract wants a
+            # keepalive at least every 15 s.
+            sse_keepalive_seconds=_float(
+                env, "SSE_KEEPALIVE_SECONDS", cls.sse_keepalive_seconds, low=0.05, high=15.0
+            ),
+            sse_max_streams_per_credential=_int(
+                env, "SSE_MAX_STREAMS_PER_CREDENTIAL", cls.sse_max_streams_per_credential, low=1, high=10000
+            ),
+            sse_queue_size=_int(env, "SSE_QUEUE_SIZE", cls.sse_queue_size, low=500, high=1_000_000),
+            sse_fallback_poll_seconds=_float(
+                env, "SSE_FALLBACK_POLL_SECONDS", cls.sse_fallback_poll_seconds, low=0.05, high=60.0
+            ),
+            sse_max_stream_seconds=_float(env, "SSE_MAX_STREAM_SECONDS", cls.sse_max_stream_seconds, low=0.05),
         )
 
     def __post_init__(self) -> None:
@@ -97,7 +115,9 @@ def _int(env: Mapping[str, str], name: str, default: int, *, low: int, high: int
     return value
 
 
-def _float(env: Mapping[str, str], name: str, default: float, *, low: float = 0.05) -> float:
+def _float(
+    env: Mapping[str, str], name: str, default: float, *, low: float = 0.05, high: float = 86400.0
+) -> float:
     raw = env.get(name, "").strip()
     if not raw:
         return default
@@ -105,8 +125,8 @@ def _float(env: Mapping[str, str], name: str, default: float, *, low: float = 0.
         value = float(raw)
     except ValueError:
         raise SettingsError(f"{name} must be a number of seconds, got {raw!r}") from None
-    if not low <= value <= 86400:
-        raise SettingsError(f"{name} must be between {low} and 86400 seconds, got {raw}")
+    if not low <= value <= high:
+        raise SettingsError(f"{name} must be between {low:g} and {high:g} seconds, got {raw}")
     return value
 
 

@@ -14,6 +14,7 @@ from service.db import Database
 from service.domain.services import Services
 from service.execution.expiry import DraftExpiry
 from service.execution.poller import Poller
+from service.live.hub import Hub
 from service.settings import Settings
 
 
@@ -35,6 +36,7 @@ LIFECYCLE = web.AppKey("lifecycle", Lifecycle)
 HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 POLLER = web.AppKey("poller", Poller)
 DRAFT_EXPIRY = web.AppKey("draft_expiry", DraftExpiry)
+LIVE_HUB = web.AppKey("live_hub", Hub)
 
 SIGNER = web.AppKey("signer", TokenSigner)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)
