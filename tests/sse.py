@@ -74,6 +74,13 @@ class Stream:
                 if message is None or message.data is not None:
                     return message
 
+    async def quiet(self, within: float) -> bool:
+        """Whether no further event arrives within that time (the stream may end meanwhile)."""
+        try:
+            return await self.next_event(within=within) is None
+        except TimeoutError:
+            return True
+
     async def events(self, count: int, within: float = 10.0) -> list[Message]:
         found = []
         async with asyncio.timeout(within):

@@ -38,7 +38,11 @@ from service.live.subscription import Subscription
 logger = logging.getLogger(__name__)
 
 COALESCE_SECONDS = 0.01  # notifications within this share one read
-HELD_BACK_FIRST_RETRY_SECONDS = 0.05
+# While an event is held back, read again this soon, then a little less often:
+# the horizon is cluster-wide, so any writing transaction (autovacuum's ANALYZE
+# of another database too) can hold it for a moment.
+HELD_BACK_FIRST_RETRY_SECONDS = 0.02
+HELD_BACK_MAX_RETRY_SECONDS = 0.2
 SWEEP_SECONDS = 1.0
 
 
@@ -84,11 +88,11 @@ class Hub:
         reseller_id: int,
         client_id: str,
         token: str,
-        after: Position | None,
+        after: Position,
         order_id: int | None,
         event_type: str | None,
     ) -> Subscription:
-        """Register a stream, from `after` or (None) from the hub's position: now."""
+        """Register a stream that sends the events after `after`."""
         if self._per_client[client_id] >= self._max_per_credential:
             raise TooManyStreams(
                 f"This credential already has {self._max_per_credential} open event streams "
@@ -101,7 +105,7 @@ class Hub:
             token=token,
             order_id=order_id,
             event_type=event_type,
-            last=self.position if after is None else after,
+            last=after,
             queue_limit=self._queue_limit,
             deadline=time.monotonic() + self._max_stream_seconds,
         )
@@ -129,12 +133,17 @@ class Hub:
             sub.end(reason)
 
     async def start(self) -> None:
-        """Stand at the newest readable event: a stream without a cursor starts there."""
         await self._jump_to_head()
+
+    async def now(self) -> Position:
+        """Where a stream without a cursor starts: after every event readable now."""
+        head = await self._db.fetchrow("live_head")
+        return self.position if head is None else max(self.position, sse.position_of(head))
 
     async def run(self) -> None:
         """Read whenever woken, or after a while anyway; forever (cancelled on shutdown)."""
         delay = self._fallback_seconds
+        held = 0.0  # the current retry delay while events are held back
         while True:
             try:
                 async with asyncio.timeout(delay):
@@ -150,10 +159,10 @@ class Hub:
                 delay = self._fallback_seconds
                 continue
             if waiting:
-                retry = HELD_BACK_FIRST_RETRY_SECONDS if delay >= self._fallback_seconds else delay * 2
-                delay = min(retry, self._fallback_seconds)
+                held = min(held * 2, HELD_BACK_MAX_RETRY_SECONDS) if held else HELD_BACK_FIRST_RETRY_SECONDS
+                delay = min(held, self._fallback_seconds)
             else:
-                delay = self._fallback_seconds
+                held, delay = 0.0, self._fallback_seconds
             await asyncio.sleep(COALESCE_SECONDS)
 
     async def _jump_to_head(self) -> None:

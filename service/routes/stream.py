@@ -58,9 +58,9 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     wanted = event_type(query)
     order_id = query_id(query, "orderId")
     resume = request.headers.get("Last-Event-ID") or query.get("cursor")
-    after = feed_position(resume) if resume else None
     principal = request[PRINCIPAL]
     hub = request.app[LIVE_HUB]
+    after = feed_position(resume) if resume else await hub.now()
     sub = hub.subscribe(
         reseller_id=principal.reseller_id,
         client_id=principal.client_id,

@@ -14,7 +14,9 @@ WHERE reseller_id = $1::bigint
   AND xid < pg_snapshot_xmin(pg_current_snapshot())
   AND ($4::text IS NULL OR type = $4::text)
   AND ($5::bigint IS NULL OR order_id = $5::bigint)
-ORDER BY xid, id
+-- Qualified: a bare `xid` here would be the text column of the select list,
+-- and '1000' sorts before '999'.
+ORDER BY order_events.xid, order_events.id
 LIMIT $6::integer;
 
 -- name: order_events_page

@@ -10,7 +10,8 @@ SELECT id, xid::text AS xid, reseller_id, order_id, account_id, type, actor_type
 FROM order_events
 WHERE (xid, id) > ($1::text::xid8, $2::bigint)
   AND xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xid, id
+-- Qualified: a bare `xid` would be the text column of the select list.
+ORDER BY order_events.xid, order_events.id
 LIMIT $3::integer;
 
 -- name: live_events_waiting
@@ -26,7 +27,7 @@ SELECT EXISTS (SELECT FROM order_events WHERE (xid, id) > ($1::text::xid8, $2::b
 SELECT xid::text AS xid, id
 FROM order_events
 WHERE xid < pg_snapshot_xmin(pg_current_snapshot())
-ORDER BY xid DESC, id DESC
+ORDER BY order_events.xid DESC, order_events.id DESC
 LIMIT 1;
 
 -- name: live_ping
