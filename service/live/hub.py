@@ -11,12 +11,15 @@ and a slow timer reads anyway, in case a notification was lost (the listener
 reconnecting, for instance).
 
 A new stream joins without a gap or a duplicate: it subscribes first, so the
-hub queues every event it reads from then on, and only then reads its backlog
-(the events after its cursor) from the database with the reseller's feed
-query. That read starts after the subscription, so its horizon is at least
-the hub's at that moment: everything up to the hub's position at subscription
-is in the backlog, everything after it is queued, and what is in both is
-dropped when the queue is written (`Subscription.take`)."""
+hub offers it every event it reads from then on, and only then reads its
+backlog (the events after its cursor) with the reseller's feed query. The
+hub's position at that moment came from a read whose snapshot was taken
+earlier, and the backlog read's snapshot is taken later, so its horizon is at
+least as far: everything up to the hub's position is in the backlog, every
+read the hub finishes afterwards is offered (one already running included),
+and what is in both is dropped when the queue is written (`Subscription.take`).
+The one move that offers nothing, jumping to the head while nobody listens,
+is therefore never applied once a stream has subscribed."""
 
 from __future__ import annotations
 
@@ -158,6 +161,11 @@ class Hub:
                 logger.warning("live events: cannot read the feed", extra={"error": str(exc)[:200]})
                 delay = self._fallback_seconds
                 continue
+            except Exception:
+                # A bug must not end live events for the process's lifetime.
+                logger.exception("live events: reading the feed failed")
+                delay = self._fallback_seconds
+                continue
             if waiting:
                 held = min(held * 2, HELD_BACK_MAX_RETRY_SECONDS) if held else HELD_BACK_FIRST_RETRY_SECONDS
                 delay = min(held, self._fallback_seconds)
@@ -167,7 +175,10 @@ class Hub:
 
     async def _jump_to_head(self) -> None:
         head = await self._db.fetchrow("live_head")
-        if head is not None:
+        # Only while still nobody listens: a stream that subscribed during the query
+        # may be owed events the jump would pass over without offering them (the
+        # query's snapshot can be later than the stream's own backlog read).
+        if head is not None and not self._by_reseller:
             self.position = max(self.position, sse.position_of(head))
 
     async def _advance(self) -> bool:
@@ -203,22 +214,28 @@ class Hub:
         revoked (within the contract's 5 s), and those past their lifetime; forever."""
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
-            now = time.monotonic()
-            allowed: dict[str, bool] = {}
-            for sub in self.subscriptions:
-                if sub.ended:
-                    continue
-                if sub.is_gone():
-                    sub.end("the client closed the connection")
-                elif now >= sub.deadline:
-                    sub.end("the stream reached its lifetime; reconnect with Last-Event-ID")
-                elif not self._token_valid(sub.token):
-                    sub.end("the access token expired")
-                else:
-                    if sub.client_id not in allowed:
-                        allowed[sub.client_id] = await self._still_allowed(sub)
-                    if not allowed[sub.client_id]:
-                        sub.end("the credential was revoked or lost the scope orders:read")
+            try:
+                await self._sweep_once()
+            except Exception:
+                logger.exception("live events: checking the open streams failed")
+
+    async def _sweep_once(self) -> None:
+        now = time.monotonic()
+        allowed: dict[str, bool] = {}  # per credential, asked once a sweep
+        for sub in self.subscriptions:
+            if sub.ended:
+                continue
+            if sub.is_gone():
+                sub.end("the client closed the connection")
+            elif now >= sub.deadline:
+                sub.end("the stream reached its lifetime; reconnect with Last-Event-ID")
+            elif not self._token_valid(sub.token):
+                sub.end("the access token expired")
+            else:
+                if sub.client_id not in allowed:
+                    allowed[sub.client_id] = await self._still_allowed(sub)
+                if not allowed[sub.client_id]:
+                    sub.end("the credential was revoked or lost the scope orders:read")
 
     def _token_valid(self, token: str) -> bool:
         try:

@@ -1,7 +1,8 @@
 """GET /api/events/stream in one process: format, resume, handover, filters, tenancy, limits.
 
 The hub's fallback timer is set to a minute here, so an event that arrives
-within a second arrived because the database notified the listener."""
+within seconds arrived because the database notified the listener (the 1 s
+bound itself is measured across processes in test_live_processes.py)."""
 
 from __future__ import annotations
 
@@ -58,7 +59,7 @@ async def test_an_event_is_streamed_as_it_commits_and_its_id_is_a_feed_cursor(cl
     tenant = await api.tenant()
     stream = await open_stream(client, tenant)
     order = await api.draft(tenant)
-    message = await stream.next_event(within=1.0)
+    message = await stream.next_event(within=5.0)
     assert message.event == "order.created"
     status, trail = await api.call(tenant, "GET", f"/api/orders/{order['id']}/events")
     assert message.json == trail["items"][0]  # the same representation as the feed's
@@ -81,7 +82,7 @@ async def test_a_stream_without_a_cursor_starts_now_and_says_where(client, api):
     status, page = await api.call(tenant, "GET", f"/api/events?cursor={opening.id}")
     assert page["items"] == []
     newer = await api.draft(tenant)
-    message = await stream.next_event(within=1.0)
+    message = await stream.next_event(within=5.0)
     assert message.json["orderId"] == newer["id"]
     stream.close()
 
@@ -401,7 +402,7 @@ async def test_an_event_held_back_by_an_older_transaction_arrives_when_it_ends(c
     finally:
         await transaction.commit()
         await older.close()
-    message = await stream.next_event(within=1.5)
+    message = await stream.next_event(within=5.0)
     assert message.json["orderId"] == order["id"]
     stream.close()
 
@@ -416,7 +417,7 @@ async def test_the_stream_survives_the_listener_losing_its_connection(client, ap
     assert killed == 1
     await asyncio.sleep(1.0)  # the listener reconnects after its first backoff
     order = await api.draft(tenant)
-    message = await stream.next_event(within=2.0)
+    message = await stream.next_event(within=5.0)
     assert message.json["orderId"] == order["id"]
     stream.close()
 
@@ -471,3 +472,35 @@ async def test_the_hubs_read_walks_the_position_index(conn, client):
     await conn.execute("SET enable_seqscan = off; SET enable_bitmapscan = off")
     plan = "\n".join(r[0] for r in await conn.fetch("EXPLAIN " + sql, "0", 0, 200))
     assert "order_events_position_idx" in plan and "Sort" not in plan, plan
+
+
+async def test_a_hub_that_skips_ahead_while_nobody_listens_does_not_skip_a_new_streams_event(
+    client, api, conn, monkeypatch
+):
+    """With no stream open the hub moves to the newest position without reading events. If a
+    stream opens while that query runs and an event commits before its snapshot is taken,
+    the move would pass over an event the stream is owed."""
+    tenant = await api.tenant()
+    hub, db = client.app[LIVE_HUB], client.app[DATABASE]
+    real_fetchrow = db.fetchrow
+    blocked, release = asyncio.Event(), asyncio.Event()
+
+    async def slow_head_in_the_hub(name, *args):
+        if name == "live_head" and asyncio.current_task().get_name() == "live-hub" and not release.is_set():
+            blocked.set()
+            await release.wait()
+        return await real_fetchrow(name, *args)
+
+    monkeypatch.setattr(db, "fetchrow", slow_head_in_the_hub)
+    await insert_events(conn, tenant, 1, order_id=1)  # wakes the hub, which nobody listens to
+    async with asyncio.timeout(2):
+        await blocked.wait()
+    stream = await open_stream(client, tenant)
+    async with asyncio.timeout(2):
+        while hub.subscriptions[0].catching_up:
+            await asyncio.sleep(0.005)
+    await insert_events(conn, tenant, 1, order_id=2)  # after the stream's backlog read
+    release.set()  # the hub's head query now sees it
+    (message,) = await stream.events(1, within=3)
+    assert message.json["orderId"] == 2
+    stream.close()
