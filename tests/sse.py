@@ -32,7 +32,7 @@ def parse_block(block: str) -> Message:
             message.comments.append(line[1:].strip())
             continue
         field, _, value = line.partition(":")
-        value = value[1:] if value.startswith(" ") else value
+        value = value.removeprefix(" ")
         if field == "id":
             message.id = value
         elif field == "event":

@@ -11,6 +11,7 @@ from typing import Any
 import marshmallow
 from aiohttp import web
 
+from service.domain.events import START
 from service.errors import (
     FieldError,
     MalformedJson,
@@ -18,7 +19,6 @@ from service.errors import (
     ValidationFailed,
     field_error,
 )
-from service.domain.events import START
 from service.schemas.common import MAX_ID
 
 DEFAULT_PAGE_SIZE = 50

@@ -50,7 +50,7 @@ class Listener:
             try:
                 conn = await self._connect()
                 lost = asyncio.Event()
-                conn.add_termination_listener(lambda _: lost.set())
+                conn.add_termination_listener(lambda _, lost=lost: lost.set())
                 await conn.add_listener(CHANNEL, self._notified)
                 self.connected.set()
                 self._wake()  # what committed while nobody listened

@@ -58,9 +58,19 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
     wanted = event_type(query)
     order_id = query_id(query, "orderId")
     resume = request.headers.get("Last-Event-ID") or query.get("cursor")
+    cursor = feed_position(resume) if resume else None
+    headers = {
+        "Content-Type": sse.CONTENT_TYPE,
+        "Cache-Control": "no-store",
+        # Proxies such as nginx would otherwise hold messages back.
+        "X-Accel-Buffering": "no",
+        "X-Request-Id": request[REQUEST_ID],
+    }
+    if request.method == "HEAD":  # what a GET would answer, without opening a stream
+        return web.Response(headers=headers)
     principal = request[PRINCIPAL]
     hub = request.app[LIVE_HUB]
-    after = feed_position(resume) if resume else await hub.now()
+    after = cursor if cursor is not None else await hub.now()
     sub = hub.subscribe(
         reseller_id=principal.reseller_id,
         client_id=principal.client_id,
@@ -70,15 +80,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         event_type=wanted,
     )
     try:
-        response = web.StreamResponse(
-            headers={
-                "Content-Type": sse.CONTENT_TYPE,
-                "Cache-Control": "no-store",
-                # Proxies such as nginx would otherwise hold messages back.
-                "X-Accel-Buffering": "no",
-                "X-Request-Id": request[REQUEST_ID],
-            }
-        )
+        response = web.StreamResponse(headers=headers)
         await response.prepare(request)
         sub.is_gone = lambda: request.transport is None or request.transport.is_closing()
         sub.abort = lambda: request.transport is not None and request.transport.abort()

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 import concurrent.futures
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -171,7 +170,12 @@ def shoot(page, name: str) -> None:
 
 
 def test_screenshots_of_the_queue_and_an_order_at_both_widths(console, north):
-    order = north.pending(notes="Renewal for 25 seats; finance approved the budget in March")
+    order = north.order(
+        "Contoso Ltd",
+        [("M365-BS", 25, "Annually", {"domain": "contoso.example"}), ("EXCH-P2", 25, "Monthly", {"region": "EU"})],
+        notes="Renewal for 25 seats; finance approved the budget in March",
+        po="PO-2291",
+    )
     for width, viewport in (("1280", WIDE), ("390", PHONE)):
         tab = console(viewport)
         tab.sign_in(north.approver)

@@ -61,7 +61,7 @@ async def test_a_trailing_slash_redirects_to_the_page(client):
 
 @pytest.mark.parametrize("source", SOURCES, ids=lambda p: p.name)
 def test_no_script_parses_strings_as_html(source):
-    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", source.read_text(), flags=re.S)  # comments may name them
+    code = re.sub(r"//[^\n]*|/\*.*?\*/", "", source.read_text(), flags=re.DOTALL)  # comments may name them
     for sink in ("innerHTML", "outerHTML", "insertAdjacentHTML", "document.write", "eval(", "new Function",
                  "localStorage", "sessionStorage", "document.cookie"):
         assert sink not in code, f"{source.name} uses {sink}"

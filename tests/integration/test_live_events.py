@@ -79,7 +79,7 @@ async def test_a_stream_without_a_cursor_starts_now_and_says_where(client, api):
     opening = await stream.next()
     assert opening.retry == 2000 and opening.data is None
     # The opening id stands after the existing event: polling from it finds nothing old.
-    status, page = await api.call(tenant, "GET", f"/api/events?cursor={opening.id}")
+    _, page = await api.call(tenant, "GET", f"/api/events?cursor={opening.id}")
     assert page["items"] == []
     newer = await api.draft(tenant)
     message = await stream.next_event(within=5.0)
@@ -189,7 +189,7 @@ async def test_filters_select_messages_and_ids_stay_feed_cursors(client, api, co
     (only,) = await both.events(1)
     assert (only.json["orderId"], only.event) == (7, "order.cancelled")
     # Resuming a filtered stream from its id, and polling from it, agree.
-    status, page = await api.call(tenant, "GET", f"/api/events?cursor={only.id}")
+    _, page = await api.call(tenant, "GET", f"/api/events?cursor={only.id}")
     assert page["items"] == []
     for stream in (by_order, by_type, both):
         assert await stream.quiet(within=0.3), "an event the filter excludes"
@@ -504,3 +504,10 @@ async def test_a_hub_that_skips_ahead_while_nobody_listens_does_not_skip_a_new_s
     (message,) = await stream.events(1, within=3)
     assert message.json["orderId"] == 2
     stream.close()
+
+
+async def test_head_answers_at_once_without_opening_a_stream(client, api):
+    tenant = await api.tenant()
+    response = await client.head(STREAM, headers=tenant.headers)
+    assert response.status == 200 and response.headers["Content-Type"] == "text/event-stream"
+    assert client.app[LIVE_HUB].subscriptions == []
