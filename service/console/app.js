@@ -102,7 +102,7 @@ async function route() {
 }
 
 function onEvent(event) {
-  if (event.orderId === orderView.id) orderView.soon();
+  if (event.orderId === orderView.id) orderView.soon(event);
   list.soon();
   countSoon();
 }
@@ -114,9 +114,11 @@ function onState(state, seconds) {
   indicator.title = state === "live" ? "Changes appear as they happen" : "Live updates are paused";
 }
 
-function countSoon(delay = 400) {
+function countSoon(delay = 500) {
+  if (countTimer && delay) return; // at most once per delay; 0: now
   clearTimeout(countTimer);
   countTimer = setTimeout(async () => {
+    countTimer = null;
     try {
       byId("pending-count").textContent = await pendingCount();
     } catch {

@@ -96,10 +96,13 @@ export class OrderList {
     return this.load();
   }
 
-  /** Load the list again soon, once for a burst of live events. */
-  soon(delay = 400) {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.load(), delay);
+  /** Load the list again soon: at most once per `delay` however many events arrive. */
+  soon(delay = 500) {
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.load();
+    }, delay);
   }
 
   #turn(step) {

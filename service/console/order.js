@@ -7,6 +7,7 @@ import { PENDING_APPROVAL, actor, badgeClass, day, describeEvent, explain, momen
 
 const CONFIRMED = new Set(["Pending", "In Progress", "Completed", "Partially Completed", "Failed"]);
 const MAX_TIMELINE_PAGES = 5;
+const VALUE_EVENTS = new Set(["order.values_changed", "order.item_added", "order.item_removed"]);
 
 export class OrderView {
   constructor({ onDecided }) {
@@ -22,6 +23,7 @@ export class OrderView {
   async open(id) {
     if (id !== this.id) {
       this.id = id;
+      this.values = null; // custom fields and characteristics, read again only when they change
       byId("reason").value = "";
       show(byId("decision-message"), false);
       show(byId("order-message"), false);
@@ -33,12 +35,17 @@ export class OrderView {
   close() {
     this.id = null;
     clearTimeout(this.timer);
+    this.timer = null;
   }
 
-  /** Read the order again soon, once for a burst of live events. */
-  soon(delay = 150) {
-    clearTimeout(this.timer);
-    this.timer = setTimeout(() => this.refresh(), delay);
+  /** Read the order again soon: at most once per `delay` however many events arrive. */
+  soon(event, delay = 300) {
+    if (event && VALUE_EVENTS.has(event.type)) this.values = null;
+    if (this.timer) return;
+    this.timer = setTimeout(() => {
+      this.timer = null;
+      this.refresh();
+    }, delay);
   }
 
   async refresh() {
@@ -46,8 +53,9 @@ export class OrderView {
     if (id === null) return;
     const generation = ++this.generation;
     try {
-      const loaded = await load(id);
+      const loaded = await load(id, this.values);
       if (generation !== this.generation || id !== this.id) return; // superseded
+      this.values = { values: loaded.values, characteristics: loaded.characteristics, itemIds: loaded.items.map((i) => i.id) };
       this.#render(loaded);
       show(byId("order-message"), false);
     } catch (error) {
@@ -118,13 +126,16 @@ export class OrderView {
   }
 }
 
-async function load(id) {
+async function load(id, known) {
   const base = `/api/orders/${id}`;
-  const [order, items, values, events] = await Promise.all([
-    get(base), get(`${base}/items?pageSize=200`), get(`${base}/customfields`), timeline(base),
-  ]);
-  const [characteristics, execution] = await Promise.all([
-    Promise.all(items.items.slice(0, 50).map((item) => get(`${base}/items/${item.id}/characteristics`))),
+  const [order, items, events] = await Promise.all([get(base), get(`${base}/items?pageSize=200`), timeline(base)]);
+  const ids = items.items.map((item) => item.id);
+  // Values change only on the events that say so (see VALUE_EVENTS); execution does not touch them.
+  const reuse = known && known.itemIds.length === ids.length && known.itemIds.every((v, i) => v === ids[i]);
+  const [values, characteristics, execution] = await Promise.all([
+    reuse ? known.values : get(`${base}/customfields`),
+    reuse ? known.characteristics
+      : Promise.all(ids.slice(0, 50).map((itemId) => get(`${base}/items/${itemId}/characteristics`))),
     CONFIRMED.has(order.status) ? get(`${base}/execute/status`) : null,
   ]);
   return { order, items: items.items, characteristics, values, events, execution };
