@@ -63,12 +63,17 @@ async def _hold(url: str, count: int, tokens: list[str]) -> None:
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0), timeout=timeout) as session:
         async def one(number: int) -> aiohttp.ClientResponse:
             token = tokens[number % len(tokens)]
-            response = await session.get(
-                f"{url}/api/events/stream", headers={"Authorization": f"Bearer {token}"}
-            )
-            if response.status != 200:
-                raise RuntimeError(f"HTTP {response.status}: {(await response.text())[:300]}")
-            return response
+            while True:
+                response = await session.get(
+                    f"{url}/api/events/stream", headers={"Authorization": f"Bearer {token}"}
+                )
+                if response.status == 429:  # the streams of the previous run are not yet noticed closed
+                    await asyncio.sleep(float(response.headers.get("Retry-After", "1")))
+                    response.release()
+                    continue
+                if response.status != 200:
+                    raise RuntimeError(f"HTTP {response.status}: {(await response.text())[:300]}")
+                return response
 
         try:
             async with asyncio.timeout(READY_WITHIN_SECONDS):
