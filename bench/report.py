@@ -12,6 +12,7 @@ RATIO_TARGET = 0.8
 GROWTH_TARGET = 1.2
 EXPIRY_TARGET = 2.0
 RSS_TARGET_MB = 150
+STREAMS_TARGET = 0.95
 
 
 def _target(name: str, value, limit: str, met) -> dict:
@@ -30,6 +31,14 @@ def judge(results: dict) -> list[dict]:
         worst = min(ratios) if ratios else None
         judged.append(_target(label, worst, f">= {RATIO_TARGET}x (worst concurrency)",
                               None if worst is None else worst >= RATIO_TARGET))
+    plain = {e["concurrency"]: e["service"] for e in by_key.get("get_order", []) if "service" in e}
+    streamed = {e["concurrency"]: e["service"] for e in by_key.get("get_order_streams", []) if "service" in e}
+    shared = sorted(set(plain) & set(streamed))
+    worst = min((round(streamed[c]["rps_median"] / plain[c]["rps_median"], 3) for c in shared
+                 if plain[c]["rps_median"]), default=None)
+    judged.append(_target("GET order with 200 open event streams vs without", worst,
+                          f">= {STREAMS_TARGET}x (worst concurrency)",
+                          None if worst is None else worst >= STREAMS_TARGET))
     growth = [g for g in results["growth"] if "service" in g]
     if len(growth) >= 2:
         first, last = growth[0]["service"]["p99_ms"], growth[-1]["service"]["p99_ms"]

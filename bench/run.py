@@ -15,8 +15,9 @@ import psutil
 
 from bench import api, database, expiry, loader, profile, webhooks, wrk
 from bench.modes import Mode
-from bench.scenarios import SCENARIOS, Fixtures, Target, alternate, one_run, summarise
+from bench.scenarios import SCENARIOS, STREAMS, Fixtures, Target, alternate, one_run, summarise
 from bench.servers import start_ceiling, start_service
+from bench.streams import PER_CREDENTIAL
 
 logger = logging.getLogger("bench")
 # The load during the expiry job stops when the job ends, or after this long.
@@ -57,6 +58,18 @@ async def _service_tokens(session, service, conn, queries, admin_token: str, not
             notes.append(f"service scenarios needing a token were skipped: {exc}")
             return None
     notes.append(f"credentials: {how}; tokens: POST /oauth/token")
+    return tokens
+
+
+async def _stream_tokens(session, service, conn, queries, admin_token: str) -> list[str]:
+    """Tokens of enough credentials of the large tenant to hold STREAMS open streams."""
+    tokens = []
+    for _ in range(-(-STREAMS // PER_CREDENTIAL)):
+        client_id, secret, _ = await api.credentials(
+            session, service.url, admin_token=admin_token, reseller_id=loader.LARGE_TENANT,
+            conn=conn, queries=queries,
+        )
+        tokens.append(await api.token(session, service.url, client_id, secret))
     return tokens
 
 
@@ -101,6 +114,9 @@ async def run(server_dsn: str, options: Options) -> dict:
             service_target = Target(server=service, read_token=tokens[0] if tokens else "",
                                     write_token=tokens[1] if tokens else "")
             with_auth = [ceiling_target, service_target] if tokens else [ceiling_target]
+            if tokens and any(SCENARIOS[key].streams for key in options.scenarios):
+                service_target.stream_tokens = await _stream_tokens(session, service, conn, queries,
+                                                                    admin_token)
             for size in mode.sizes:
                 await _load_to(conn, tenants, queries, size, loaded, results["data"])
                 loaded = size

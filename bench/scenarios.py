@@ -13,6 +13,10 @@ import psutil
 from bench import wrk
 from bench.sampler import Sampler
 from bench.servers import Server
+from bench.streams import Holder
+
+# Open event streams held on the service during get_order_streams.
+STREAMS = 200
 
 logger = logging.getLogger("bench")
 
@@ -25,6 +29,7 @@ class Target:
     read_token: str  # the large tenant's
     write_token: str  # the writer tenant's
     list_path: str = "/api/orders?stage=All&pageSize=50"
+    stream_tokens: list[str] = dataclasses.field(default_factory=list)  # the service's only
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -42,6 +47,7 @@ class Scenario:
     key: str
     title: str
     build: Callable[[Target, Fixtures], dict]  # -> wrk.Run keyword arguments but timing
+    streams: int = 0  # open event streams held on the service while it runs
 
 
 def _get(key: str, path: str) -> Callable[[Target, Fixtures], dict]:
@@ -82,6 +88,8 @@ SCENARIOS = {
     s.key: s
     for s in (
         Scenario(key="get_order", title="GET /api/orders/{id}", build=_get("get_order", "/api/orders/%d")),
+        Scenario(key="get_order_streams", title=f"GET /api/orders/{{id}}, {STREAMS} event streams open",
+                 build=_get("get_order_streams", "/api/orders/%d"), streams=STREAMS),
         Scenario(key="list_page", title="GET /api/orders?stage=All&pageSize=50 (deep cursor)", build=_list),
         Scenario(key="exec_status", title="GET /api/orders/{id}/execute/status",
                  build=_get("exec_status", "/api/orders/%d/execute/status")),
@@ -143,6 +151,21 @@ def alternate(scenario: Scenario, targets: list[Target], fixtures: Fixtures, *, 
               rounds: int, seconds: float, warmup: float,
               postgres: Callable[[], list[psutil.Process]]) -> dict:
     """A B A B …: each round runs every target once with the same load."""
+    holders = [t for t in targets if t.stream_tokens] if scenario.streams else []
+    holder = Holder(holders[0].server.url, scenario.streams, holders[0].stream_tokens) if holders else None
+    try:
+        entry = _alternate(scenario, targets, fixtures, connections=connections, rounds=rounds,
+                           seconds=seconds, warmup=warmup, postgres=postgres)
+    finally:
+        read = holder.stop() if holder else None
+    if holder:
+        entry["streams"] = {"open": scenario.streams, "holder": read}
+    return entry
+
+
+def _alternate(scenario: Scenario, targets: list[Target], fixtures: Fixtures, *, connections: int,
+               rounds: int, seconds: float, warmup: float,
+               postgres: Callable[[], list[psutil.Process]]) -> dict:
     loads = {t.server.name: scenario.build(t, fixtures) for t in targets}
     if warmup:
         for target in targets:

@@ -12,7 +12,8 @@ from service.execution.scheduler import http_client_ctx, scheduler_ctx, webhook_
 from service.http.idempotency import idempotency_middleware
 from service.http.middleware import problem_middleware
 from service.domain import services
-from service.routes import admin, catalog, events, health, items, oauth, orders, values, webhooks
+from service.live.context import end_streams, live_ctx
+from service.routes import admin, catalog, console, events, health, items, oauth, orders, stream, values, webhooks
 from service.routes import settings as reseller_settings
 from service.settings import Settings
 from service.state import (
@@ -53,10 +54,15 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app[LIFECYCLE] = Lifecycle(migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations")))
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(auth_ctx)
+    app.cleanup_ctx.append(live_ctx)
+    app.on_shutdown.append(end_streams)
     app.cleanup_ctx.append(http_client_ctx)
     app.cleanup_ctx.append(webhook_client_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
-    for module in (health, oauth, admin, catalog, orders, items, values, events, reseller_settings, webhooks):
+    for module in (
+        health, oauth, admin, catalog, orders, items, values, events, stream, reseller_settings, webhooks
+    ):
         app.add_routes(module.routes)
     openapi.setup(app)
+    app.add_routes(console.routes)
     return app

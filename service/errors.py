@@ -248,6 +248,13 @@ class SlowDown(RateLimited):
     oauth_error = "slow_down"
 
 
+class TooManyStreams(ServiceError):
+    """Too many open event streams for this credential"""
+
+    status = 429
+    code = "too_many_streams"
+
+
 class ServiceUnavailable(ServiceError):
     """Service unavailable"""
 

@@ -50,6 +50,11 @@ class Settings:
     webhook_concurrency: int = 20
     webhook_endpoint_concurrency: int = 4
     webhook_disable_after_seconds: float = 3 * 86400.0
+    sse_keepalive_seconds: float = 15.0
+    sse_max_streams_per_credential: int = 20
+    sse_queue_size: int = 2000
+    sse_fallback_poll_seconds: float = 5.0
+    sse_max_stream_seconds: float = 3600.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -88,6 +93,19 @@ class Settings:
                 env, "IDEMPOTENCY_TTL_SECONDS", cls.idempotency_ttl_seconds, low=1, high=MAX_IDEMPOTENCY_TTL
             ),
             **_webhook_settings(env),
+            # Live events (docs/console-and-live-events.md). The contract wants a
+            # keepalive at least every 15 s.
+            sse_keepalive_seconds=_float(
+                env, "SSE_KEEPALIVE_SECONDS", cls.sse_keepalive_seconds, low=0.05, high=15.0
+            ),
+            sse_max_streams_per_credential=_int(
+                env, "SSE_MAX_STREAMS_PER_CREDENTIAL", cls.sse_max_streams_per_credential, low=1, high=10000
+            ),
+            sse_queue_size=_int(env, "SSE_QUEUE_SIZE", cls.sse_queue_size, low=500, high=1_000_000),
+            sse_fallback_poll_seconds=_float(
+                env, "SSE_FALLBACK_POLL_SECONDS", cls.sse_fallback_poll_seconds, low=0.05, high=60.0
+            ),
+            sse_max_stream_seconds=_float(env, "SSE_MAX_STREAM_SECONDS", cls.sse_max_stream_seconds, low=0.05),
         )
 
     def __post_init__(self) -> None:

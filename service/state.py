@@ -17,6 +17,7 @@ from service.execution.expiry import DraftExpiry, IdempotencyKeyPurge
 from service.execution.poller import Poller
 from service.execution.webhook_dispatcher import WebhookDispatcher
 from service.execution.webhook_sender import WebhookSender
+from service.live.hub import Hub
 from service.settings import Settings
 
 
@@ -44,6 +45,7 @@ WEBHOOK_RESOLVER = web.AppKey("webhook_resolver", AbstractResolver)
 WEBHOOK_CLIENT = web.AppKey("webhook_client", aiohttp.ClientSession)
 WEBHOOK_DISPATCHER = web.AppKey("webhook_dispatcher", WebhookDispatcher)
 WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
+LIVE_HUB = web.AppKey("live_hub", Hub)
 
 SIGNER = web.AppKey("signer", TokenSigner)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)

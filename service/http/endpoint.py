@@ -43,10 +43,12 @@ class Doc:
     status: int = 200
     returns: Any = None  # a response schema class, or {"type": "array", "items": class}; None: no body
     returns_description: str = "OK"
+    media_type: str = "application/json"  # of the success response's body
     body: Any = None  # the request schema the handler loads with
     body_required: bool = True  # False: a request without a body is the empty object
     form: bool = False  # the body is application/x-www-form-urlencoded, not JSON
     query: tuple[str, ...] = ()
+    request_headers: tuple[str, ...] = ()  # header parameters it reads (components in openapi.py)
     errors: tuple[type[e.ServiceError], ...] = ()
     field_codes: tuple[str, ...] = ()  # `errors[].code` of its own 422s, beyond those of its body/query
     headers: tuple[str, ...] = ()  # response headers besides X-Request-Id

@@ -139,6 +139,15 @@ EXAMPLES: dict[str, Any] = {
     "Event": _event,
     "EventPage": {"items": [_event], "nextCursor": None},
     "FeedPage": {"items": [_event], "nextCursor": "WyJmZWVkIiwgNzQxLCA0Ml0"},
+    # GET /api/events/stream: the opening lines, then one message per event, and a keepalive.
+    "EventStream": (
+        "retry: 2000\nid: WyJmZWVkIiwgNzQwLCA0MV0\n\n"
+        "id: WyJmZWVkIiwgNzQxLCA0Ml0\nevent: order.status_changed\n"
+        'data: {"id":"evt_42","type":"order.status_changed","occurredAt":"2025-06-02T09:20:05.000120Z",'
+        '"orderId":1,"accountId":2,"actor":{"type":"system","clientId":null},'
+        '"data":{"from":"Pending","to":"In Progress"}}\n\n'
+        ": keepalive\n\n"
+    ),
     "ItemCreate": {
         "productId": 1,
         "quantity": 2,

@@ -33,6 +33,8 @@ TITLE = "Reseller Ordering API"
 API_VERSION = "3.0"
 DOCUMENT_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
+# Web pages, not API operations: the docs UI and the approver's console.
+UNDOCUMENTED_PREFIXES = (DOCUMENT_PATH, DOCS_PATH, "/console")
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 
 PROBLEM_JSON = "application/problem+json"
@@ -155,6 +157,11 @@ CONDITIONAL_PARAMETERS = {
         "description": "the ETag this change is meant for: 412 `precondition_failed` and no change "
         "unless it is still current",
     },
+    "Last-Event-ID": {
+        "schema": {"type": "string", "maxLength": 512, "pattern": "^[A-Za-z0-9_-]*$"},
+        "description": "the `id` of the last message received: the stream resumes right after it "
+        "(EventSource sends it when it reconnects); it wins over `cursor`",
+    },
 }
 
 RESPONSE_HEADERS = {
@@ -225,6 +232,7 @@ STATUS_DESCRIPTIONS = {
     413: "The body is over 1 MiB",
     415: "The body is not of the required media type",
     422: "The request is not valid; `errors` names each field",
+    429: "Too many requests or open streams; `Retry-After` says how many seconds to wait",
     503: "The database is unreachable or the service is shutting down; retry later",
 }
 
@@ -316,7 +324,7 @@ def documented_routes(app: web.Application) -> Iterator[tuple[str, str, Any]]:
         canonical = route.resource.canonical if route.resource is not None else ""
         # HEAD is GET without a body (aiohttp adds one per GET); the document and
         # the docs UI describe the API, not themselves.
-        if route.method == "HEAD" or canonical.startswith((DOCUMENT_PATH, DOCS_PATH)):
+        if route.method == "HEAD" or canonical.startswith(UNDOCUMENTED_PREFIXES):
             continue
         yield route.method.lower(), _openapi_path(canonical), route.handler
 
@@ -409,6 +417,7 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
     keyed = idempotency.takes_key(method, path)
     if keyed:
         parameters.append(idempotency.HEADER)
+    parameters += doc.request_headers
     ok: dict[str, Any] = {"description": doc.returns_description, "headers": {"X-Request-Id": "X-Request-Id"}}
     for header in doc.headers:
         ok["headers"][header] = header
@@ -417,7 +426,7 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
     if keyed:
         ok["headers"][idempotency.REPLAYED] = idempotency.REPLAYED
     if doc.returns is not None:
-        ok["content"] = {"application/json": {"schema": doc.returns, "example": EXAMPLES[doc.example_key]}}
+        ok["content"] = {doc.media_type: {"schema": doc.returns, "example": EXAMPLES[doc.example_key]}}
     responses = {str(doc.status): ok}
     if doc.etag:
         responses["304"] = {

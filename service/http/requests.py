@@ -11,6 +11,7 @@ from typing import Any
 import marshmallow
 from aiohttp import web
 
+from service.domain.events import START
 from service.errors import (
     FieldError,
     MalformedJson,
@@ -142,6 +143,24 @@ def query_id(query: Mapping[str, str], name: str) -> int | None:
 
 def invalid_cursor() -> ValidationFailed:
     return field_error("cursor", "is not a cursor this list gave out", code="invalid_cursor")
+
+
+FEED = "feed"
+
+
+def feed_position(raw: str | None) -> tuple[int, int]:
+    """A cursor of the events feed (GET /api/events, and the ids of its stream) as
+    (xid, id); absent: the start of the feed."""
+    if not raw:
+        return START
+    after = decode_cursor({"cursor": raw}, FEED, 2)
+    if not all(isinstance(part, int) and not isinstance(part, bool) and 0 <= part < 2**63 for part in after):
+        raise invalid_cursor()
+    return after[0], after[1]
+
+
+def feed_cursor(position: tuple[int, int]) -> str:
+    return encode_cursor(FEED, list(position))
 
 
 def id_after(query: Mapping[str, str], kind: str) -> int | None:

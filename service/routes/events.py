@@ -6,11 +6,10 @@ from aiohttp import web
 
 from service import lifecycle
 from service.auth import READS
-from service.domain.events import START
 from service.http.endpoint import endpoint
 from service.http.requests import (
-    decode_cursor,
-    encode_cursor,
+    feed_cursor,
+    feed_position,
     field_error,
     id_after,
     invalid_cursor,
@@ -25,7 +24,6 @@ from service.schemas import orders as o
 from service.state import PRINCIPAL, SERVICES
 
 routes = web.RouteTableDef()
-FEED = "feed"
 
 
 @routes.get(ORDER + "/events")
@@ -48,20 +46,6 @@ async def order_events(request: web.Request) -> web.Response:
     # Event ids are "evt_<n>"; the list is keyed by n.
     next_key = [int(items[-1]["id"].removeprefix("evt_"))] if len(events) > size else None
     return json_response(page(items, next_key, "events"))
-
-
-def feed_position(raw: str | None) -> tuple[int, int]:
-    """A feed cursor as (xid, id); absent: the start of the feed."""
-    if not raw:
-        return START
-    after = decode_cursor({"cursor": raw}, FEED, 2)
-    if not all(isinstance(part, int) and not isinstance(part, bool) and 0 <= part < 2**63 for part in after):
-        raise invalid_cursor()
-    return after[0], after[1]
-
-
-def feed_cursor(position: tuple[int, int]) -> str:
-    return encode_cursor(FEED, list(position))
 
 
 def event_type(query) -> str | None:

@@ -14,7 +14,8 @@ WHERE reseller_id = $1::bigint
   AND xid < pg_snapshot_xmin(pg_current_snapshot())
   AND ($4::text IS NULL OR type = $4::text)
   AND ($5::bigint IS NULL OR order_id = $5::bigint)
-ORDER BY xid, id
+-- Qualified, so the order is by the xid8 column, never by text ('1000' < '999').
+ORDER BY order_events.xid, order_events.id
 LIMIT $6::integer;
 
 -- name: order_events_page

@@ -32,6 +32,21 @@ def test_the_package_finds_its_sql_from_outside_the_repository(tmp_path):
     )
 
 
+def test_the_package_ships_the_console(tmp_path):
+    # From an empty directory, as above: in CI this is the installed wheel's copy.
+    result = subprocess.run(
+        [sys.executable, "-c", "from service.routes.console import CONSOLE_DIR; print(CONSOLE_DIR)"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    shipped = Path(result.stdout.strip())
+    assert sorted(p.name for p in shipped.iterdir() if p.is_file()) == sorted(
+        p.name for p in (ROOT / "service" / "console").iterdir() if p.is_file()
+    )
+
+
 def test_the_dockerfile_passes_hadolint():
     hadolint = shutil.which("hadolint") or str(Path(sys.executable).parent / "hadolint")
     if not Path(hadolint).exists():
