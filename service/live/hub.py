@@ -136,7 +136,11 @@ class Hub:
             sub.end(reason)
 
     async def start(self) -> None:
-        await self._jump_to_head()
+        try:
+            await self._jump_to_head()
+        except DATABASE_ERRORS as exc:
+            # Not migrated yet, or unreachable: the first read in run() catches up.
+            logger.warning("live events: cannot read the feed yet", extra={"error": str(exc)[:200]})
 
     async def now(self) -> Position:
         """Where a stream without a cursor starts: after every event readable now."""

@@ -41,6 +41,8 @@ GLOBAL_QUERIES = {
     "execution_order_refresh": "the poll job recomputes the order of a row it claimed",
     "expiry_delete_batch": "the expiry job deletes expired drafts of every tenant",
     "events_purge_batch": "retention deletes old events of every tenant",
+    "live_events_waiting": "the live hub reads the feed of every tenant once and fans it out",
+    "live_head": "the live hub reads the feed of every tenant once and fans it out",
     "webhook_claim": "the webhook sender claims due deliveries of every tenant",
     "webhook_attempt_succeeded": "the webhook sender writes a delivery it claimed (lease token)",
     "webhook_attempt_failed": "the webhook sender writes a delivery it claimed (lease token)",
