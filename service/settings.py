@@ -35,6 +35,11 @@ class Settings:
     execution_lease_seconds: float = 60.0
     connector_timeout_seconds: float = 10.0
     connector_concurrency: int = 10
+    rate_limit_per_minute: int = 1200
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -67,6 +72,13 @@ class Settings:
             connector_concurrency=_int(
                 env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
             ),
+            rate_limit_per_minute=_int(
+                env, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, low=0, high=1_000_000
+            ),
+            metrics_enabled=_bool(env, "METRICS_ENABLED", cls.metrics_enabled),
+            metrics_token=env.get("METRICS_TOKEN") or None,
+            header_timeout_seconds=_float(env, "HEADER_TIMEOUT_SECONDS", cls.header_timeout_seconds, low=0.5),
+            body_timeout_seconds=_float(env, "BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds, low=0.5),
         )
 
     def __post_init__(self) -> None:

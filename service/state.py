@@ -14,6 +14,8 @@ from service.db import Database
 from service.domain.services import Services
 from service.execution.expiry import DraftExpiry
 from service.execution.poller import Poller
+from service.http.ratelimit import RateLimiter, TokenBrake, Verdict
+from service.metrics import Metrics
 from service.settings import Settings
 
 
@@ -36,8 +38,14 @@ HTTP_CLIENT = web.AppKey("http_client", aiohttp.ClientSession)
 POLLER = web.AppKey("poller", Poller)
 DRAFT_EXPIRY = web.AppKey("draft_expiry", DraftExpiry)
 
+# None when turned off (METRICS_ENABLED=false, RATE_LIMIT_PER_MINUTE=0).
+METRICS = web.AppKey("metrics", Metrics | None)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter | None)
+TOKEN_BRAKE = web.AppKey("token_brake", TokenBrake)
+
 SIGNER = web.AppKey("signer", TokenSigner)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
+RATE_LIMIT = web.RequestKey("rate_limit", Verdict)

@@ -33,6 +33,7 @@ class DraftExpiry:
         self._max_seconds = max_seconds
         self._stopping = False
         self._runs: set[asyncio.Task] = set()
+        self.failures = 0  # runs that failed (and were logged); read by the metrics
 
     async def run_once(self) -> int:
         """Delete expired drafts until none is left (or the bounds are reached); return how many."""
@@ -52,6 +53,7 @@ class DraftExpiry:
                 if count < self._batch_size:
                     break
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            self.failures += 1
             logger.warning("draft expiry failed; the next run retries", extra={"error": str(exc)[:200]})
         finally:
             self._runs.discard(run)

@@ -58,6 +58,7 @@ class Poller:
         self._rng = rng or random.Random()
         self._stopping = False
         self._runs: set[asyncio.Task] = set()
+        self.failures = 0  # ticks that failed (and were logged); read by the metrics
         # item task -> (item id, claim token), for releasing leases on shutdown
         self._in_flight: dict[asyncio.Task, tuple[int, uuid.UUID]] = {}
 
@@ -68,6 +69,7 @@ class Poller:
         try:
             return await self._tick()
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            self.failures += 1
             logger.warning("poll tick failed; the next tick retries", extra={"error": str(exc)[:200]})
             return 0
         finally:

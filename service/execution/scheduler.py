@@ -18,7 +18,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 
 from service.execution.expiry import DraftExpiry
 from service.execution.poller import Poller
-from service.state import DATABASE, DRAFT_EXPIRY, HTTP_CLIENT, POLLER, SETTINGS
+from service.state import DATABASE, DRAFT_EXPIRY, HTTP_CLIENT, METRICS, POLLER, SETTINGS
 
 logger = logging.getLogger(__name__)
 
@@ -40,6 +40,23 @@ async def http_client_ctx(app: web.Application):
         yield
 
 
+def _tracked(app: web.Application, name: str, job: Poller | DraftExpiry):
+    """The job's run, counted in scheduler_job_runs_total (and drafts_expired_total)."""
+    metrics = app[METRICS]
+    if metrics is None:
+        return job.run_once
+    run = metrics.job(name, job.run_once, failures=lambda: job.failures)
+    if not isinstance(job, DraftExpiry):
+        return run
+
+    async def expire() -> int:
+        deleted = await run()
+        metrics.drafts_expired.inc(deleted)
+        return deleted
+
+    return expire
+
+
 async def scheduler_ctx(app: web.Application):
     settings = app[SETTINGS]
     poller = Poller(
@@ -56,8 +73,8 @@ async def scheduler_ctx(app: web.Application):
         return
     scheduler = AsyncIOScheduler(timezone=datetime.UTC)
     for job_id, func, seconds in (
-        ("poll_executions", poller.run_once, settings.poll_interval_seconds),
-        ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
+        ("poll_executions", _tracked(app, "poll_executions", poller), settings.poll_interval_seconds),
+        ("expire_drafts", _tracked(app, "expire_drafts", expiry), settings.expire_interval_seconds),
     ):
         scheduler.add_job(
             func,

@@ -33,6 +33,7 @@ TITLE = "Reseller Ordering API"
 API_VERSION = "3.0"
 DOCUMENT_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
+METRICS_PATH = "/metrics"
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 
 PROBLEM_JSON = "application/problem+json"
@@ -54,7 +55,12 @@ Build, execute and follow orders for a reseller's own account and its end custom
   answers 404.
 * `X-Api-Version` may be absent or `3.0`. Every response carries `X-Request-Id`.
 * A request that is not valid HTTP (a request line or header over 8 KiB, a malformed header)
-  answers 400 `bad_request`.
+  answers 400 `bad_request`; one whose body stops arriving for `BODY_TIMEOUT_SECONDS` answers 408.
+* Each credential may send `RATE_LIMIT_PER_MINUTE` requests a minute under `/api` (1200 unless the
+  deployment says otherwise), in bursts of up to that many; over it answers 429 `rate_limited` with
+  `Retry-After`. Every authenticated `/api` answer carries `RateLimit-Policy` and `RateLimit`.
+* 503 `database_unavailable` comes with `Retry-After`. After a change was sent, its `detail` says
+  when the change may have been applied; `Idempotency-Key` makes the retry safe.
 """
 
 _id = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID, "example": 1}
@@ -153,7 +159,21 @@ RESPONSE_HEADERS = {
         "required": True,
         "description": "the representation's tag, for `If-None-Match` and `If-Match`",
     },
+    "Retry-After": {
+        "schema": {"type": "integer", "minimum": 0},
+        "description": "seconds to wait before sending the request again",
+    },
+    "RateLimit-Policy": {
+        "schema": {"type": "string", "example": '"default";q=1200;w=60'},
+        "description": "the credential's limit: `q` requests per `w` seconds, in bursts of up to `q` "
+        "(absent while the deployment runs without limits)",
+    },
+    "RateLimit": {
+        "schema": {"type": "string", "example": '"default";r=1199;t=1'},
+        "description": "`r` requests left now, `t` seconds until the full `q` is available again",
+    },
 }
+RATE_LIMIT_HEADERS = ("RateLimit-Policy", "RateLimit")
 
 SECURITY_SCHEMES = {
     "resellerToken": {
@@ -183,8 +203,12 @@ STATUS_DESCRIPTIONS = {
     412: "The resource changed since the ETag in `If-Match`",
     413: "The body is over 1 MiB",
     415: "The body is not of the required media type",
+    408: "The request body stopped arriving; the connection is closed",
     422: "The request is not valid; `errors` names each field",
-    503: "The database is unreachable or the service is shutting down; retry later",
+    429: "Too many requests; wait `Retry-After` seconds",
+    503: "The database is not available right now, or the service is shutting down; retry after "
+    "`Retry-After` seconds. `database_unavailable` after a change was sent says in `detail` whether it "
+    "may have been applied",
 }
 
 
@@ -219,8 +243,9 @@ def documented_routes(app: web.Application) -> Iterator[tuple[str, str, Any]]:
     for route in app.router.routes():
         canonical = route.resource.canonical if route.resource is not None else ""
         # HEAD is GET without a body (aiohttp adds one per GET); the document and
-        # the docs UI describe the API, not themselves.
-        if route.method == "HEAD" or canonical.startswith((DOCUMENT_PATH, DOCS_PATH)):
+        # the docs UI describe the API, not themselves; /metrics is for the
+        # operator's Prometheus, in its own format (docs/operations.md).
+        if route.method == "HEAD" or canonical.startswith((DOCUMENT_PATH, DOCS_PATH, METRICS_PATH)):
             continue
         yield route.method.lower(), _openapi_path(canonical), route.handler
 
@@ -242,6 +267,10 @@ def _problem(spec: APISpec, status: int, kinds: list[type[e.ServiceError]]) -> s
     headers = {"X-Request-Id": "X-Request-Id"}
     if status == 401:
         headers["WWW-Authenticate"] = "WWW-Authenticate"
+    if status in (429, 503):
+        headers["Retry-After"] = "Retry-After"
+    if first.code == e.RateLimited.code:
+        headers.update({name: name for name in RATE_LIMIT_HEADERS})
     spec.components.response(
         name,
         {
@@ -271,9 +300,9 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
     """Errors that follow from where a route lives, what it needs and what it reads."""
     implied: list[type[e.ServiceError]] = [e.UnsupportedApiVersion, NotHttp]
     if doc.database:
-        implied.append(e.ServiceUnavailable)
+        implied += [e.ServiceUnavailable, e.DatabaseUnavailable]
     if path.startswith("/api/"):
-        implied.append(e.Unauthorized)
+        implied += [e.Unauthorized, e.RateLimited]
     if doc.permission is not None:
         if doc.permission.standard_only:
             implied.append(e.EditionNotPermitted)
@@ -284,6 +313,8 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
         implied += [e.Unauthorized, e.NotFound]  # NotFound: no ADMIN_TOKEN, no operator API
     if "{" in path:
         implied.append(e.NotFound)
+    if doc.body is not None:
+        implied.append(e.RequestTimeout)
     if doc.body is not None and not doc.form:
         implied += [e.MalformedJson, e.PayloadTooLarge, e.UnsupportedMediaType, e.ValidationFailed]
     if {"pageSize", "cursor", "stage", "type", "orderIdFilter", "accountId"} & set(doc.query):
@@ -304,6 +335,8 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
         ok["headers"][header] = header
     if doc.etag:
         ok["headers"]["ETag"] = "ETag"
+    if path.startswith("/api/"):
+        ok["headers"].update({name: name for name in RATE_LIMIT_HEADERS})
     if doc.returns is not None:
         ok["content"] = {"application/json": {"schema": doc.returns, "example": EXAMPLES[doc.example_key]}}
     responses = {str(doc.status): ok}
