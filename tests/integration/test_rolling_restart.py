@@ -171,3 +171,27 @@ async def test_an_upload_not_finished_soon_after_the_listener_closes_is_refused_
     # Refused before the handler ran: no order was created.
     status, page = await Api(session).call(tenant, "GET", "/api/orders?stage=Draft")
     assert status == 200 and page["items"] == []
+
+
+async def test_while_draining_answers_ask_clients_to_reconnect(dsn):
+    port = free_port()
+    process = _replica(dsn, port)
+    try:
+        async with aiohttp.ClientSession(base_url=f"http://127.0.0.1:{port}") as session:
+            assert len(await _replica_ids(session, expected=1)) == 1
+            async with session.get("/health/live") as response:
+                assert response.status == 200 and response.headers.get("Connection", "").lower() != "close"
+            process.send_signal(signal.SIGTERM)
+            await asyncio.sleep(0.3)  # inside the drain
+            async with session.get("/health/live") as response:
+                # Still served, but kept-alive clients move to another replica before the listener closes.
+                assert response.status == 200
+                assert response.headers["Connection"].lower() == "close"
+            async with session.get("/health/ready") as response:
+                assert response.status == 503
+        await asyncio.to_thread(process.wait, 30)
+        assert process.returncode == 0
+    finally:
+        if process.poll() is None:
+            process.kill()
+        process.communicate()
