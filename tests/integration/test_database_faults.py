@@ -111,9 +111,8 @@ async def test_a_connection_lost_before_commit_is_plain_unavailability_and_nothi
 
 async def test_outside_a_transaction_only_a_lost_write_is_an_unknown_outcome(dsn, scratch):
     pool = await _pool(dsn)
-    database = db.Database(
-        pool=pool, queries={**QUERIES, "slow_insert": "INSERT INTO fault_rows (note) SELECT 'x' FROM pg_sleep(5)"}
-    )
+    slow_insert = "INSERT INTO fault_rows (note) SELECT 'x' FROM pg_sleep(5)"
+    database = db.Database(pool=pool, queries={**QUERIES, "slow_insert": slow_insert})
     try:
         pid = await database.fetchval("pid")
         killer = asyncio.create_task(_terminate_when(scratch, pid, "pg_sleep"))

@@ -19,7 +19,9 @@ DASHBOARD = DEPLOY / "grafana" / "reseller-ordering.json"
 
 # Series Prometheus makes itself, not the service.
 PROMETHEUS_OWN = {"up"}
-KEYWORDS = {"and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right"}
+KEYWORDS = {
+    "and", "or", "unless", "bool", "offset", "by", "without", "on", "ignoring", "group_left", "group_right",
+}
 FUNCTIONS = {
     "sum", "max", "min", "avg", "count", "rate", "increase", "irate", "histogram_quantile",
     "topk", "bottomk", "abs", "clamp_min", "clamp_max", "delta", "absent", "time",
@@ -91,7 +93,8 @@ def test_alert_rules_are_well_formed():
     names = [rule["alert"] for rule in rules]
     assert len(names) == len(set(names))
     for rule in rules:
-        assert set(rule) <= {"alert", "expr", "for", "labels", "annotations", "keep_firing_for"}, rule["alert"]
+        fields = {"alert", "expr", "for", "labels", "annotations", "keep_firing_for"}
+        assert set(rule) <= fields, rule["alert"]
         assert re.fullmatch(r"[A-Z][A-Za-z0-9]+", rule["alert"])
         assert isinstance(rule["expr"], str) and balanced(rule["expr"]), rule["alert"]
         assert DURATION.match(rule["for"]), rule["alert"]

@@ -30,7 +30,8 @@ async def _writer(session, tenant, product, stop: asyncio.Event, seen: dict) -> 
         ) as response:
             seen["status"][response.status] += 1
             body = await response.json(content_type=None)
-            seen["problems"].append(body) if response.status >= 500 else None
+            if response.status >= 500:
+                seen["problems"].append(body)
             if response.status != 201:
                 await asyncio.sleep(0.05)
                 continue
@@ -73,7 +74,8 @@ async def test_a_database_restart_under_write_load_gives_no_500_and_loses_no_ack
     )
     with tempfile.TemporaryFile(mode="w+") as log:
         # A file, not a pipe: every 503 logs a line, and a full pipe would stall the service.
-        process = subprocess.Popen([sys.executable, "-m", "service", "serve"], env=env, stdout=log, stderr=log)
+        command = [sys.executable, "-m", "service", "serve"]
+        process = subprocess.Popen(command, env=env, stdout=log, stderr=log)
         try:
             await asyncio.to_thread(
                 wait_for_status, f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process
@@ -88,7 +90,8 @@ async def test_a_database_restart_under_write_load_gives_no_500_and_loses_no_ack
                     seen = {"status": collections.Counter(), "orders": [], "items": [], "problems": []}
                     stop = asyncio.Event()
                     writers = [
-                        asyncio.create_task(_writer(session, tenant, product, stop, seen)) for _ in range(CLIENTS)
+                        asyncio.create_task(_writer(session, tenant, product, stop, seen))
+                        for _ in range(CLIENTS)
                     ]
                     outage = asyncio.create_task(_outage(own_server))
                     await asyncio.sleep(RUN_SECONDS)

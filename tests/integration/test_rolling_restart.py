@@ -39,7 +39,8 @@ def _replica(dsn: str, port: int) -> subprocess.Popen:
 
 
 async def _replica_ids(session: aiohttp.ClientSession, *, expected: int, within: float = 30) -> set[str]:
-    """Request-id prefixes of the replicas answering on the port (new connections, so the kernel spreads them)."""
+    """Request-id prefixes of the replicas answering on the port; a new connection
+    each time, so the kernel spreads them."""
     seen: set[str] = set()
     deadline = time.monotonic() + within
     while len(seen) < expected and time.monotonic() < deadline:
