@@ -13,6 +13,7 @@ GROWTH_TARGET = 1.2
 EXPIRY_TARGET = 2.0
 RSS_TARGET_MB = 150
 STREAMS_TARGET = 0.95
+OPS_COST_TARGET_PCT = 10.0
 
 
 def _target(name: str, value, limit: str, met) -> dict:
@@ -51,6 +52,11 @@ def judge(results: dict) -> list[dict]:
     ratio = expiry.get("p99_ratio") if expiry else None
     judged.append(_target("API p99 during expiry vs idle", ratio, f"<= {EXPIRY_TARGET}x",
                           None if ratio is None else ratio <= EXPIRY_TARGET))
+    costs = [e["ops_cost_pct"] for e in by_key.get("ops_overhead", []) if "ops_cost_pct" in e]
+    worst_cost = max(costs) if costs else None
+    judged.append(_target("GET order throughput lost to metrics + rate limits (%)", worst_cost,
+                          f"<= {OPS_COST_TARGET_PCT} (the speed budget, shared)",
+                          None if worst_cost is None else worst_cost <= OPS_COST_TARGET_PCT))
     rss = [e["service"]["rss_server_mb"] for e in results["scenarios"] if "service" in e]
     peak = max(rss) if rss else None
     judged.append(_target("RSS of the service process (MB, peak)", peak, f"< {RSS_TARGET_MB}",
@@ -90,6 +96,12 @@ def markdown(results: dict) -> str:
             (f"{s['cpu_server']:.2f} / {s['cpu_postgres']:.2f} / {s['cpu_wrk']:.2f} / "
              f"{_fmt(s.get('cpu_machine'), 2)}") if s else "—",
             (s or c)["errors"]))
+    for e in results["scenarios"]:
+        if "plain" in e and "service" in e:
+            s, p = e["service"], e["plain"]
+            lines.append(f"\n{e['title']} at c={e['concurrency']}: {_fmt(s['rps_median'], 0)} req/s "
+                         f"(p99 {_fmt(s['p99_ms'])} ms) on vs {_fmt(p['rps_median'], 0)} req/s "
+                         f"(p99 {_fmt(p['p99_ms'])} ms) off: {_fmt(e.get('ops_cost_pct'))}% of throughput.")
     if results["growth"]:
         lines += ["", "| orders | tenant orders | page depth | service list req/s | service p99 ms | "
                   "ceiling req/s | ceiling p99 ms |", "|---|---|---|---|---|---|---|"]

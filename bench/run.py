@@ -16,7 +16,7 @@ import psutil
 from bench import api, database, expiry, loader, profile, webhooks, wrk
 from bench.modes import Mode
 from bench.scenarios import SCENARIOS, STREAMS, Fixtures, Target, alternate, one_run, summarise
-from bench.servers import start_ceiling, start_service
+from bench.servers import WITHOUT_OPS, start_ceiling, start_service
 from bench.streams import PER_CREDENTIAL
 
 logger = logging.getLogger("bench")
@@ -92,7 +92,8 @@ async def run(server_dsn: str, options: Options) -> dict:
                     "python": platform.python_version(), "platform": platform.platform()},
         "settings": {"service_log_level": options.log_level or "default (INFO)", "wrk_threads": 1,
                      "pool_size_each": 10, "service_env": "defaults; EXPIRE_INTERVAL_SECONDS=86400, "
-                     "WEBHOOK_ALLOW_PRIVATE_URLS=true"},
+                     "WEBHOOK_ALLOW_PRIVATE_URLS=true, "
+                     "RATE_LIMIT_PER_MINUTE=1000000 (limiter on, never refusing)"},
         "data": {"loads": []}, "growth": [], "scenarios": [], "notes": [],
     }
     notes = results["notes"]
@@ -105,6 +106,7 @@ async def run(server_dsn: str, options: Options) -> dict:
     admin_token = secrets.token_urlsafe(16)
     service = start_service(dsn, admin_token=admin_token, log_level=options.log_level)
     ceiling = start_ceiling(dsn)
+    plain = None  # the service without metrics and rate limits, started for ops_overhead only
     postgres = database.postgres_processes
     try:
         async with aiohttp.ClientSession() as session:
@@ -137,6 +139,15 @@ async def run(server_dsn: str, options: Options) -> dict:
             results["data"]["list_depth"] = depth
             for key in (k for k in options.scenarios if k in SCENARIOS):
                 targets = [ceiling_target, service_target] if key == "ready" else with_auth
+                if key == "ops_overhead":
+                    if not tokens:
+                        notes.append("ops_overhead skipped: it reads orders, which needs a token")
+                        continue
+                    if plain is None:
+                        plain = start_service(dsn, admin_token=admin_token, log_level=options.log_level,
+                                              name="plain", extra_env=WITHOUT_OPS)
+                    # Same database, so the same signing key: the service's tokens work on it.
+                    targets = [service_target, dataclasses.replace(service_target, server=plain)]
                 for connections in mode.concurrencies:
                     results["scenarios"].append(alternate(
                         SCENARIOS[key], targets, fixtures, connections=connections, rounds=mode.rounds,
@@ -156,8 +167,9 @@ async def run(server_dsn: str, options: Options) -> dict:
             else:
                 notes.append("expiry run skipped: it measures the API's p99, which needs a token")
     finally:
-        for server in (service, ceiling):
-            server.stop()
+        for server in (service, ceiling, plain):
+            if server is not None:
+                server.stop()
         await conn.close()
     results["data"]["service_log_mb"] = round(service.log.stat().st_size / 2**20, 1)
     return results

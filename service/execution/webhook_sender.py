@@ -22,7 +22,7 @@ import asyncio
 import dataclasses
 import datetime
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import aiohttp
 import asyncpg
@@ -88,6 +88,8 @@ class WebhookSender:
         # Attempts by outcome since start: succeeded, retrying (failed, will be
         # retried), failed (failed for good). For webhook_deliveries_total{outcome}.
         self.outcomes = {"succeeded": 0, "retrying": 0, "failed": 0}
+        # Told each outcome too (the metrics' webhook_deliveries_total).
+        self.on_outcome: Callable[[str], None] | None = None
 
     async def run_once(self) -> int:
         """Send what is due until nothing is; return how many sends were started.
@@ -240,6 +242,8 @@ class WebhookSender:
             )
             return
         self.outcomes[outcome] += 1
+        if self.on_outcome is not None:
+            self.on_outcome(outcome)
         (logger.debug if attempt.ok else logger.info)(
             "webhook attempt",
             extra={

@@ -1,7 +1,9 @@
-"""Who may call what: /admin takes the operator token, /api a reseller token.
+"""Who may call what: /admin takes the operator token, /api a reseller token,
+and how often: each credential's requests under /api pass its rate limit.
 
 Authentication runs before routing, so an unauthenticated call answers 401
-whatever the path, and a reseller cannot probe which ids exist."""
+whatever the path, and a reseller cannot probe which ids exist. The rate
+limit is taken right after it, before anything else costs time."""
 
 from __future__ import annotations
 
@@ -16,8 +18,17 @@ from service.auth import (
     authenticate_operator,
     authenticate_reseller,
 )
-from service.errors import ServiceUnavailable
-from service.state import CREDENTIALS, DATABASE, PRINCIPAL, SETTINGS, SIGNER
+from service.errors import RateLimited, ServiceUnavailable
+from service.state import (
+    CREDENTIALS,
+    DATABASE,
+    METRICS,
+    PRINCIPAL,
+    RATE_LIMIT,
+    RATE_LIMITER,
+    SETTINGS,
+    SIGNER,
+)
 
 logger = logging.getLogger(__name__)
 PUBLIC_API_PATHS = ("/api/openapi.json", "/api/docs")
@@ -33,7 +44,21 @@ async def access_middleware(request: web.Request, handler) -> web.StreamResponse
         signer = app[SIGNER]
         if not signer.ready:
             signer = await ready_signer(app)
-        request[PRINCIPAL] = await authenticate_reseller(request, signer=signer, cache=app[CREDENTIALS])
+        request[PRINCIPAL] = principal = await authenticate_reseller(
+            request, signer=signer, cache=app[CREDENTIALS]
+        )
+        limiter = app[RATE_LIMITER]
+        if limiter is not None:
+            # The problem middleware puts the RateLimit headers on the answer, whatever it is.
+            request[RATE_LIMIT] = verdict = limiter.take(principal.client_id)
+            if not verdict.allowed:
+                if (metrics := app[METRICS]) is not None:
+                    metrics.rate_limited.inc()
+                raise RateLimited(
+                    f"Over {int(limiter.capacity)} requests a minute for this credential; "
+                    f"retry in {verdict.retry_after} s",
+                    headers={"Retry-After": str(verdict.retry_after)},
+                )
     return await handler(request)
 
 

@@ -144,7 +144,7 @@ async def _run(request: web.Request, handler) -> web.Response:
     except (ServiceError, web.HTTPException, asyncpg.DataError) as exc:
         if isinstance(exc, web.HTTPException) and exc.status < 400:
             raise
-        response = error_answer(exc, request[REQUEST_ID])
+        response = error_answer(exc, request)
     if response.status >= 500:
         raise _Unstored(response)
     return response

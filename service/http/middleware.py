@@ -1,4 +1,5 @@
-"""The one middleware: request id, API version, problem+json errors, access log."""
+"""The one middleware: request id, API version, problem+json errors, access
+log, request metrics and the rate-limit headers."""
 
 from __future__ import annotations
 
@@ -12,17 +13,19 @@ import time
 import asyncpg
 from aiohttp import web
 
+from service import db
 from service.errors import (
+    DatabaseUnavailable,
     MethodNotAllowed,
     NotFound,
     PayloadTooLarge,
     ServiceError,
-    ServiceUnavailable,
     UnsupportedApiVersion,
     ValidationFailed,
 )
 from service.logs import AccessLog
-from service.state import REQUEST_ID
+from service.metrics import UNMATCHED
+from service.state import LIFECYCLE, METRICS, RATE_LIMIT, RATE_LIMITER, REQUEST_ID
 
 logger = logging.getLogger("service.access")
 
@@ -34,6 +37,14 @@ _ID_PREFIX = f"{secrets.token_hex(6)}-"
 _ID_COUNTER = itertools.count(1)
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
 _HTTP_CODES = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
+_SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+# A database restart takes a few seconds; a client retrying sooner only adds load.
+DATABASE_RETRY_AFTER_SECONDS = 2
+OUTCOME_UNKNOWN = (
+    "The database connection was lost while this change was being committed: it may or may not "
+    "have been applied. Read the resource to find out, or send the request again with the same "
+    "Idempotency-Key, which applies it at most once."
+)
 
 
 def problem_response(error: ServiceError, request_id: str) -> web.Response:
@@ -51,7 +62,18 @@ def problem_response(error: ServiceError, request_id: str) -> web.Response:
         body["error_description"] = error.detail
     response = web.Response(status=error.status, body=json.dumps(body).encode(), headers=error.headers)
     response.headers["Content-Type"] = PROBLEM_JSON
+    if error.close_connection:
+        response.force_close()
     return response
+
+
+def database_unavailable(request: web.Request, exc: BaseException) -> DatabaseUnavailable:
+    """The 503 for a database fault; a change that may have committed says so."""
+    if isinstance(exc, db.OutcomeUnknown) and request.method not in _SAFE_METHODS:
+        detail = OUTCOME_UNKNOWN
+    else:
+        detail = "The database is not available right now; try again in a moment"
+    return DatabaseUnavailable(detail, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
 
 
 def _from_http_exception(exc: web.HTTPException) -> ServiceError:
@@ -67,19 +89,20 @@ def _from_http_exception(exc: web.HTTPException) -> ServiceError:
     return error
 
 
-def error_answer(exc: Exception, request_id: str) -> web.Response:
+def error_answer(exc: Exception, request: web.Request) -> web.Response:
     """The problem+json answer to an exception a handler raised.
 
     The one mapping from exceptions to answers: problem_middleware uses it for
     every request, and the Idempotency-Key layer to store, before the commit,
     exactly the answer the client is about to get."""
+    request_id = request[REQUEST_ID]
     if isinstance(exc, ServiceError):
         return problem_response(exc, request_id)
     if isinstance(exc, web.HTTPException):
         return problem_response(_from_http_exception(exc), request_id)
-    if isinstance(exc, (asyncpg.UndefinedTableError, asyncpg.UndefinedColumnError)):
+    if isinstance(exc, asyncpg.UndefinedTableError):
         # Started before its migrations ran (MIGRATE_ON_START=false): wait for them.
-        logger.warning("the database schema is not current", extra={"request_id": request_id})
+        logger.warning("the database is not migrated yet", extra={"request_id": request_id})
         return problem_response(
             ServiceUnavailable("The database is not migrated yet; run `python -m service migrate`"), request_id
         )
@@ -87,9 +110,12 @@ def error_answer(exc: Exception, request_id: str) -> web.Response:
         # Validation should have caught it; never pass database text to the client.
         logger.warning("value refused by the database", extra={"request_id": request_id}, exc_info=exc)
         return problem_response(ValidationFailed("A value in the request cannot be stored"), request_id)
-    if isinstance(exc, (asyncpg.PostgresConnectionError, asyncpg.TooManyConnectionsError, OSError, TimeoutError)):
-        logger.warning("database unavailable", extra={"request_id": request_id}, exc_info=exc)
-        return problem_response(ServiceUnavailable("The database is not reachable"), request_id)
+    if db.unavailable(exc):
+        logger.warning(
+            "database unavailable",
+            extra={"request_id": request_id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"},
+        )
+        return problem_response(database_unavailable(request, exc), request_id)
     logger.error("unhandled error", extra={"request_id": request_id}, exc_info=exc)
     return problem_response(ServiceError(), request_id)
 
@@ -108,15 +134,31 @@ async def problem_middleware(request: web.Request, handler) -> web.StreamRespons
     except web.HTTPException as exc:
         if exc.status < 400:
             raise
-        response = error_answer(exc, request_id)
+        response = error_answer(exc, request)
     except Exception as exc:
-        response = error_answer(exc, request_id)
-    response.headers["X-Request-Id"] = request_id
+        response = error_answer(exc, request)
+    headers = response.headers
+    headers["X-Request-Id"] = request_id
+    app = request.app
+    verdict = request.get(RATE_LIMIT)
+    if verdict is not None:
+        headers.update(verdict.headers(app[RATE_LIMITER].policy))
+    if app[LIFECYCLE].stopping:
+        # Draining: clients holding a kept-alive connection open a new one,
+        # which the load balancer sends to another replica.
+        response.force_close()
+    seconds = time.perf_counter() - started
+    metrics = app[METRICS]
+    if metrics is not None:
+        resource = request.match_info.route.resource
+        metrics.observe(
+            request.method, UNMATCHED if resource is None else resource.canonical, response.status, seconds
+        )
     access_log.write(
         method=request.method,
         path=request.path,
         status=response.status,
-        duration_ms=round((time.perf_counter() - started) * 1000, 2),
+        duration_ms=round(seconds * 1000, 2),
         request_id=request_id,
     )
     return response

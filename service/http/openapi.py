@@ -33,8 +33,10 @@ TITLE = "Reseller Ordering API"
 API_VERSION = "3.0"
 DOCUMENT_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
-# Web pages, not API operations: the docs UI and the approver's console.
-UNDOCUMENTED_PREFIXES = (DOCUMENT_PATH, DOCS_PATH, "/console")
+METRICS_PATH = "/metrics"
+# Not API operations: the docs UI, the approver's console, and /metrics (the
+# operator's Prometheus, in its own format; docs/operations.md).
+UNDOCUMENTED_PREFIXES = (DOCUMENT_PATH, DOCS_PATH, "/console", METRICS_PATH)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 
 PROBLEM_JSON = "application/problem+json"
@@ -66,7 +68,12 @@ Build, execute and follow orders for a reseller's own account and its end custom
   with it answers 304. Writes that take `If-Match` answer 412 `precondition_failed` and change
   nothing unless it names the current tag; it is checked after the body (422), before state (409).
 * A request that is not valid HTTP (a request line or header over 8 KiB, a malformed header)
-  answers 400 `bad_request`.
+  answers 400 `bad_request`; one whose body stops arriving for `BODY_TIMEOUT_SECONDS` answers 408.
+* Each credential may send `RATE_LIMIT_PER_MINUTE` requests a minute under `/api` (1200 unless the
+  deployment says otherwise), in bursts of up to that many; over it answers 429 `rate_limited` with
+  `Retry-After`. Every authenticated `/api` answer carries `RateLimit-Policy` and `RateLimit`.
+* 503 `database_unavailable` comes with `Retry-After`. After a change was sent, its `detail` says
+  when the change may have been applied; `Idempotency-Key` makes the retry safe.
 """
 
 _id = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID, "example": 1}
@@ -201,7 +208,17 @@ RESPONSE_HEADERS = {
         "required": False,
         "description": 'with `insufficient_scope`: `Bearer error="insufficient_scope", scope="<needed>"`',
     },
+    "RateLimit-Policy": {
+        "schema": {"type": "string", "example": '"default";q=1200;w=60'},
+        "description": "the credential's limit: `q` requests per `w` seconds, in bursts of up to `q` "
+        "(absent while the deployment runs without limits)",
+    },
+    "RateLimit": {
+        "schema": {"type": "string", "example": '"default";r=1199;t=1'},
+        "description": "`r` requests left now, `t` seconds until the full `q` is available again",
+    },
 }
+RATE_LIMIT_HEADERS = ("RateLimit-Policy", "RateLimit")
 
 SECURITY_SCHEMES = {
     "resellerToken": {
@@ -231,9 +248,12 @@ STATUS_DESCRIPTIONS = {
     412: "The resource changed since the ETag in `If-Match`",
     413: "The body is over 1 MiB",
     415: "The body is not of the required media type",
+    408: "The request body stopped arriving; the connection is closed",
     422: "The request is not valid; `errors` names each field",
-    429: "Too many requests or open streams; `Retry-After` says how many seconds to wait",
-    503: "The database is unreachable or the service is shutting down; retry later",
+    429: "Too many requests or open streams; wait `Retry-After` seconds",
+    503: "The database is not available right now, or the service is shutting down; retry after "
+    "`Retry-After` seconds. `database_unavailable` after a change was sent says in `detail` whether it "
+    "may have been applied",
 }
 
 
@@ -352,6 +372,8 @@ def _problem(status: int, kinds: list[type[e.ServiceError]], field_codes: list[s
         headers["WWW-Authenticate"] = "ScopeChallenge"
     if status in (409, 429, 503):
         headers["Retry-After"] = "Retry-After"
+    if any(kind is e.RateLimited for kind in kinds):
+        headers.update({name: name for name in RATE_LIMIT_HEADERS})
     response["headers"] = headers
     response["content"] = {PROBLEM_JSON: {"schema": {"$ref": "#/components/schemas/Problem"}, "example": example}}
     return response
@@ -361,9 +383,9 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
     """Errors that follow from where a route lives, what it needs and what it reads."""
     implied: list[type[e.ServiceError]] = [e.UnsupportedApiVersion, NotHttp]
     if doc.database:
-        implied.append(e.ServiceUnavailable)
+        implied += [e.ServiceUnavailable, e.DatabaseUnavailable]
     if path.startswith("/api/"):
-        implied.append(e.Unauthorized)
+        implied += [e.Unauthorized, e.RateLimited]
     if doc.permission is not None:
         if doc.permission.standard_only:
             implied.append(e.EditionNotPermitted)
@@ -376,6 +398,8 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
         implied += [e.Unauthorized, e.NotFound]  # NotFound: no ADMIN_TOKEN, no operator API
     if "{" in path:
         implied.append(e.NotFound)
+    if doc.body is not None:
+        implied.append(e.RequestTimeout)
     if doc.body is not None and not doc.form:
         implied += [e.MalformedJson, e.PayloadTooLarge, e.UnsupportedMediaType, e.ValidationFailed]
     if {"pageSize", "cursor", "stage", "type", "orderIdFilter", "accountId"} & set(doc.query):
@@ -425,6 +449,8 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
         ok["headers"]["ETag"] = "ETag"
     if keyed:
         ok["headers"][idempotency.REPLAYED] = idempotency.REPLAYED
+    if path.startswith("/api/"):
+        ok["headers"].update({name: name for name in RATE_LIMIT_HEADERS})
     if doc.returns is not None:
         ok["content"] = {doc.media_type: {"schema": doc.returns, "example": EXAMPLES[doc.example_key]}}
     responses = {str(doc.status): ok}

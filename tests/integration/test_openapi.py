@@ -29,7 +29,7 @@ def routed_operations(app) -> set[tuple[str, str]]:
     found = set()
     for route in app.router.routes():
         path = route.resource.canonical
-        if route.method == "HEAD" or path.startswith(("/api/docs", "/api/openapi.json", "/console")):
+        if route.method == "HEAD" or path.startswith(("/api/docs", "/api/openapi.json", "/console", "/metrics")):
             continue
         camel = re.sub(r"_([a-z])", lambda m: m[1].upper(), path)
         found.add((route.method.lower(), camel))

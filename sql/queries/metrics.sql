@@ -1,0 +1,13 @@
+-- Queries of GET /metrics (service.metrics). Each process runs them at most
+-- once every few seconds, whatever the scrape rate.
+
+-- name: metrics_execution_backlog
+-- One pass over the unfinished items (the rows the partial index
+-- executions_due_idx covers): how many wait in each status, and how long the
+-- item that has been due the longest has waited for its next step.
+SELECT count(*) FILTER (WHERE status = 'Pending') AS pending,
+       count(*) FILTER (WHERE status = 'In Progress') AS in_progress,
+       coalesce(extract(epoch FROM now() - min(next_attempt_at) FILTER (WHERE next_attempt_at <= now())),
+                0)::double precision AS oldest_due_seconds
+FROM executions
+WHERE status IN ('Pending', 'In Progress');
