@@ -16,11 +16,11 @@ import asyncpg
 from aiohttp import web
 
 from service import db, logs, migrate
-from service.http import protocol
 from service.app import create_app
 from service.demo import banner, seed, start_connector
 from service.embedded import embedded_postgres
 from service.execution import connector_sim
+from service.http import protocol
 from service.settings import Settings, SettingsError
 from service.state import LIFECYCLE, SERVICES
 from service.webhooks import receiver as webhook_receiver

@@ -9,13 +9,13 @@ from aiohttp import web
 from aiohttp.resolver import ThreadedResolver
 
 from service import db, migrate
+from service.domain import services
+from service.execution.scheduler import http_client_ctx, scheduler_ctx, webhook_client_ctx
 from service.http import openapi
 from service.http.access import access_middleware, auth_ctx
-from service.execution.scheduler import http_client_ctx, scheduler_ctx, webhook_client_ctx
 from service.http.idempotency import idempotency_middleware
 from service.http.middleware import problem_middleware
 from service.http.ratelimit import RateLimiter, TokenBrake
-from service.domain import services
 from service.live.context import end_streams, live_ctx
 from service.metrics import Metrics, keep_pool_current
 from service.routes import (

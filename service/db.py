@@ -92,7 +92,7 @@ async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
 # What "the database is not available right now" looks like through asyncpg:
 # it cannot be reached or refuses new sessions (starting up, shutting down,
 # out of connections or resources), or a session broke under a statement.
-_UNAVAILABLE = (
+UNAVAILABLE_ERRORS = (
     OSError,  # refused, reset, no route, no socket file (ConnectionError, OutcomeUnknown)
     TimeoutError,  # a command timeout, or a pool acquire given one
     asyncpg.PostgresConnectionError,  # class 08, and ConnectionDoesNotExistError
@@ -112,9 +112,14 @@ _SESSION_ENDED = (pg.ConnectionDoesNotExistError, pg.AdminShutdownError, pg.Cras
 _WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
+# Everything a statement can fail with that is the database's doing: jobs log
+# these as warnings and try again on their next run.
+DATABASE_ERRORS = (asyncpg.PostgresError, *UNAVAILABLE_ERRORS)
+
+
 def unavailable(exc: BaseException) -> bool:
     """Whether exc means the database is not available right now (a 503, never a 500)."""
-    return isinstance(exc, _UNAVAILABLE)
+    return isinstance(exc, UNAVAILABLE_ERRORS)
 
 
 def _lost_in_flight(exc: BaseException) -> bool:

@@ -10,7 +10,6 @@ deliver to that loopback address, --demo turns WEBHOOK_ALLOW_PRIVATE_URLS on."""
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Mapping
 from decimal import Decimal
 
 from aiohttp import web

@@ -8,7 +8,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from urllib.parse import urlsplit
 
-
 # How long a stored answer may be kept at most: 30 days of keys is already a large table.
 MAX_IDEMPOTENCY_TTL = 30 * 86400
 
@@ -180,7 +179,7 @@ def _database_url(env: Mapping[str, str]) -> str | None:
             f"(its scheme is {parts.scheme or 'missing'!r})"
         )
     try:
-        parts.port
+        _ = parts.port  # urlsplit parses the port only when asked
     except ValueError:
         raise SettingsError(
             "DATABASE_URL has a port that is not a number; percent-encode special characters "

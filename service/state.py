@@ -17,8 +17,8 @@ from service.execution.expiry import DraftExpiry, IdempotencyKeyPurge
 from service.execution.poller import Poller
 from service.execution.webhook_dispatcher import WebhookDispatcher
 from service.execution.webhook_sender import WebhookSender
-from service.live.hub import Hub
 from service.http.ratelimit import RateLimiter, TokenBrake, Verdict
+from service.live.hub import Hub
 from service.metrics import Metrics
 from service.settings import Settings
 

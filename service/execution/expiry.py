@@ -12,9 +12,7 @@ import asyncio
 import logging
 import time
 
-import asyncpg
-
-from service.db import Database
+from service.db import DATABASE_ERRORS, Database
 
 logger = logging.getLogger(__name__)
 
@@ -61,7 +59,7 @@ class BatchedDelete:
                 # being changed by a request or deleted by another replica.
                 if count < self._batch_size:
                     break
-        except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+        except DATABASE_ERRORS as exc:
             self.failures += 1
             logger.warning("%s not deleted; the next run retries", self.what, extra={"error": str(exc)[:200]})
         finally:

@@ -22,7 +22,7 @@ from collections.abc import Iterable
 import aiohttp
 import asyncpg
 
-from service.db import Database
+from service.db import DATABASE_ERRORS, Database
 from service.execution.connectors import (
     COMPLETED,
     FAILED,
@@ -69,7 +69,7 @@ class Poller:
         with self._runs.tracked():
             try:
                 return await self._tick()
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except DATABASE_ERRORS as exc:
                 self.failures += 1
                 logger.warning("poll tick failed; the next tick retries", extra={"error": str(exc)[:200]})
                 return 0

@@ -25,7 +25,7 @@ from collections.abc import Callable
 
 import asyncpg
 
-from service.db import Database
+from service.db import DATABASE_ERRORS, Database
 from service.execution.leases import Runs
 
 logger = logging.getLogger(__name__)
@@ -66,7 +66,7 @@ class WebhookDispatcher:
                         on_dispatched()
                     if result["fullest"] < self._batch_size:
                         break
-            except (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError) as exc:
+            except DATABASE_ERRORS as exc:
                 logger.warning(
                     "webhook dispatch failed; the next run retries", extra={"error": str(exc)[:200]}
                 )

@@ -29,7 +29,7 @@ import asyncpg
 import orjson
 from yarl import URL
 
-from service.db import Database
+from service.db import DATABASE_ERRORS, Database
 from service.domain import representations as rep
 from service.execution.leases import Claims, Runs, drain, new_token, scheduled_delay
 from service.webhooks import addresses, signing
@@ -39,7 +39,7 @@ logger = logging.getLogger(__name__)
 # What is read of a receiver's answer: enough to keep the connection alive,
 # never a whole body a hostile receiver might stream.
 _READ_LIMIT = 64 * 1024
-_DB_ERRORS = (OSError, asyncpg.PostgresError, asyncpg.InterfaceError, TimeoutError)
+_DB_ERRORS = DATABASE_ERRORS
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)

@@ -37,7 +37,7 @@ from aiohttp import web
 
 from service.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey, ServiceError
 from service.http.middleware import error_answer
-from service.state import DATABASE, PRINCIPAL, REQUEST_ID, SETTINGS
+from service.state import DATABASE, PRINCIPAL, SETTINGS
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"

@@ -20,6 +20,7 @@ from service.errors import (
     NotFound,
     PayloadTooLarge,
     ServiceError,
+    ServiceUnavailable,
     UnsupportedApiVersion,
     ValidationFailed,
 )

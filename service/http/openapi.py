@@ -22,8 +22,8 @@ from marshmallow import fields, validate
 from swagger_ui import core as swagger_ui
 
 from service import errors as e
-from service.http.endpoint import Doc
 from service.http import idempotency
+from service.http.endpoint import Doc
 from service.http.examples import EXAMPLES, PROBLEM_EXAMPLE
 from service.http.protocol import NotHttp
 from service.schemas.admin import Price

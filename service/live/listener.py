@@ -16,6 +16,7 @@ from collections.abc import Callable, Mapping
 import asyncpg
 
 from service import db
+from service.db import DATABASE_ERRORS
 
 logger = logging.getLogger(__name__)
 
@@ -56,7 +57,7 @@ class Listener:
                 self._wake()  # what committed while nobody listened
                 backoff = BACKOFF_FIRST_SECONDS
                 await self._hold(conn, lost)
-            except (OSError, TimeoutError, asyncpg.PostgresError, asyncpg.InterfaceError) as exc:
+            except DATABASE_ERRORS as exc:
                 logger.warning(
                     "live events: the listener lost the database; reconnecting",
                     extra={"error": str(exc)[:200], "retry_in_seconds": backoff},

@@ -10,17 +10,16 @@ import asyncio
 import logging
 import time
 
-import asyncpg
 from aiohttp import web
 
-from service.db import Database
+from service.db import DATABASE_ERRORS, Database
 from service.live import sse
 from service.live.subscription import Subscription
 
 logger = logging.getLogger(__name__)
 
 BATCH = 200  # events per read, of the backlog and of the hub
-DATABASE_ERRORS = (asyncpg.PostgresError, asyncpg.InterfaceError, OSError, TimeoutError)
+
 
 
 async def pump(sub: Subscription, response: web.StreamResponse, *, db: Database, keepalive: float) -> str:

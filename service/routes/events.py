@@ -12,7 +12,6 @@ from service.http.requests import (
     feed_position,
     field_error,
     id_after,
-    invalid_cursor,
     page,
     page_size,
     path_id,

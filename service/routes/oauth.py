@@ -13,10 +13,10 @@ from aiohttp import web
 
 from service import errors as e
 from service.auth import SCOPES, hash_secret
+from service.http.access import ready_signer
 from service.http.endpoint import endpoint
 from service.http.responses import json_response
 from service.schemas import admin as a
-from service.http.access import ready_signer
 from service.state import DATABASE, METRICS, TOKEN_BRAKE
 
 routes = web.RouteTableDef()

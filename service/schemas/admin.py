@@ -8,7 +8,7 @@ from marshmallow import EXCLUDE, Schema, ValidationError, fields, validate, vali
 
 from service.auth import SCOPES
 from service.domain.definitions import TYPES
-from service.schemas.common import Id, NamedEnum, Name, Request, Response, StrictBoolean, Text
+from service.schemas.common import Id, Name, NamedEnum, Request, Response, StrictBoolean, Text
 
 EDITIONS = ("Free", "Standard")
 MAX_PRICE = Decimal("999999999999.99")

@@ -5,7 +5,16 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate
 
 from service.lifecycle import EVENT_TYPES
-from service.schemas.common import Id, NamedEnum, OpenEnum, Request, Response, StrictBoolean, Text, is_storable
+from service.schemas.common import (
+    Id,
+    NamedEnum,
+    OpenEnum,
+    Request,
+    Response,
+    StrictBoolean,
+    Text,
+    is_storable,
+)
 from service.webhooks.addresses import MAX_URL_LENGTH, UrlRefused, parse
 
 WEBHOOK_READ_ONLY = ("id", "secret", "createdAt")

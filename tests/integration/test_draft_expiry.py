@@ -5,8 +5,8 @@ from __future__ import annotations
 import asyncio
 import logging
 
-from service.execution.expiry import DraftExpiry
 from service.db import Database
+from service.execution.expiry import DraftExpiry
 from tests.execution_support import QUERIES, checkout, draft, product, tenant
 
 # The expiry statement with its two protections taken out, for the control test.

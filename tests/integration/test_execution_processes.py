@@ -10,7 +10,8 @@ import time
 import urllib.request
 
 from tests.execution_support import checked_out, executions, product, tenant
-from tests.process import free_port, serve, service_env, start, stop as _stop, wait_for_status
+from tests.process import free_port, serve, service_env, start, wait_for_status
+from tests.process import stop as _stop
 
 FINAL = ("Completed", "Partially Completed", "Failed")
 

@@ -49,8 +49,8 @@ async def test_without_skip_locked_racing_claims_submit_twice(conn, pool, make_p
     """The control for the test above: take the row locks out of the claim and
     submissions repeat, so the exactly-once result is the claim's doing."""
     url, _ = await simulator()
-    order, items = await _order_of(conn, url, 3)
-    pollers = [make_poller(queries={**QUERIES, "execution_claim": UNGUARDED_CLAIM}) for _ in range(3)]
+    order, items = await _order_of(conn, url, 8)
+    pollers = [make_poller(queries={**QUERIES, "execution_claim": UNGUARDED_CLAIM}) for _ in range(4)]
 
     # Hold the rows as a checkout-time writer might, so every claim reads
     # them as due before any claim has written its lease.

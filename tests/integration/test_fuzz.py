@@ -101,7 +101,17 @@ class Service:
                 " WHERE schemaname = 'public' AND NOT tablename = ANY($1::text[])",
                 KEEP,
             )
-            await conn.execute(f"TRUNCATE {', '.join(t['name'] for t in tables)} RESTART IDENTITY CASCADE")
+            statement = f"TRUNCATE {', '.join(t['name'] for t in tables)} RESTART IDENTITY CASCADE"
+            # The service's jobs keep reading these tables: TRUNCATE's locks can
+            # deadlock with one of them, which PostgreSQL resolves by failing one side.
+            for attempt in range(5):
+                try:
+                    await conn.execute(statement)
+                    break
+                except asyncpg.DeadlockDetectedError:
+                    if attempt == 4:
+                        raise
+                    await asyncio.sleep(0.1)
         finally:
             await conn.close()
         async with aiohttp.ClientSession(base_url=self.base_url) as session:

@@ -8,8 +8,8 @@ import json
 import pytest
 from aiohttp import web
 
-from service.http import protocol
 from service.app import create_app
+from service.http import protocol
 from tests.process import free_port
 
 

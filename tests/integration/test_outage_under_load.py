@@ -8,7 +8,6 @@ import collections
 import subprocess
 import sys
 import tempfile
-import time
 
 import aiohttp
 import asyncpg
