@@ -14,6 +14,7 @@ from service.state import DATABASE, DRAFT_EXPIRY, METRICS, POOL
 from tests.api import Api
 from tests.execution_support import checked_out, draft, order_row, product, tenant
 from tests.metrics_support import Scrape
+from tests.webhook_support import eventually, subscribe
 
 CONTRACT = (
     "http_requests_total",
@@ -170,21 +171,24 @@ async def test_429s_are_counted_both_for_the_api_limit_and_the_token_brake(app_w
     assert (await scrape(client)).value("rate_limited_total") == 3
 
 
-async def test_the_webhook_sender_hooks_move_their_metrics(client):
-    metrics = client.app[METRICS]
-    metrics.webhook_delivered("succeeded")
-    metrics.webhook_delivered("retrying")
-    metrics.webhook_delivered("retrying")
-
-    async def backlog() -> float:
-        return 42.5
-
-    metrics.webhook_backlog_probe = backlog
-    found = await scrape(client)
-    assert found.value("webhook_deliveries_total", outcome="succeeded") == 1
-    assert found.value("webhook_deliveries_total", outcome="retrying") == 2
+async def test_real_webhook_deliveries_move_their_metrics(webhook_api, receiver):
+    """The scheduler wires the sender to webhook_deliveries_total and its backlog to the age gauge."""
+    url, inbox = await receiver()
+    api = await webhook_api()
+    tenant_ = await api.tenant()
+    await subscribe(api, tenant_, url, eventTypes=["order.created"])
+    await api.draft(tenant_)
+    await eventually(lambda: asyncio.sleep(0, len(inbox.received) == 1))
+    found = await eventually(
+        lambda: _when(scrape(api.client), lambda f: f.value("webhook_deliveries_total", outcome="succeeded") == 1)
+    )
     assert found.value("webhook_deliveries_total", outcome="failed") == 0
-    assert found.value("webhook_oldest_pending_age_seconds") == 42.5
+    assert found.value("webhook_oldest_pending_age_seconds") == 0
+
+
+async def _when(scraped, condition):
+    found = await scraped
+    return found if condition(found) else None
 
 
 async def test_with_a_metrics_token_only_its_bearer_may_scrape(app_with):
