@@ -38,7 +38,7 @@ from aiohttp.web_protocol import RequestHandler
 from aiohttp.web_request import BaseRequest
 
 from service.errors import BadRequest, RequestTimeout, ServiceError, ServiceUnavailable
-from service.http.middleware import problem_response
+from service.http.middleware import access_log, problem_response
 
 # How long an answered connection keeps reading what its client still sends.
 LINGER_SECONDS = 2.0
@@ -67,12 +67,21 @@ class ProblemRequestHandler(RequestHandler):
         exc: BaseException | None = None,
         message: str | None = None,
     ) -> web.StreamResponse:
-        # aiohttp's own handler logs the cause and refuses once a response has started.
-        super().handle_error(request, status, exc, message)
+        if status >= 500:
+            # aiohttp's own handler logs the cause (our defect) with its traceback.
+            super().handle_error(request, status, exc, message)
+        elif request.writer.output_size > 0:
+            # Some of an answer is out already: the connection is broken (as aiohttp does).
+            raise ConnectionError("Response is sent already, cannot send another response")
         request_id = uuid.uuid4().hex
         response = problem_response(protocol_error(status), request_id)
         response.headers["X-Request-Id"] = request_id
         response.force_close()  # the stream may be out of step after a bad request
+        if status < 500:
+            # The client's mistake, not ours: one access line like every request, no traceback.
+            access_log.write(
+                method=request.method, path=request.path, status=status, duration_ms=0.0, request_id=request_id
+            )
         return response
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:

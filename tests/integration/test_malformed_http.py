@@ -66,3 +66,29 @@ async def test_parseable_requests_are_served_as_before(served):
     assert status == 200
     assert json.loads(body) == {"status": "ok"}
     assert headers["x-request-id"]
+
+
+def test_an_oversized_header_is_logged_as_one_access_line_not_an_error(dsn):
+    """A client's malformed request is the client's mistake: the log shows the request like any
+    other, not an ERROR with aiohttp's traceback."""
+    import signal
+
+    from tests.process import service_env, start, wait_for_status
+
+    port = free_port()
+    env = service_env(DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", SHUTDOWN_DRAIN_SECONDS="0")
+    process = start(["serve"], env=env)
+    try:
+        wait_for_status(f"http://127.0.0.1:{port}/health/live", 200, within=30, process=process)
+        status, headers, _ = asyncio.run(
+            raw(port, b"GET /health/live HTTP/1.1\r\nHost: x\r\nX-Long: " + b"a" * 9000 + b"\r\n\r\n")
+        )
+        assert status == 400
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=30)
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    bad = [line for line in lines if line.get("msg") == "request" and line.get("status") == 400]
+    assert len(bad) == 1 and bad[0]["request_id"] == headers["x-request-id"], lines
+    assert not [line for line in lines if line["level"] == "error"], lines
+    assert "Traceback" not in err
