@@ -133,7 +133,8 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
         loop = asyncio.get_running_loop()
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, stop.set)
-        logger.info("serving", extra={"host": settings.host, "port": settings.port})
+        loop = type(asyncio.get_running_loop()).__module__.split(".")[0]
+        logger.info("serving", extra={"host": settings.host, "port": settings.port, "event_loop": loop})
         await stop.wait()
         # Readiness answers 503 from now on; keep serving briefly so load
         # balancers notice before the listener closes.
@@ -149,6 +150,17 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
             if helper is not None:
                 await helper.cleanup()
     logger.info("stopped")
+
+
+def run_loop(main, event_loop: str) -> None:
+    """Run `serve` on the event loop EVENT_LOOP names (uvloop: the optional extra)."""
+    if event_loop == "uvloop":
+        import uvloop  # checked at settings time: it is installed
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(main)
+        return
+    asyncio.run(main)
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -214,7 +226,7 @@ def main(argv: list[str] | None = None) -> int:
                         raise StartupError("--demo runs in one process; unset WORKERS")
                     asyncio.run(_prepare(settings, dsn))
                     return run_workers(count=settings.workers, dsn=dsn)
-                asyncio.run(run_serve(settings, dsn, demo=args.demo))
+                run_loop(run_serve(settings, dsn, demo=args.demo), settings.event_loop)
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import importlib.util
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -40,6 +41,7 @@ class Settings:
     connector_timeout_seconds: float = 10.0
     connector_concurrency: int = 10
     event_retention_days: int = 30
+    event_loop: str = "asyncio"
     idempotency_ttl_seconds: int = 86400
     webhook_poll_interval_seconds: float = 1.0
     webhook_retry_schedule: tuple[float, ...] = (5, 30, 120, 600, 1800, 7200, 21600, 43200)
@@ -91,6 +93,7 @@ class Settings:
             connector_concurrency=_int(
                 env, "CONNECTOR_CONCURRENCY", cls.connector_concurrency, low=1, high=200
             ),
+            event_loop=_event_loop(env),
             # The contract keeps events at least 30 days.
             event_retention_days=_int(env, "EVENT_RETENTION_DAYS", cls.event_retention_days, low=30, high=3650),
             idempotency_ttl_seconds=_int(
@@ -165,6 +168,15 @@ def _webhook_settings(env: Mapping[str, str]) -> dict:
             high=365 * 86400.0,
         ),
     }
+
+
+def _event_loop(env: Mapping[str, str]) -> str:
+    loop = _choice(env, "EVENT_LOOP", "ASYNCIO", ("ASYNCIO", "UVLOOP")).lower()
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise SettingsError(
+            "EVENT_LOOP=uvloop needs uvloop installed: pip install 'reseller-ordering-api[uvloop]'"
+        )
+    return loop
 
 
 def _database_url(env: Mapping[str, str]) -> str | None:

@@ -39,3 +39,15 @@ def test_values_are_read_and_fractions_allowed():
 def test_bad_values_are_refused_with_the_setting_named(env, message):
     with pytest.raises(SettingsError, match=message):
         Settings.from_env(env)
+
+
+def test_the_event_loop_is_asyncio_unless_uvloop_is_asked_for_and_installed(monkeypatch):
+    assert Settings.from_env({}).event_loop == "asyncio"
+    assert Settings.from_env({"EVENT_LOOP": "uvloop"}).event_loop == "uvloop"
+    with pytest.raises(SettingsError, match="EVENT_LOOP must be one of"):
+        Settings.from_env({"EVENT_LOOP": "trio"})
+    import importlib.util
+
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
+    with pytest.raises(SettingsError, match="pip install 'reseller-ordering-api\\[uvloop\\]'"):
+        Settings.from_env({"EVENT_LOOP": "uvloop"})
