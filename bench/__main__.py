@@ -38,6 +38,8 @@ def _parser() -> argparse.ArgumentParser:
                         help="after the rounds, cProfile a separate service process under each scenario")
     parser.add_argument("--render", metavar="JSON",
                         help="print the tables of an earlier results file and redraw its PNG; run nothing")
+    parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio",
+                        help="the event loop of the service and the ceiling alike (uvloop: the extra)")
     parser.add_argument("--no-write", action="store_true",
                         help="print the results but keep nothing in bench/results")
     return parser
@@ -71,7 +73,8 @@ def main(argv: list[str] | None = None) -> int:
     except wrk.WrkError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
-    options = Options(mode=mode, scenarios=keys, log_level=args.log_level, profile=args.profile)
+    options = Options(mode=mode, scenarios=keys, log_level=args.log_level, profile=args.profile,
+                      event_loop=args.event_loop)
     with database.postgres() as server_dsn:
         results = asyncio.run(run(server_dsn, options))
     results["targets"] = report.judge(results)

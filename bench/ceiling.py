@@ -183,7 +183,14 @@ def main() -> None:
     parser.add_argument("--port", type=int, required=True)
     # The service's DB_POOL_MAX_SIZE default, so both sides get the same connections.
     parser.add_argument("--pool-size", type=int, default=10)
+    parser.add_argument("--event-loop", choices=("asyncio", "uvloop"), default="asyncio")
     args = parser.parse_args()
+    if args.event_loop == "uvloop":
+        import uvloop
+
+        with asyncio.Runner(loop_factory=uvloop.new_event_loop) as runner:
+            runner.run(serve(args.dsn, args.port, args.pool_size))
+        return
     asyncio.run(serve(args.dsn, args.port, args.pool_size))
 
 

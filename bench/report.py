@@ -8,8 +8,10 @@ from pathlib import Path
 from bench import webhooks
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-RATIO_TARGET = 0.8
+# The speed issue's bar: GET order at least 0.85x the bare stack, the list page 0.9x.
+RATIO_TARGETS = {"get_order": 0.85, "list_page": 0.9}
 GROWTH_TARGET = 1.2
+EXPIRY_SECONDS_TARGET = 60.0  # for 1,000,000 expired drafts (the full run)
 EXPIRY_TARGET = 2.0
 RSS_TARGET_MB = 150
 STREAMS_TARGET = 0.95
@@ -30,8 +32,9 @@ def judge(results: dict) -> list[dict]:
                        ("list_page", "list page vs ceiling keyset page")):
         ratios = [e["ratio"] for e in by_key.get(key, []) if "ratio" in e]
         worst = min(ratios) if ratios else None
-        judged.append(_target(label, worst, f">= {RATIO_TARGET}x (worst concurrency)",
-                              None if worst is None else worst >= RATIO_TARGET))
+        bar = RATIO_TARGETS[key]
+        judged.append(_target(label, worst, f">= {bar}x (worst concurrency)",
+                              None if worst is None else worst >= bar))
     plain = {e["concurrency"]: e["service"] for e in by_key.get("get_order", []) if "service" in e}
     streamed = {e["concurrency"]: e["service"] for e in by_key.get("get_order_streams", []) if "service" in e}
     shared = sorted(set(plain) & set(streamed))
@@ -52,11 +55,16 @@ def judge(results: dict) -> list[dict]:
     ratio = expiry.get("p99_ratio") if expiry else None
     judged.append(_target("API p99 during expiry vs idle", ratio, f"<= {EXPIRY_TARGET}x",
                           None if ratio is None else ratio <= EXPIRY_TARGET))
-    costs = [e["ops_cost_pct"] for e in by_key.get("ops_overhead", []) if "ops_cost_pct" in e]
-    worst_cost = max(costs) if costs else None
-    judged.append(_target("GET order throughput lost to metrics + rate limits (%)", worst_cost,
-                          f"<= {OPS_COST_TARGET_PCT} (the speed budget, shared)",
-                          None if worst_cost is None else worst_cost <= OPS_COST_TARGET_PCT))
+    if expiry and expiry.get("expired_loaded", 0) >= 1_000_000:
+        seconds = expiry.get("seconds")
+        judged.append(_target(f"seconds to delete {expiry['expired_loaded']:,} expired drafts", seconds,
+                              f"< {EXPIRY_SECONDS_TARGET:g}", None if seconds is None else seconds < EXPIRY_SECONDS_TARGET))
+    for key, label in (("ops_overhead", "GET order"), ("ops_overhead_list", "list page")):
+        costs = [e["ops_cost_pct"] for e in by_key.get(key, []) if "ops_cost_pct" in e]
+        worst_cost = max(costs) if costs else None
+        judged.append(_target(f"{label} throughput lost to metrics + rate limits (%)", worst_cost,
+                              f"<= {OPS_COST_TARGET_PCT} (the speed budget, shared)",
+                              None if worst_cost is None else worst_cost <= OPS_COST_TARGET_PCT))
     rss = [e["service"]["rss_server_mb"] for e in results["scenarios"] if "service" in e]
     peak = max(rss) if rss else None
     judged.append(_target("RSS of the service process (MB, peak)", peak, f"< {RSS_TARGET_MB}",

@@ -30,6 +30,7 @@ class Options:
     scenarios: tuple[str, ...]
     log_level: str | None
     profile: bool
+    event_loop: str = "asyncio"  # both servers run on it: the ratio compares like with like
 
 
 async def _load_to(conn, tenants, queries, total: int, loaded: int, data: dict) -> None:
@@ -91,6 +92,7 @@ async def run(server_dsn: str, options: Options) -> dict:
         "machine": {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "platform": platform.platform()},
         "settings": {"service_log_level": options.log_level or "default (INFO)", "wrk_threads": 1,
+                     "event_loop": options.event_loop,
                      "pool_size_each": 10, "service_env": "defaults; EXPIRE_INTERVAL_SECONDS=86400, "
                      "WEBHOOK_ALLOW_PRIVATE_URLS=true, "
                      "RATE_LIMIT_PER_MINUTE=1000000 (limiter on, never refusing)"},
@@ -104,8 +106,9 @@ async def run(server_dsn: str, options: Options) -> dict:
     tenants = await loader.load_tenants(conn, resellers=mode.resellers)
     loaded = 0
     admin_token = secrets.token_urlsafe(16)
-    service = start_service(dsn, admin_token=admin_token, log_level=options.log_level)
-    ceiling = start_ceiling(dsn)
+    loop_env = {"EVENT_LOOP": options.event_loop}
+    service = start_service(dsn, admin_token=admin_token, log_level=options.log_level, extra_env=loop_env)
+    ceiling = start_ceiling(dsn, event_loop=options.event_loop)
     plain = None  # the service without metrics and rate limits, started for ops_overhead only
     postgres = database.postgres_processes
     try:
@@ -139,13 +142,13 @@ async def run(server_dsn: str, options: Options) -> dict:
             results["data"]["list_depth"] = depth
             for key in (k for k in options.scenarios if k in SCENARIOS):
                 targets = [ceiling_target, service_target] if key == "ready" else with_auth
-                if key == "ops_overhead":
+                if key in ("ops_overhead", "ops_overhead_list"):
                     if not tokens:
                         notes.append("ops_overhead skipped: it reads orders, which needs a token")
                         continue
                     if plain is None:
                         plain = start_service(dsn, admin_token=admin_token, log_level=options.log_level,
-                                              name="plain", extra_env=WITHOUT_OPS)
+                                              name="plain", extra_env={**WITHOUT_OPS, **loop_env})
                     # Same database, so the same signing key: the service's tokens work on it.
                     targets = [service_target, dataclasses.replace(service_target, server=plain)]
                 for connections in mode.concurrencies:

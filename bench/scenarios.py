@@ -101,6 +101,8 @@ SCENARIOS = {
         # request) against the same service with both off: what they cost.
         Scenario(key="ops_overhead", title="GET /api/orders/{id}, metrics and rate limits on vs off",
                  build=_get("ops_overhead", "/api/orders/%d")),
+        Scenario(key="ops_overhead_list", title="the list page, metrics and rate limits on vs off",
+                 build=_list),
     )
 }
 

@@ -113,10 +113,10 @@ def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
     return _start(name, command, env, port)
 
 
-def start_ceiling(dsn: str, *, pool_size: int = 10) -> Server:
+def start_ceiling(dsn: str, *, pool_size: int = 10, event_loop: str = "asyncio") -> Server:
     port = free_port()
     command = [sys.executable, "-m", "bench.ceiling", "--dsn", dsn, "--port", str(port),
-               "--pool-size", str(pool_size)]
+               "--pool-size", str(pool_size), "--event-loop", event_loop]
     return _start("ceiling", command, dict(os.environ), port)
 
 
