@@ -119,28 +119,33 @@ async def start_connector(*, delay: float) -> tuple[web.AppRunner, str]:
 
 
 def banner(seeded: Seeded, *, port: int) -> str:
+    """What --demo prints on stdout. The credentials are shell lines, so a script
+    (or the README) can take them with `eval "$(grep '^  export ' LOG)"`."""
     base = f"http://localhost:{port}"
-    lines = ["", "=== demo ===", f"reseller {seeded.reseller['id']} ({RESELLER}, Standard)"]
+    lines = ["", "=== demo ===", f"reseller {seeded.reseller['id']} ({RESELLER}, Standard): checkouts execute at once"]
     if seeded.credentials:
         lines += [
-            "credentials (shown once, keep them):",
-            f"  CLIENT_ID={seeded.credentials['clientId']}",
-            f"  CLIENT_SECRET={seeded.credentials['clientSecret']}",
+            "  credentials (shown once, keep them; every scope):",
+            f"  export CLIENT_ID={seeded.credentials['clientId']}",
+            f"  export CLIENT_SECRET={seeded.credentials['clientSecret']}",
         ]
     else:
         lines += [
-            "credentials were printed on the first --demo start; ADMIN_TOKEN and",
-            f"  POST /admin/resellers/{seeded.reseller['id']}/credentials issue new ones",
+            "  its credentials were printed on the first --demo start with this DATA_DIR; with",
+            f"  ADMIN_TOKEN set, POST /admin/resellers/{seeded.reseller['id']}/credentials issues new ones",
         ]
-    lines += ["", f"reseller {seeded.approval_reseller['id']} ({APPROVAL_RESELLER}): every checkout waits for approval"]
+    lines += [
+        "",
+        f"reseller {seeded.approval_reseller['id']} ({APPROVAL_RESELLER}): every checkout waits for approval",
+    ]
     if seeded.clerk and seeded.approver:
         lines += [
             "  the clerk checks out (orders:read orders:write):",
-            f"  CLERK_ID={seeded.clerk['clientId']}",
-            f"  CLERK_SECRET={seeded.clerk['clientSecret']}",
+            f"  export CLERK_ID={seeded.clerk['clientId']}",
+            f"  export CLERK_SECRET={seeded.clerk['clientSecret']}",
             "  the approver approves or cancels (orders:read orders:approve):",
-            f"  APPROVER_ID={seeded.approver['clientId']}",
-            f"  APPROVER_SECRET={seeded.approver['clientSecret']}",
+            f"  export APPROVER_ID={seeded.approver['clientId']}",
+            f"  export APPROVER_SECRET={seeded.approver['clientSecret']}",
         ]
     if seeded.webhook:
         lines += [
@@ -152,7 +157,7 @@ def banner(seeded: Seeded, *, port: int) -> str:
     lines += [
         "",
         f"products: {INSTANT_SKU} (instant), {CONNECTOR_SKU} (reference connector)",
-        f"try the README's demo walk-through against {base}",
+        f"the approver's console: {base}/console; the API's documentation: {base}/api/docs",
         "",
     ]
     return "\n".join(lines)
