@@ -1,4 +1,6 @@
 """The ceiling: the same requests answered by one query each, with no framework around it.
+GET order and the list page run the service's own statements (order_get, orders_page) and
+answer the same fields, so the ratio measures what the service adds around the same SQL.
 
 No middleware, no schemas, no token verification (the bearer token is the
 reseller id), no logging. What the service spends above this server is the
@@ -20,9 +22,11 @@ import asyncpg
 from aiohttp import web
 
 from bench import database
+from service import db
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 QUERIES = web.AppKey("queries", dict)
+SERVICE_QUERIES = web.AppKey("service_queries", dict)
 FAR_DATE = dt.date(9999, 12, 31)
 FAR_ID = 2**63 - 1
 
@@ -47,7 +51,8 @@ def _order(row) -> dict:
         "expirationDate": row["expiration_date"], "currency": row["currency"],
         "total": row["total"], "itemCount": row["item_count"], "notes": row["notes"],
         "createdAt": row["created_at"], "updatedAt": row["updated_at"],
-        "checkedOutAt": row["checked_out_at"],
+        "checkedOutAt": row["checked_out_at"], "submittedBy": row["submitted_by"],
+        "decidedBy": row["decided_by"], "cancellationReason": row["cancellation_reason"],
     }
 
 
@@ -64,8 +69,9 @@ async def ready(request: web.Request) -> web.Response:
 
 
 async def get_order(request: web.Request) -> web.Response:
+    # The service's own statement, so the two differ only in what the service adds around it.
     row = await request.app[POOL].fetchrow(
-        request.app[QUERIES]["ceiling_order"], int(request.match_info["id"]), _reseller(request)
+        request.app[SERVICE_QUERIES]["order_get"], int(request.match_info["id"]), _reseller(request)
     )
     if row is None:
         raise web.HTTPNotFound()
@@ -82,7 +88,7 @@ async def list_orders(request: web.Request) -> web.Response:
     else:
         after = (FAR_DATE, FAR_ID)
     rows = await request.app[POOL].fetch(
-        request.app[QUERIES]["ceiling_orders_page"], reseller, *after, size
+        request.app[SERVICE_QUERIES]["orders_page"], reseller, "all", None, None, None, *after, size
     )
     following = None
     if len(rows) == size:
@@ -149,6 +155,7 @@ async def checkout(request: web.Request) -> web.Response:
 def create_app(dsn: str, *, pool_size: int) -> web.Application:
     app = web.Application()
     app[QUERIES] = dict(database.bench_queries())
+    app[SERVICE_QUERIES] = dict(db.load_queries(db.sql_dir() / "queries"))
 
     async def pool_ctx(app: web.Application):
         app[POOL] = await database.create_pool(dsn, max_size=pool_size)

@@ -5,26 +5,6 @@
 -- name: ceiling_ready
 SELECT coalesce(max(version), 0) AS version FROM schema_migrations;
 
--- name: ceiling_order
-SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
-       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
-       o.created_at, o.updated_at, o.checked_out_at
-FROM orders o JOIN accounts a ON a.id = o.account_id
-WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
-  AND NOT (o.status = 'Draft' AND o.expiration_date < current_date);
-
--- name: ceiling_orders_page
--- One keyset page, newest first, over the same index the service uses.
-SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
-       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
-       o.created_at, o.updated_at, o.checked_out_at
-FROM orders o JOIN accounts a ON a.id = o.account_id
-WHERE o.reseller_id = $1::bigint
-  AND (o.order_date, o.id) < ($2::date, $3::bigint)
-  AND NOT (o.status = 'Draft' AND o.expiration_date < current_date)
-ORDER BY o.order_date DESC, o.id DESC
-LIMIT $4::integer;
-
 -- name: ceiling_execution_status
 SELECT o.id, o.status, o.started_at, o.completed_at, o.updated_at,
        coalesce(json_agg(json_build_object(
