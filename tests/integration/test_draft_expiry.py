@@ -12,11 +12,11 @@ from tests.execution_support import QUERIES, checkout, draft, product, tenant
 # The expiry statement with its two protections taken out, for the control test.
 UNGUARDED_DELETE = """
 WITH doomed AS (
-    SELECT id FROM orders WHERE status = 'Draft' AND expiration_date < current_date
-    ORDER BY expiration_date, id LIMIT $1::integer
+    SELECT id FROM orders WHERE status = 'Draft' AND expiration_date < current_date AND id > $2::bigint
+    ORDER BY id LIMIT $1::integer
 ),
 deleted AS (DELETE FROM orders o USING doomed WHERE o.id = doomed.id RETURNING o.id)
-SELECT count(*)::integer AS deleted FROM deleted
+SELECT (SELECT count(*) FROM deleted)::integer AS deleted, (SELECT max(id) FROM doomed) AS last_id
 """
 
 
