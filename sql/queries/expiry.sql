@@ -10,7 +10,8 @@
 -- status = 'Draft', so an order that stopped being a draft is never deleted:
 -- a checkout racing with this either wins fully or finds the draft gone.
 -- current_date is UTC (the pool sets the session time zone). Returns how many
--- were deleted and the last id claimed, where the next batch starts.
+-- were deleted and the last id claimed, where the next batch starts. Run with
+-- Database.fetch_planned: a generic plan would scan all orders to delete.
 WITH doomed AS (
     SELECT id
     FROM orders
