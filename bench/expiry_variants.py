@@ -69,7 +69,17 @@ events AS (
 )
 SELECT count(*)::integer AS deleted FROM deleted
 """
-LEGACY_INDEX = "CREATE INDEX orders_draft_expiry_idx ON orders (expiration_date, id) WHERE status = 'Draft'"
+# The schema it ran on: migration 0009 undone (the service needs it applied to start).
+LEGACY_SCHEMA = (
+    "CREATE INDEX orders_draft_expiry_idx ON orders (expiration_date, id) WHERE status = 'Draft'",
+    "DROP INDEX orders_draft_walk_idx",
+    """ALTER TABLE executions
+           DROP CONSTRAINT executions_item_fkey,
+           ADD CONSTRAINT executions_item_id_fkey FOREIGN KEY (item_id) REFERENCES order_items (id)
+               ON DELETE CASCADE,
+           ADD CONSTRAINT executions_order_id_fkey FOREIGN KEY (order_id) REFERENCES orders (id)
+               ON DELETE CASCADE""",
+)
 
 
 class LegacyExpiry(BatchedDelete):
@@ -137,7 +147,7 @@ async def _copy(server_dsn: str, template: str, variant: dict) -> str:
     )
     dsn = database.database_dsn(server_dsn, SCRATCH)
     await database.apply_migrations(dsn)
-    legacy = [LEGACY_INDEX] if variant.get("legacy") else []
+    legacy = LEGACY_SCHEMA if variant.get("legacy") else ()
     await _admin(dsn, *legacy, *variant.get("setup", []), "ANALYZE orders")
     return dsn
 
