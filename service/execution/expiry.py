@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from typing import Any
 
 from service.db import DATABASE_ERRORS, Database
 
@@ -46,13 +47,13 @@ class BatchedDelete:
         """Delete until none is left (or the bounds are reached); return how many."""
         run = asyncio.current_task()
         self._runs.add(run)
-        deleted, batches = 0, 0
+        deleted, batches, after = 0, 0, None
         started = time.monotonic()
         try:
             while batches < self._max_batches and time.monotonic() - started < self._max_seconds:
                 if self._stopping:
                     break
-                count = await self._db.fetchval(self.query, self._batch_size, *self._args)
+                count, after = await self._batch(after)
                 deleted += count
                 batches += 1
                 # A short batch means nothing unlocked is left; locked rows are
@@ -76,6 +77,10 @@ class BatchedDelete:
         )
         return deleted
 
+    async def _batch(self, after: Any) -> tuple[int, Any]:
+        """One batch: (rows deleted, where the next batch starts, for a query that walks in order)."""
+        return await self._db.fetchval(self.query, self._batch_size, *self._args), None
+
     async def drain(self, timeout: float) -> None:
         """Start no new batch; give the current one up to timeout to commit."""
         self._stopping = True
@@ -89,10 +94,24 @@ class BatchedDelete:
 
 
 class DraftExpiry(BatchedDelete):
-    """Expired drafts, with their items, executions and values (ON DELETE CASCADE)."""
+    """Expired drafts, with their items, executions and values (ON DELETE CASCADE).
+
+    A run walks the drafts in id order, each batch starting after the last id
+    the batch before it claimed: neighbouring ids share pages of the orders,
+    their items and the events' order index, so a batch touches a few dozen
+    pages instead of one per draft, and no batch passes again over the index
+    entries of the drafts deleted before it (they stay until vacuum). A draft
+    a request holds is passed over (SKIP LOCKED) and left to the next run."""
 
     query = "expiry_delete_batch"
     what = "expired drafts"
+
+    async def _batch(self, after: Any) -> tuple[int, Any]:
+        # Planned for its values every time: a cached generic plan, made without
+        # knowing the LIMIT or where the walk is, deletes through a sequential
+        # scan of orders (5 to 8 times slower a batch on the benchmark's data).
+        (row,) = await self._db.fetch_planned(self.query, self._batch_size, after or 0)
+        return row["deleted"], row["last_id"]
 
 
 class IdempotencyKeyPurge(BatchedDelete):
