@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import base64
 import importlib
-import shutil
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -23,12 +23,23 @@ PACKAGE = "reseller_ordering_api_client"
 async def generated(client, tmp_path):
     document = tmp_path / "openapi.json"
     document.write_bytes(await (await client.get("/api/openapi.json")).read())
-    generator = shutil.which("openapi-python-client") or str(Path(sys.executable).parent / "openapi-python-client")
+    # The generator formats with ruff (its own dependency) and warns when ruff is not on
+    # PATH: put the interpreter's scripts first, so an unactivated venv works too.
+    scripts = Path(sys.executable).parent
     result = subprocess.run(
-        [generator, "generate", "--path", str(document), "--output-path", str(tmp_path / "client"), "--fail-on-warning"],
+        [
+            str(scripts / "openapi-python-client"),
+            "generate",
+            "--path",
+            str(document),
+            "--output-path",
+            str(tmp_path / "client"),
+            "--fail-on-warning",
+        ],
         capture_output=True,
         text=True,
         timeout=300,
+        env={**os.environ, "PATH": f"{scripts}{os.pathsep}{os.environ.get('PATH', '')}"},
     )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "Warning" not in result.stdout + result.stderr, result.stdout + result.stderr
