@@ -17,6 +17,7 @@ from service.http.idempotency import idempotency_middleware
 from service.http.middleware import problem_middleware
 from service.http.ratelimit import RateLimiter, TokenBrake
 from service.live.context import end_streams, live_ctx
+from service.logs import ACCESS_LOG
 from service.metrics import Metrics, keep_pool_current
 from service.routes import (
     admin,
@@ -77,6 +78,10 @@ async def _metrics_ctx(app: web.Application):
             await refresher
 
 
+async def _flush_access_log(_app: web.Application) -> None:
+    ACCESS_LOG.flush()  # the last batch of request lines, before the process ends
+
+
 def create_app(settings: Settings, *, dsn: str) -> web.Application:
     """Build the application; no I/O happens until it starts."""
     sql = db.sql_dir(settings.sql_dir)
@@ -99,6 +104,7 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app.cleanup_ctx.append(http_client_ctx)
     app.cleanup_ctx.append(webhook_client_ctx)
     app.cleanup_ctx.append(scheduler_ctx)
+    app.on_cleanup.append(_flush_access_log)
     for module in (
         health, oauth, admin, catalog, orders, items, values, events, stream, reseller_settings, webhooks, metrics
     ):

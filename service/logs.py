@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import atexit
 import json
 import logging
 import sys
 import time
+
+import orjson
 
 _STANDARD = set(logging.LogRecord("", 0, "", 0, "", None, None).__dict__) | {"message", "asctime"}
 
@@ -28,14 +32,23 @@ class JsonFormatter(logging.Formatter):
 
 
 class AccessLog:
-    """The one line per request, in JsonFormatter's shape, written straight to
-    stderr: going through logging.Logger costs about 40 µs a line, a fifth of a
-    cheap request's time (measured with wrk on /health/live: 10k vs 17.5k req/s)."""
+    """The one line per request, in JsonFormatter's shape, written to stderr
+    in batches. Going through logging.Logger costs about 40 µs a line, and a
+    write to stderr per line (it is line-buffered) another 20 µs: together a
+    third of a cheap request's time. Lines wait at most FLUSH_SECONDS in
+    memory; the log handler (configure) flushes them before any other record,
+    so the order of lines is kept, and they are flushed at exit. A process
+    killed with SIGKILL loses at most that last fraction of a second of lines."""
+
+    FLUSH_SECONDS = 0.05
+    MAX_LINES = 256
 
     def __init__(self) -> None:
         self._logger = logging.getLogger("service.access")
         self._second = -1
         self._prefix = ""
+        self._lines: list[str] = []
+        atexit.register(self.flush)
 
     def write(self, *, method: str, path: str, status: int, duration_ms: float, request_id: str) -> None:
         if not self._logger.isEnabledFor(logging.INFO):
@@ -45,16 +58,45 @@ class AccessLog:
         if second != self._second:
             self._second, self._prefix = second, time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(second))
         # request_id is checked against [A-Za-z0-9._:-] by the middleware; the rest is escaped.
-        sys.stderr.write(
+        lines = self._lines
+        lines.append(
             f'{{"ts": "{self._prefix}.{int((now - second) * 1000):03d}Z", "level": "info", '
-            f'"logger": "service.access", "msg": "request", "method": {json.dumps(method)}, '
-            f'"path": {json.dumps(path)}, "status": {status}, "duration_ms": {duration_ms}, '
+            f'"logger": "service.access", "msg": "request", "method": {_quoted(method)}, '
+            f'"path": {_quoted(path)}, "status": {status}, "duration_ms": {duration_ms}, '
             f'"request_id": "{request_id}"}}\n'
         )
+        if len(lines) == 1:
+            try:
+                asyncio.get_running_loop().call_later(self.FLUSH_SECONDS, self.flush)
+            except RuntimeError:  # no loop running: nothing would flush it later
+                self.flush()
+        elif len(lines) >= self.MAX_LINES:
+            self.flush()
+
+    def flush(self) -> None:
+        if self._lines:
+            text = "".join(self._lines)
+            self._lines.clear()
+            sys.stderr.write(text)
+
+
+def _quoted(text: str) -> str:
+    return orjson.dumps(text).decode()
+
+
+class _Handler(logging.StreamHandler):
+    """stderr for every other record, after the access lines written before it."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        ACCESS_LOG.flush()
+        super().emit(record)
+
+
+ACCESS_LOG = AccessLog()
 
 
 def configure(level: str) -> None:
-    handler = logging.StreamHandler(sys.stderr)
+    handler = _Handler(sys.stderr)
     handler.setFormatter(JsonFormatter())
     root = logging.getLogger()
     root.handlers[:] = [handler]

@@ -24,14 +24,14 @@ from service.errors import (
     UnsupportedApiVersion,
     ValidationFailed,
 )
-from service.logs import AccessLog
+from service.logs import ACCESS_LOG
 from service.metrics import UNMATCHED
 from service.state import LIFECYCLE, METRICS, RATE_LIMIT, RATE_LIMITER, REQUEST_ID
 
 logger = logging.getLogger("service.access")
 
 PROBLEM_JSON = "application/problem+json"
-access_log = AccessLog()
+access_log = ACCESS_LOG
 # Generated ids: a random prefix per process and a counter, unique across
 # replicas without a syscall per request (uuid4 reads /dev/urandom each time).
 _ID_PREFIX = f"{secrets.token_hex(6)}-"
