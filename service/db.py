@@ -8,6 +8,7 @@ import contextvars
 import json
 import logging
 import re
+import socket
 from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -57,8 +58,30 @@ def load_queries(directory: Path) -> Mapping[str, str]:
 
 
 async def _init_connection(conn: asyncpg.Connection) -> None:
+    _notice_silent_peer(conn)
     for type_name in ("json", "jsonb"):
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
+
+
+# How long a statement may run: PostgreSQL enforces it (57014, mapped to 503).
+# Not asyncpg's command_timeout: it arms and cancels a timer for every query,
+# about a tenth of a GET order's CPU on the standard asyncio loop.
+STATEMENT_TIMEOUT_SECONDS = 30.0
+# A database host that vanishes without a reset (power loss, a partition)
+# would otherwise hold a connection, and its request, until TCP gives up after
+# many minutes: keepalive probes notice silence, TCP_USER_TIMEOUT unacked data.
+_TCP_OPTIONS = (("TCP_KEEPIDLE", 10), ("TCP_KEEPINTVL", 5), ("TCP_KEEPCNT", 3), ("TCP_USER_TIMEOUT", 30_000))
+
+
+def _notice_silent_peer(conn: asyncpg.Connection) -> None:
+    transport = getattr(conn, "_transport", None)
+    sock = transport.get_extra_info("socket") if transport is not None else None
+    if sock is None or sock.family not in (socket.AF_INET, socket.AF_INET6):
+        return  # a Unix socket (the embedded server) has no peer to lose
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
+    for name, value in _TCP_OPTIONS:
+        if hasattr(socket, name):  # Linux has all four
+            sock.setsockopt(socket.IPPROTO_TCP, getattr(socket, name), value)
 
 
 def connect_kwargs() -> dict:
@@ -77,15 +100,17 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     asyncpg still rolls back a transaction left open."""
 
 
-async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
+async def create_pool(
+    dsn: str, *, max_size: int, statement_timeout: float = STATEMENT_TIMEOUT_SECONDS
+) -> asyncpg.Pool:
+    settings = connect_kwargs()["server_settings"]
     return await asyncpg.create_pool(
         dsn,
         min_size=1,
         max_size=max_size,
         init=_init_connection,
         reset=_keep_session,
-        command_timeout=30,
-        **connect_kwargs(),
+        server_settings={**settings, "statement_timeout": f"{int(statement_timeout * 1000)}ms"},
     )
 
 
@@ -94,7 +119,8 @@ async def create_pool(dsn: str, *, max_size: int) -> asyncpg.Pool:
 # out of connections or resources), or a session broke under a statement.
 UNAVAILABLE_ERRORS = (
     OSError,  # refused, reset, no route, no socket file (ConnectionError, OutcomeUnknown)
-    TimeoutError,  # a command timeout, or a pool acquire given one
+    TimeoutError,  # a pool acquire given a timeout
+    pg.QueryCanceledError,  # 57014: a statement ran past STATEMENT_TIMEOUT_SECONDS
     asyncpg.PostgresConnectionError,  # class 08, and ConnectionDoesNotExistError
     pg.CannotConnectNowError,  # 57P03: starting up, shutting down, in recovery
     pg.AdminShutdownError,  # 57P01: the server terminated the session

@@ -129,6 +129,24 @@ async def test_outside_a_transaction_only_a_lost_write_is_an_unknown_outcome(dsn
         await pool.close()
 
 
+async def test_a_statement_past_the_bound_is_cancelled_by_the_server_and_is_unavailability(dsn, scratch):
+    # The bound lives in PostgreSQL (statement_timeout), not in a client timer per query.
+    pool = await db.create_pool(dsn, max_size=1, statement_timeout=0.2)
+    slow_insert = "INSERT INTO fault_rows (note) SELECT 'x' FROM pg_sleep(2)"
+    database = db.Database(pool=pool, queries={**QUERIES, "slow_insert": slow_insert})
+    try:
+        started = asyncio.get_running_loop().time()
+        with pytest.raises(Exception) as raised:
+            await database.execute("slow_insert")
+        assert asyncio.get_running_loop().time() - started < 1.5
+        # The server answered: the statement did not commit, and that is known.
+        assert db.unavailable(raised.value) and not isinstance(raised.value, db.OutcomeUnknown)
+        assert await scratch.fetchval("SELECT count(*) FROM fault_rows") == 0
+        assert await database.fetchval("pid") > 0  # the connection serves again
+    finally:
+        await pool.close()
+
+
 async def test_a_write_whose_outcome_is_unknown_answers_503_saying_it_may_have_been_applied(api, client):
     tenant = await api.tenant()
 
@@ -155,6 +173,7 @@ async def test_a_write_whose_outcome_is_unknown_answers_503_saying_it_may_have_b
         asyncpg.InterfaceError("connection is closed"),
         ConnectionRefusedError(111, "Connection refused"),
         TimeoutError(),
+        asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
     ],
     ids=lambda fault: type(fault).__name__,
 )
