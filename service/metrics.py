@@ -27,6 +27,7 @@ Hooks for the webhook sender (its tables are not in this module's branch):
 from __future__ import annotations
 
 import asyncio
+import bisect
 import contextlib
 import logging
 import os
@@ -129,23 +130,30 @@ class Metrics:
         for outcome in WEBHOOK_OUTCOMES:
             self.webhook_deliveries.labels(outcome)
         self.webhook_backlog_probe: Callable[[], Awaitable[float]] | None = None
-        self._children: dict[tuple[str, str, int], tuple[Any, Any]] = {}
+        self._children: dict[tuple[str, str, int], tuple[Any, Any, Any, Any]] = {}
         self._db_fresh_until = 0.0
 
     def observe(self, method: str, route: str, status: int, seconds: float) -> None:
-        """Count one answered request; the hot path."""
-        children = self._children.get((method, route, status))
-        if children is None:
-            children = self._children_for(method, route, status)
-        children[0].inc()
-        children[1].observe(seconds)
+        """Count one answered request; the hot path. Straight to the children's
+        values: prometheus-client's public observe() checks the metric and walks
+        the buckets in Python on every call, about 2 µs of a GET order's ~180."""
+        values = self._children.get((method, route, status))
+        if values is None:
+            values = self._children_for(method, route, status)
+        count, total, buckets, bounds = values
+        count.inc(1)
+        total.inc(seconds)
+        buckets[bisect.bisect_left(bounds, seconds)].inc(1)  # the first bucket whose bound >= seconds
 
-    def _children_for(self, method: str, route: str, status: int) -> tuple[Any, Any]:
+    def _children_for(self, method: str, route: str, status: int) -> tuple[Any, Any, Any, Any]:
         # Methods clients invent would each be a new series: fold them.
         label = method if method in METHODS else "other"
-        children = (self.requests.labels(label, route, str(status)), self.durations.labels(label, route))
-        self._children[(method, route, status)] = children
-        return children
+        requests = self.requests.labels(label, route, str(status))
+        durations = self.durations.labels(label, route)
+        # The last bound is +Inf, so every duration has its bucket.
+        values = (requests._value, durations._sum, durations._buckets, tuple(durations._upper_bounds))
+        self._children[(method, route, status)] = values
+        return values
 
     def job(self, name: str, run: Callable[[], Awaitable[Any]], *, failures: Callable[[], int]):
         """Wrap a scheduler job: count its runs by outcome. `failures` reads the
