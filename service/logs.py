@@ -61,7 +61,7 @@ class AccessLog:
         lines = self._lines
         lines.append(
             f'{{"ts": "{self._prefix}.{int((now - second) * 1000):03d}Z", "level": "info", '
-            f'"logger": "service.access", "msg": "request", "method": {_quoted(method)}, '
+            f'"logger": "service.access", "msg": "request", "method": {_METHODS.get(method) or _quoted(method)}, '
             f'"path": {_quoted(path)}, "status": {status}, "duration_ms": {duration_ms}, '
             f'"request_id": "{request_id}"}}\n'
         )
@@ -78,6 +78,10 @@ class AccessLog:
             text = "".join(self._lines)
             self._lines.clear()
             sys.stderr.write(text)
+
+
+# The usual methods, quoted once; anything else (a malformed request's) is escaped.
+_METHODS = {m: f'"{m}"' for m in ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS")}
 
 
 def _quoted(text: str) -> str:

@@ -22,16 +22,15 @@ make up to N times 10 failed attempts a minute; docs/operations.md says more.
 from __future__ import annotations
 
 import collections
-import dataclasses
 import math
 import time
 from collections.abc import Callable
+from typing import NamedTuple
 
 SWEEP_SECONDS = 60.0
 
 
-@dataclasses.dataclass(frozen=True, slots=True)
-class Verdict:
+class Verdict(NamedTuple):  # a tuple: made on every request, three times cheaper than a frozen dataclass
     allowed: bool
     remaining: int  # whole requests left now
     reset: int  # seconds until the bucket is full again
