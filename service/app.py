@@ -13,7 +13,6 @@ from service.domain import services
 from service.execution.scheduler import http_client_ctx, scheduler_ctx, webhook_client_ctx
 from service.http import openapi
 from service.http.access import access_middleware, auth_ctx
-from service.http.idempotency import idempotency_middleware
 from service.http.middleware import problem_middleware
 from service.http.ratelimit import RateLimiter, TokenBrake
 from service.live.context import end_streams, live_ctx
@@ -85,8 +84,8 @@ async def _flush_access_log(_app: web.Application) -> None:
 def create_app(settings: Settings, *, dsn: str) -> web.Application:
     """Build the application; no I/O happens until it starts."""
     sql = db.sql_dir(settings.sql_dir)
-    # Idempotency after access: keys are scoped by the reseller it authenticates.
-    middlewares = [problem_middleware, access_middleware, idempotency_middleware]
+    # Idempotency runs inside access: keys are scoped by the reseller it authenticates.
+    middlewares = [problem_middleware, access_middleware]
     app = web.Application(middlewares=middlewares, client_max_size=MAX_BODY_BYTES)
     app[SETTINGS] = settings
     app[DSN] = dsn

@@ -1,5 +1,6 @@
 """Who may call what: /admin takes the operator token, /api a reseller token,
 and how often: each credential's requests under /api pass its rate limit.
+Then a POST sent with an Idempotency-Key is applied once (service.http.idempotency).
 
 Authentication runs before routing, so an unauthenticated call answers 401
 whatever the path, and a reseller cannot probe which ids exist. The rate
@@ -19,6 +20,7 @@ from service.auth import (
     authenticate_reseller,
 )
 from service.errors import RateLimited, ServiceUnavailable
+from service.http import idempotency
 from service.state import (
     CREDENTIALS,
     DATABASE,
@@ -59,6 +61,9 @@ async def access_middleware(request: web.Request, handler) -> web.StreamResponse
                     f"retry in {verdict.retry_after} s",
                     headers={"Retry-After": str(verdict.retry_after)},
                 )
+    # Here rather than as a middleware of its own: a layer every request would pass through.
+    if idempotency.HEADER in request.headers and idempotency.keyed(request):
+        return await idempotency.apply_once(request, handler)
     return await handler(request)
 
 

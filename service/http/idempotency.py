@@ -89,10 +89,9 @@ def fingerprint(method: str, path: str, body: bytes) -> bytes:
     return digest.digest()
 
 
-@web.middleware
-async def idempotency_middleware(request: web.Request, handler) -> web.StreamResponse:
-    if HEADER not in request.headers or not keyed(request):
-        return await handler(request)
+async def apply_once(request: web.Request, handler) -> web.StreamResponse:
+    """Run `handler` for a request sent with an Idempotency-Key (service.http.access
+    calls this once the caller is authenticated and within its rate limit)."""
     declared = getattr(request.match_info.handler, "endpoint", None)
     if declared is None:
         return await handler(request)  # no such route: 404/405, nothing to apply

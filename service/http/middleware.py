@@ -143,7 +143,8 @@ async def problem_middleware(request: web.Request, handler) -> web.StreamRespons
     app = request.app
     verdict = request.get(RATE_LIMIT)
     if verdict is not None:
-        headers.update(verdict.headers(app[RATE_LIMITER].policy))
+        headers["RateLimit-Policy"] = app[RATE_LIMITER].policy
+        headers["RateLimit"] = verdict.header
     if app[LIFECYCLE].stopping:
         # Draining: clients holding a kept-alive connection open a new one,
         # which the load balancer sends to another replica.

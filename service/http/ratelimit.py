@@ -36,8 +36,10 @@ class Verdict(NamedTuple):  # a tuple: made on every request, three times cheape
     reset: int  # seconds until the bucket is full again
     retry_after: int  # when refused: seconds until one request is allowed
 
-    def headers(self, policy: str) -> dict[str, str]:
-        return {"RateLimit-Policy": policy, "RateLimit": f'"default";r={self.remaining};t={self.reset}'}
+    @property
+    def header(self) -> str:
+        """The RateLimit header's value (RateLimit-Policy is the limiter's `policy`)."""
+        return f'"default";r={self.remaining};t={self.reset}'
 
 
 class RateLimiter:
