@@ -89,6 +89,11 @@ def main(argv: list[str] | None = None) -> int:
         path = report.write_json(results, stamp)
         png = chart.write_png(results, path.with_suffix(".png"))
         print(f"results: {path}\nchart:   {png}")
+    failed = report.failed_requests(results)
+    if failed:
+        # A server that errs is measuring something else (a broken query answers fast).
+        print("error: requests failed, so those rows compare nothing: " + "; ".join(failed), file=sys.stderr)
+        return 1
     return 0
 
 

@@ -87,10 +87,18 @@ def _fmt(value, digits: int = 1) -> str:
     return f"{value:,}" if isinstance(value, int) else str(value)
 
 
+def failed_requests(results: dict) -> list[str]:
+    """Scenario rows where a server answered with errors: their figures do not compare."""
+    return [f"{e['key']} c={e['concurrency']} {name}: {e[name]['errors']} errors"
+            for e in results["scenarios"] for name in ("service", "ceiling", "plain")
+            if e.get(name) and e[name]["errors"]]
+
+
 def markdown(results: dict) -> str:
     """The tables for the README: scenarios, growth, expiry, targets."""
     lines = ["| scenario | c | service req/s (spread) | ceiling req/s | service/ceiling | "
-             "service p50 / p99 ms | ceiling p99 ms | CPU cores service / PG / wrk / whole machine | errors |",
+             "service p50 / p99 ms | ceiling p99 ms | CPU cores service / PG / wrk / whole machine | "
+             "errors service / ceiling |",
              "|---|---|---|---|---|---|---|---|---|"]
     for e in results["scenarios"]:
         s, c = e.get("service"), e.get("ceiling")
@@ -103,7 +111,7 @@ def markdown(results: dict) -> str:
             _fmt(c["p99_ms"]) if c else "—",
             (f"{s['cpu_server']:.2f} / {s['cpu_postgres']:.2f} / {s['cpu_wrk']:.2f} / "
              f"{_fmt(s.get('cpu_machine'), 2)}") if s else "—",
-            (s or c)["errors"]))
+            " / ".join(str(t["errors"]) if t else "—" for t in (s, c))))
     for e in results["scenarios"]:
         if "plain" in e and "service" in e:
             s, p = e["service"], e["plain"]

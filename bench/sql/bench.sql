@@ -26,7 +26,8 @@ WITH account AS (
 SELECT created.id, created.account_id, account.name AS account_name, created.status,
        created.order_date, created.expiration_date, created.currency, created.total,
        created.item_count, created.notes, created.created_at, created.updated_at,
-       created.checked_out_at
+       created.checked_out_at, created.submitted_by, created.decided_by,
+       created.cancellation_reason
 FROM created, account;
 
 -- name: ceiling_add_item
@@ -68,7 +69,8 @@ WITH confirmed AS (
     FROM order_items i JOIN confirmed ON i.order_id = confirmed.id
 )
 SELECT c.id, c.account_id, a.name AS account_name, c.status, c.order_date, c.expiration_date,
-       c.currency, c.total, c.item_count, c.notes, c.created_at, c.updated_at, c.checked_out_at
+       c.currency, c.total, c.item_count, c.notes, c.created_at, c.updated_at, c.checked_out_at,
+       c.submitted_by, c.decided_by, c.cancellation_reason
 FROM confirmed c JOIN accounts a ON a.id = c.account_id;
 
 -- name: loader_reserve_ids
