@@ -104,31 +104,28 @@ async def test_migrate_without_the_rights_to_create_says_so_in_one_line(empty_ds
     assert len(lines) == 1 and "permission denied" in lines[0] and "needs to own the schema" in lines[0], err
 
 
-def test_the_log_says_when_the_operator_api_is_disabled(dsn):
+def _serve_until_ready(dsn: str, **settings: str) -> tuple[int, str]:
+    """Start `serve`, wait until it is ready, stop it: its exit code and its log."""
     port = free_port()
-    env = service_env(DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", SHUTDOWN_DRAIN_SECONDS="0")
+    env = service_env(DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", SHUTDOWN_DRAIN_SECONDS="0", **settings)
     process = start(["serve"], env=env)
     try:
         wait_for_status(f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process)
     finally:
         process.send_signal(signal.SIGTERM)
         _, err = process.communicate(timeout=30)
+    return process.returncode, err
+
+
+def test_the_log_says_when_the_operator_api_is_disabled(dsn):
+    _, err = _serve_until_ready(dsn)
     messages = [json.loads(line)["msg"] for line in err.splitlines() if line.startswith("{")]
     assert any("operator API /admin/* is disabled" in m for m in messages), messages
 
 
 def test_serve_runs_on_uvloop_when_asked(dsn):
-    port = free_port()
-    env = service_env(
-        DATABASE_URL=dsn, PORT=str(port), HOST="127.0.0.1", SHUTDOWN_DRAIN_SECONDS="0", EVENT_LOOP="uvloop"
-    )
-    process = start(["serve"], env=env)
-    try:
-        wait_for_status(f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process)
-    finally:
-        process.send_signal(signal.SIGTERM)
-        _, err = process.communicate(timeout=30)
-    assert process.returncode == 0, err
+    returncode, err = _serve_until_ready(dsn, EVENT_LOOP="uvloop")
+    assert returncode == 0, err
     assert "Traceback" not in err
     serving = [json.loads(line) for line in err.splitlines() if '"msg": "serving"' in line]
     assert serving and serving[0]["event_loop"] == "uvloop", err
