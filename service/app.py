@@ -15,6 +15,7 @@ from service.http import openapi
 from service.http.access import access_middleware, auth_ctx
 from service.http.middleware import problem_middleware
 from service.http.ratelimit import RateLimiter, TokenBrake
+from service.limits import MAX_BODY_BYTES
 from service.live.context import end_streams, live_ctx
 from service.logs import ACCESS_LOG
 from service.metrics import Metrics, keep_pool_current
@@ -49,13 +50,20 @@ from service.state import (
     Lifecycle,
 )
 
-MAX_BODY_BYTES = 1024 * 1024
-
 
 async def _pool_ctx(app: web.Application):
-    pool = await db.create_pool(app[DSN], max_size=app[SETTINGS].db_pool_max_size)
+    settings = app[SETTINGS]
+    pool = await db.create_pool(
+        app[DSN],
+        max_size=settings.db_pool_max_size,
+        lock_timeout=settings.lock_timeout_seconds,
+        idle_in_transaction_timeout=settings.idle_in_transaction_timeout_seconds,
+        connect_timeout=settings.db_acquire_timeout_seconds,
+    )
     app[POOL] = pool
-    app[DATABASE] = database = db.Database(pool=pool, queries=app[QUERIES])
+    app[DATABASE] = database = db.Database(
+        pool=pool, queries=app[QUERIES], acquire_timeout=settings.db_acquire_timeout_seconds
+    )
     if WEBHOOK_RESOLVER not in app:
         app[WEBHOOK_RESOLVER] = ThreadedResolver()
     app[SERVICES] = services.build(database, app[SETTINGS], resolver=app[WEBHOOK_RESOLVER])

@@ -37,11 +37,12 @@ from aiohttp import web
 
 from service.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey, ServiceError
 from service.http.middleware import error_answer
+from service.limits import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_STORED_ANSWER_BYTES
 from service.state import DATABASE, PRINCIPAL, SETTINGS
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH
 KEY_PATTERN = f"^[\\x20-\\x7E]{{1,{MAX_KEY_LENGTH}}}$"
 _KEY = re.compile(KEY_PATTERN)
 # What a replay carries besides status and body.

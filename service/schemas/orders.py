@@ -7,6 +7,7 @@ import functools
 from marshmallow import fields, validate
 
 from service.lifecycle import EVENT_TYPES, ITEM_STATUSES, ORDER_STATUSES
+from service.limits import MAX_REASON_LENGTH
 from service.schemas.common import Id, JsonValue, Name, OpenEnum, Request, Response, StrictBoolean, Text
 
 ORDER_READ_ONLY = (
@@ -84,7 +85,7 @@ class Order(Response):
 
 
 class Cancellation(Request):
-    reason = Text(max_length=500, min_length=0, allow_none=True)
+    reason = Text(max_length=MAX_REASON_LENGTH, min_length=0, allow_none=True)
 
 
 class ResellerSettings(Request):

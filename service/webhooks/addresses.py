@@ -23,7 +23,8 @@ import socket
 from aiohttp.abc import AbstractResolver, ResolveResult
 from yarl import URL
 
-MAX_URL_LENGTH = 2048
+from service.limits import MAX_URL_LENGTH
+
 SCHEMES = ("http", "https")
 RESOLVE_TIMEOUT_SECONDS = 5.0
 
