@@ -88,10 +88,26 @@ class Cancellation(Request):
     reason = Text(max_length=MAX_REASON_LENGTH, min_length=0, allow_none=True)
 
 
-class ResellerSettings(Request):
-    approvalRequired = StrictBoolean(
+APPROVAL_REQUIRED = "checkouts wait in `Reseller Pending Approval` until another credential approves"
+
+
+class ResellerSettingsChange(Request):
+    read_only = ("updatedAt", "updatedBy")
+    approvalRequired = StrictBoolean(required=True, metadata={"description": APPROVAL_REQUIRED})
+
+
+class ResellerSettings(Response):
+    approvalRequired = fields.Boolean(required=True, metadata={"description": APPROVAL_REQUIRED})
+    updatedAt = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "when they were last changed; null: never"}
+    )
+    updatedBy = fields.String(
         required=True,
-        metadata={"description": "checkouts wait in `Reseller Pending Approval` until another credential approves"},
+        allow_none=True,
+        metadata={
+            "description": "who changed them last: the clientId of `PUT /api/settings`, or `operator` "
+            "(`PATCH /admin/resellers/{id}`); null: never changed"
+        },
     )
 
 
