@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 
 from aiohttp import web
-from aiohttp.resolver import ThreadedResolver
 
 from service import db, migrate
 from service.domain import services
@@ -49,6 +48,7 @@ from service.state import (
     WEBHOOK_RESOLVER,
     Lifecycle,
 )
+from service.webhooks import addresses
 
 
 async def _pool_ctx(app: web.Application):
@@ -64,11 +64,14 @@ async def _pool_ctx(app: web.Application):
     app[DATABASE] = database = db.Database(
         pool=pool, queries=app[QUERIES], acquire_timeout=settings.db_acquire_timeout_seconds
     )
+    resolver = None
     if WEBHOOK_RESOLVER not in app:
-        app[WEBHOOK_RESOLVER] = ThreadedResolver()
+        app[WEBHOOK_RESOLVER] = resolver = addresses.new_resolver()
     app[SERVICES] = services.build(database, app[SETTINGS], resolver=app[WEBHOOK_RESOLVER])
     yield
     await pool.close()
+    if resolver is not None:
+        await resolver.close()
 
 
 async def _metrics_ctx(app: web.Application):

@@ -106,6 +106,8 @@ async def apply_once(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)  # refused before anything could happen
     key = key_of(request)
     body = await request.read()  # before a connection is taken: a slow upload holds none
+    # Likewise what waits on the network (a webhook URL's DNS): before the transaction.
+    await request.match_info.handler.prepare(request)
     try:
         return await _once(request, handler, key, fingerprint(request.method, request.path, body))
     except _Unstored as unstored:
