@@ -285,7 +285,7 @@ class SlowDown(RateLimited):
 
 
 class TooManyStreams(ServiceError):
-    """Too many open event streams for this credential"""
+    """Too many open event streams for this credential or reseller"""
 
     status = 429
     code = "too_many_streams"
