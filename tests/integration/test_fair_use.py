@@ -135,7 +135,7 @@ async def test_past_its_share_a_resellers_request_waits_then_is_503_database_bus
 
 
 async def test_the_pool_sessions_carry_the_lock_and_idle_transaction_timeouts(fair):
-    api, app = await fair(lock_timeout_seconds=1.5, idle_in_transaction_timeout_seconds=2)
+    _, app = await fair(lock_timeout_seconds=1.5, idle_in_transaction_timeout_seconds=2)
     async with app[POOL].acquire() as conn:
         assert await conn.fetchval("SHOW lock_timeout") == "1500ms"
         assert await conn.fetchval("SHOW idle_in_transaction_session_timeout") == "2s"
