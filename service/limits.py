@@ -4,7 +4,7 @@ setting that moves it, and what the client gets past it.
 The fixed bounds are the constants below, which the code that enforces them
 imports; the bounds an operator may move are fields of `Settings`
 (service.settings) and are named here by their environment variable. `TABLE`
-lists them all for the documentation (docs/limits.md is rendered from it, and
+lists them all for the documentation (its limits table is rendered from it, and
 a unit test checks that every `setting` is one the service reads).
 
 One tenant never holds back another (the contract's v3.2 section): a reseller's
