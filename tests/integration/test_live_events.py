@@ -60,6 +60,30 @@ async def insert_events(conn, tenant, count: int, *, order_id: int = 1, kind: st
     )
 
 
+async def stalled_client(served, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw client with a tiny receive buffer that asks for a stream and never reads."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((served.host, served.port))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    await writer.drain()
+    return reader, writer
+
+
+async def insert_big_events(conn, tenant, hundreds: int) -> None:
+    """hundreds × 100 events of 8 kB each: far more than socket buffers hold."""
+    padding = "x" * 8000
+    for _ in range(hundreds):
+        await conn.execute(
+            "INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)"
+            " SELECT $1, 1, $2, 'order.values_changed', 'system', jsonb_build_object('pad', $3::text)"
+            " FROM generate_series(1, 100)",
+            tenant.reseller_id, tenant.account_id, padding,
+        )
+
+
 async def test_an_event_is_streamed_as_it_commits_and_its_id_is_a_feed_cursor(client, api):
     tenant = await api.tenant()
     stream = await open_stream(client, tenant)
@@ -328,26 +352,12 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_are_not(
     tenant = await api.tenant()
     reader = await open_stream(served, tenant)
     reading = asyncio.create_task(reader.events(2000, within=60))
-    # A raw client with a tiny receive buffer that never reads past the headers.
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((served.host, served.port))
-    sock.setblocking(False)
-    _, stalled = await asyncio.open_connection(sock=sock)
-    stalled.write(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tenant.token}\r\n\r\n".encode())
-    await stalled.drain()
+    _, stalled = await stalled_client(served, tenant.token)
     async with asyncio.timeout(2):
         while len(hub.subscriptions) < 2:
             await asyncio.sleep(0.01)
     # 16 MB of events: far more than the socket buffers and the queue of 500 hold.
-    padding = "x" * 8000
-    for _ in range(20):
-        await conn.execute(
-            "INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)"
-            " SELECT $1, 1, $2, 'order.values_changed', 'system', jsonb_build_object('pad', $3::text)"
-            " FROM generate_series(1, 100)",
-            tenant.reseller_id, tenant.account_id, padding,
-        )
+    await insert_big_events(conn, tenant, 20)
     async with asyncio.timeout(20):
         while len(hub.subscriptions) > 1:
             await asyncio.sleep(0.05)
@@ -648,24 +658,11 @@ async def test_a_stream_the_hub_ends_is_closed_even_while_its_client_reads_nothi
     hub = app[LIVE_HUB]
     tenant = await api.tenant()
     spare = await api.colleague(tenant, ["orders:read"])
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((served.host, served.port))
-    sock.setblocking(False)
-    reader, stalled = await asyncio.open_connection(sock=sock)
-    stalled.write(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {spare.token}\r\n\r\n".encode())
-    await stalled.drain()
+    reader, stalled = await stalled_client(served, spare.token)
     async with asyncio.timeout(2):
         while not hub.subscriptions:
             await asyncio.sleep(0.01)
-    padding = "x" * 8000
-    for _ in range(10):  # 8 MB: far more than the socket buffers hold
-        await conn.execute(
-            "INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)"
-            " SELECT $1, 1, $2, 'order.values_changed', 'system', jsonb_build_object('pad', $3::text)"
-            " FROM generate_series(1, 100)",
-            tenant.reseller_id, tenant.account_id, padding,
-        )
+    await insert_big_events(conn, tenant, 10)  # 8 MB
     await asyncio.sleep(0.5)  # the writer is now blocked on the full socket
     assert len(hub.subscriptions) == 1 and hub.subscriptions[0].ended is None
     await api.admin("DELETE", f"/admin/resellers/{tenant.reseller_id}/credentials/{spare.client_id}", expect=204)
