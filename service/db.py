@@ -212,18 +212,6 @@ def serve_tenant(reseller_id: int) -> None:
     _tenant.set(reseller_id)
 
 
-class _Share:
-    """One reseller's share of a process's pool: a semaphore, and how many
-    requests hold or wait for it (the share is dropped when none do)."""
-
-    __slots__ = ("semaphore", "tenant", "users")
-
-    def __init__(self, tenant: int, size: int) -> None:
-        self.tenant = tenant
-        self.semaphore = asyncio.Semaphore(size)
-        self.users = 0
-
-
 class Database:
     """Named queries run on the pool, or on the transaction the task is in.
 
@@ -237,8 +225,8 @@ class Database:
     pool, service.limits.pool_share) and wait for their own share beyond that;
     nobody waits longer than `acquire_timeout` in all (PoolBusy, a 503).
     While the reseller's share and the pool have room, taking a connection
-    suspends nothing and arms no timer: a counter, a dict lookup and asyncpg's
-    own acquire.
+    suspends nothing and arms no timer: a dict lookup, a free semaphore, a
+    counter and asyncpg's own acquire. A timer is armed only for a wait.
     """
 
     def __init__(
@@ -258,7 +246,9 @@ class Database:
         self._size = pool.get_max_size()
         self.share = pool_share(self._size) if share is None else share
         self._taken = 0  # connections taken through this door and not yet given back
-        self._shares: dict[int, _Share] = {}
+        # One semaphore per reseller this process has served, kept: resellers are the
+        # operator's to create, so this stays as small as their number.
+        self._shares: dict[int, asyncio.Semaphore] = {}
 
     async def fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
         conn = _current.get()
@@ -309,7 +299,7 @@ class Database:
         finally:
             await self._release(conn, share)
 
-    async def _acquire(self) -> tuple[asyncpg.Connection, _Share | None]:
+    async def _acquire(self) -> tuple[asyncpg.Connection, asyncio.Semaphore | None]:
         """A pooled connection, within the current reseller's share; PoolBusy
         when none comes free within the acquire timeout."""
         deadline = None
@@ -318,24 +308,19 @@ class Database:
         if tenant is not None:
             share = self._shares.get(tenant)
             if share is None:
-                share = self._shares[tenant] = _Share(tenant, self.share)
-            share.users += 1
-            try:
-                if share.semaphore.locked():
-                    deadline = asyncio.get_running_loop().time() + self.acquire_timeout
+                share = self._shares[tenant] = asyncio.Semaphore(self.share)
+            if share.locked():
+                deadline = asyncio.get_running_loop().time() + self.acquire_timeout
+                try:
                     async with asyncio.timeout_at(deadline):
-                        await share.semaphore.acquire()
-                else:
-                    await share.semaphore.acquire()  # free: returns without suspending
-            except TimeoutError:
-                self._leave(share)
-                raise PoolBusy(
-                    f"this reseller's {self.share} database connections stayed busy "
-                    f"for {self.acquire_timeout:g} s"
-                ) from None
-            except BaseException:
-                self._leave(share)
-                raise
+                        await share.acquire()
+                except TimeoutError:
+                    raise PoolBusy(
+                        f"this reseller's {self.share} database connections stayed busy "
+                        f"for {self.acquire_timeout:g} s"
+                    ) from None
+            else:
+                await share.acquire()  # free: returns without suspending
         self._taken += 1
         try:
             if self._taken <= self._size:
@@ -354,17 +339,11 @@ class Database:
         except BaseException:
             self._taken -= 1
             if share is not None:
-                share.semaphore.release()
-                self._leave(share)
+                share.release()
             raise
         return conn, share
 
-    def _leave(self, share: _Share) -> None:
-        share.users -= 1
-        if share.users == 0:
-            del self._shares[share.tenant]
-
-    async def _release(self, conn: asyncpg.Connection, share: _Share | None) -> None:
+    async def _release(self, conn: asyncpg.Connection, share: asyncio.Semaphore | None) -> None:
         try:
             await self.pool.release(conn)
         except Exception as exc:
@@ -377,8 +356,7 @@ class Database:
         finally:
             self._taken -= 1
             if share is not None:
-                share.semaphore.release()
-                self._leave(share)
+                share.release()
 
     @property
     def in_transaction(self) -> bool:
