@@ -415,7 +415,7 @@ async def test_a_422_of_a_megabyte_of_unknown_fields_lists_50_and_is_stored_smal
     body = {"accountId": tenant.account_id, **{f"unknown{n:06d}" + "x" * 400: 1 for n in range(2400)}}
     raw = json.dumps(body).encode()
     assert 900_000 < len(raw) < 1024 * 1024
-    status, headers, answer = await send(api, tenant, "POST", "/api/orders", key="flood", raw=raw)
+    status, _, answer = await send(api, tenant, "POST", "/api/orders", key="flood", raw=raw)
     problem = json.loads(answer)
     assert status == 422 and problem["code"] == "validation_error"
     assert len(problem["errors"]) == 50

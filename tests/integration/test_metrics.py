@@ -231,7 +231,7 @@ async def test_the_feeds_horizon_lag_shows_how_long_an_old_transaction_has_held_
         await asyncio.sleep(1.2)
         held = await lag()
         assert 1.0 <= held < 30, held
-        status, page = await api.call(tenant_, "GET", "/api/events?pageSize=200")
+        _, page = await api.call(tenant_, "GET", "/api/events?pageSize=200")
         assert len(page["items"]) == 1  # what the reseller sees meanwhile: the first order only
     finally:
         await transaction.commit()
