@@ -107,7 +107,7 @@ async def test_a_keyed_create_resolves_its_url_before_it_takes_a_connection(
     response = await created
     assert response.status == 201, await response.text()
     assert open_transactions == 0
-    # A repeat is a replay, and resolves nothing it does not need: one lookup for the create.
+    # A repeat is a replay of the stored answer (its URL is resolved again, holding no connection).
     again = await api.client.post("/api/webhooks", json=body, headers=headers)
     assert (again.status, again.headers["Idempotent-Replayed"]) == (201, "true")
     assert (await again.json())["id"] == (await response.json())["id"]
