@@ -6,7 +6,6 @@ import asyncio
 import contextlib
 
 from aiohttp import web
-from aiohttp.resolver import ThreadedResolver
 
 from service import db, migrate
 from service.domain import services
@@ -15,6 +14,7 @@ from service.http import openapi
 from service.http.access import access_middleware, auth_ctx
 from service.http.middleware import problem_middleware
 from service.http.ratelimit import RateLimiter, TokenBrake
+from service.limits import MAX_BODY_BYTES
 from service.live.context import end_streams, live_ctx
 from service.logs import ACCESS_LOG
 from service.metrics import Metrics, keep_pool_current
@@ -48,19 +48,30 @@ from service.state import (
     WEBHOOK_RESOLVER,
     Lifecycle,
 )
-
-MAX_BODY_BYTES = 1024 * 1024
+from service.webhooks import addresses
 
 
 async def _pool_ctx(app: web.Application):
-    pool = await db.create_pool(app[DSN], max_size=app[SETTINGS].db_pool_max_size)
+    settings = app[SETTINGS]
+    pool = await db.create_pool(
+        app[DSN],
+        max_size=settings.db_pool_max_size,
+        lock_timeout=settings.lock_timeout_seconds,
+        idle_in_transaction_timeout=settings.idle_in_transaction_timeout_seconds,
+        connect_timeout=settings.db_acquire_timeout_seconds,
+    )
     app[POOL] = pool
-    app[DATABASE] = database = db.Database(pool=pool, queries=app[QUERIES])
+    app[DATABASE] = database = db.Database(
+        pool=pool, queries=app[QUERIES], acquire_timeout=settings.db_acquire_timeout_seconds
+    )
+    resolver = None
     if WEBHOOK_RESOLVER not in app:
-        app[WEBHOOK_RESOLVER] = ThreadedResolver()
+        app[WEBHOOK_RESOLVER] = resolver = addresses.new_resolver()
     app[SERVICES] = services.build(database, app[SETTINGS], resolver=app[WEBHOOK_RESOLVER])
     yield
     await pool.close()
+    if resolver is not None:
+        await resolver.close()
 
 
 async def _metrics_ctx(app: web.Application):

@@ -3,6 +3,7 @@ location, and `Database`, the one door through which the service runs SQL."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import contextvars
 import json
@@ -16,6 +17,9 @@ from typing import Any
 
 import asyncpg
 from asyncpg import exceptions as pg
+
+from service.limits import STATEMENT_TIMEOUT_SECONDS, pool_share
+from service.settings import Settings
 
 logger = logging.getLogger(__name__)
 
@@ -63,10 +67,9 @@ async def _init_connection(conn: asyncpg.Connection) -> None:
         await conn.set_type_codec(type_name, encoder=json.dumps, decoder=json.loads, schema="pg_catalog")
 
 
-# How long a statement may run: PostgreSQL enforces it (57014, mapped to 503).
-# Not asyncpg's command_timeout: it arms and cancels a timer for every query,
-# about a tenth of a GET order's CPU on the standard asyncio loop.
-STATEMENT_TIMEOUT_SECONDS = 30.0
+# How long a statement may run (service.limits): PostgreSQL enforces it (57014,
+# mapped to 503). Not asyncpg's command_timeout: it arms and cancels a timer for
+# every query, about a tenth of a GET order's CPU on the standard asyncio loop.
 # A database host that vanishes without a reset (power loss, a partition)
 # would otherwise hold a connection, and its request, until TCP gives up after
 # many minutes: keepalive probes notice silence, TCP_USER_TIMEOUT unacked data.
@@ -100,9 +103,24 @@ async def _keep_session(conn: asyncpg.Connection) -> None:
     asyncpg still rolls back a transaction left open."""
 
 
+def _ms(seconds: float) -> str:
+    return f"{int(seconds * 1000)}ms"
+
+
 async def create_pool(
-    dsn: str, *, max_size: int, statement_timeout: float = STATEMENT_TIMEOUT_SECONDS
+    dsn: str,
+    *,
+    max_size: int,
+    statement_timeout: float = STATEMENT_TIMEOUT_SECONDS,
+    lock_timeout: float = Settings.lock_timeout_seconds,
+    idle_in_transaction_timeout: float = Settings.idle_in_transaction_timeout_seconds,
+    connect_timeout: float = Settings.db_acquire_timeout_seconds,
 ) -> asyncpg.Pool:
+    """The service's pool. Its sessions wait at most `lock_timeout` for a row or
+    table lock (55P03: 409 order_busy on a change, service.http.middleware), so a
+    row someone holds ties up a connection for seconds, not for the statement
+    timeout; and a transaction left idle longer than `idle_in_transaction_timeout`
+    is ended by the server, so none of ours holds the feed's horizon for long."""
     settings = connect_kwargs()["server_settings"]
     return await asyncpg.create_pool(
         dsn,
@@ -110,7 +128,14 @@ async def create_pool(
         max_size=max_size,
         init=_init_connection,
         reset=_keep_session,
-        server_settings={**settings, "statement_timeout": f"{int(statement_timeout * 1000)}ms"},
+        # Opening a connection counts as waiting for one: bounded like an acquire.
+        timeout=connect_timeout,
+        server_settings={
+            **settings,
+            "statement_timeout": _ms(statement_timeout),
+            "lock_timeout": _ms(lock_timeout),
+            "idle_in_transaction_session_timeout": _ms(idle_in_transaction_timeout),
+        },
     )
 
 
@@ -126,15 +151,26 @@ UNAVAILABLE_ERRORS = (
     pg.AdminShutdownError,  # 57P01: the server terminated the session
     pg.CrashShutdownError,  # 57P02
     pg.IdleSessionTimeoutError,  # 57P05
+    pg.IdleInTransactionSessionTimeoutError,  # 25P03: a transaction of ours idled past its bound
     pg.InsufficientResourcesError,  # class 53: too many connections, disk full, out of memory
     asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
     pg.InternalClientError,  # protocol state left behind by a connection broken mid-operation
 )
+class PoolBusy(TimeoutError):
+    """No connection came free within the acquire timeout: the pool, or the
+    reseller's share of it, is busy (503 database_busy with Retry-After)."""
+
+
 # Raised by the client, or by a server ending the session, while a statement
 # was in flight: nobody knows whether a COMMIT it carried took effect. Any
 # other error the server reports means the statement did not commit.
 _SERVER_ANSWERED = (asyncpg.PostgresError,)
-_SESSION_ENDED = (pg.ConnectionDoesNotExistError, pg.AdminShutdownError, pg.CrashShutdownError)
+_SESSION_ENDED = (
+    pg.ConnectionDoesNotExistError,
+    pg.AdminShutdownError,
+    pg.CrashShutdownError,
+    pg.IdleInTransactionSessionTimeoutError,
+)
 _WRITES = re.compile(r"\b(INSERT|UPDATE|DELETE|MERGE)\b", re.IGNORECASE)
 
 
@@ -165,6 +201,15 @@ class OutcomeUnknown(ConnectionError):
 _current: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
     "current_connection", default=None
 )
+# The reseller whose request the current task serves (set once per request by
+# service.http.access), or None for the jobs: whose share of the pool it draws on.
+_tenant: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_tenant", default=None)
+
+
+def serve_tenant(reseller_id: int) -> None:
+    """From here on, the current task's queries count against this reseller's share.
+    Each request runs in a task of its own, so this ends with the request."""
+    _tenant.set(reseller_id)
 
 
 class Database:
@@ -174,14 +219,36 @@ class Database:
     every query the task runs until it ends goes through it; outside one, each
     query takes a pooled connection for itself. Never run queries of one
     transaction from tasks started inside it: they would share a connection.
+
+    Every connection is taken here, so here the pool is shared fairly: the
+    requests of one reseller hold at most `share` connections at once (half the
+    pool, service.limits.pool_share) and wait for their own share beyond that;
+    nobody waits longer than `acquire_timeout` in all (PoolBusy, a 503).
+    While the reseller's share and the pool have room, taking a connection
+    suspends nothing and arms no timer: a dict lookup, a free semaphore, a
+    counter and asyncpg's own acquire. A timer is armed only for a wait.
     """
 
-    def __init__(self, *, pool: asyncpg.Pool, queries: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        *,
+        pool: asyncpg.Pool,
+        queries: Mapping[str, str],
+        acquire_timeout: float = Settings.db_acquire_timeout_seconds,
+        share: int | None = None,
+    ) -> None:
         self.pool = pool
         self.queries = queries
         # Statements that change rows: losing the connection under one of them
         # outside a transaction leaves its outcome unknown.
         self._writes = frozenset(name for name, sql in queries.items() if _WRITES.search(sql))
+        self.acquire_timeout = acquire_timeout
+        self._size = pool.get_max_size()
+        self.share = pool_share(self._size) if share is None else share
+        self._taken = 0  # connections taken through this door and not yet given back
+        # One semaphore per reseller this process has served, kept: resellers are the
+        # operator's to create, so this stays as small as their number.
+        self._shares: dict[int, asyncio.Semaphore] = {}
 
     async def fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
         conn = _current.get()
@@ -196,8 +263,11 @@ class Database:
         conn = _current.get()
         if conn is not None:
             return await (await conn.prepare(self.queries[name])).fetch(*args)
-        async with self.pool.acquire() as conn:
+        conn, share = await self._acquire()
+        try:
             return await (await conn.prepare(self.queries[name])).fetch(*args)
+        finally:
+            await self._release(conn, share)
 
     async def fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         conn = _current.get()
@@ -219,7 +289,7 @@ class Database:
 
     async def _alone(self, method: str, name: str, args: tuple) -> Any:
         """One statement on a pooled connection of its own, committed by itself."""
-        conn = await self.pool.acquire()
+        conn, share = await self._acquire()
         try:
             return await getattr(conn, method)(self.queries[name], *args)
         except Exception as exc:
@@ -227,9 +297,53 @@ class Database:
                 raise OutcomeUnknown(f"connection lost during {name}: {type(exc).__name__}") from exc
             raise
         finally:
-            await self._release(conn)
+            await self._release(conn, share)
 
-    async def _release(self, conn: asyncpg.Connection) -> None:
+    async def _acquire(self) -> tuple[asyncpg.Connection, asyncio.Semaphore | None]:
+        """A pooled connection, within the current reseller's share; PoolBusy
+        when none comes free within the acquire timeout."""
+        deadline = None
+        tenant = _tenant.get()
+        share = None
+        if tenant is not None:
+            share = self._shares.get(tenant)
+            if share is None:
+                share = self._shares[tenant] = asyncio.Semaphore(self.share)
+            if share.locked():
+                deadline = asyncio.get_running_loop().time() + self.acquire_timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        await share.acquire()
+                except TimeoutError:
+                    raise PoolBusy(
+                        f"this reseller's {self.share} database connections stayed busy "
+                        f"for {self.acquire_timeout:g} s"
+                    ) from None
+            else:
+                await share.acquire()  # free: returns without suspending
+        self._taken += 1
+        try:
+            if self._taken <= self._size:
+                # A connection is idle in the pool, or may be opened: no wait for another's.
+                conn = await self.pool.acquire()
+            else:
+                if deadline is None:
+                    deadline = asyncio.get_running_loop().time() + self.acquire_timeout
+                try:
+                    async with asyncio.timeout_at(deadline):
+                        conn = await self.pool.acquire()
+                except TimeoutError:
+                    raise PoolBusy(
+                        f"all {self._size} database connections stayed busy for {self.acquire_timeout:g} s"
+                    ) from None
+        except BaseException:
+            self._taken -= 1
+            if share is not None:
+                share.release()
+            raise
+        return conn, share
+
+    async def _release(self, conn: asyncpg.Connection, share: asyncio.Semaphore | None) -> None:
         try:
             await self.pool.release(conn)
         except Exception as exc:
@@ -239,6 +353,10 @@ class Database:
                 "a broken database connection was discarded",
                 extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"},
             )
+        finally:
+            self._taken -= 1
+            if share is not None:
+                share.release()
 
     @property
     def in_transaction(self) -> bool:
@@ -252,7 +370,7 @@ class Database:
             async with conn.transaction():
                 yield conn
             return
-        conn = await self.pool.acquire()
+        conn, share = await self._acquire()
         try:
             transaction = conn.transaction()
             await transaction.start()
@@ -271,7 +389,7 @@ class Database:
                     raise OutcomeUnknown(f"connection lost during COMMIT: {type(exc).__name__}") from exc
                 raise
         finally:
-            await self._release(conn)
+            await self._release(conn, share)
 
 
 async def _rollback(transaction: Any, conn: asyncpg.Connection) -> None:

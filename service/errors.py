@@ -5,12 +5,21 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
+from service.limits import MAX_ERROR_FIELD_LENGTH, MAX_ERROR_MESSAGE_LENGTH, MAX_ERRORS
+
 
 class FieldError(dict):
     """One entry of a problem's `errors`: {"field", "code", "message"}."""
 
     def __init__(self, field: str, code: str, message: str) -> None:
-        super().__init__(field=field, code=code, message=message)
+        # A field name can be a client's own key (an unknown field): never repeat a long one whole.
+        super().__init__(
+            field=_cut(field, MAX_ERROR_FIELD_LENGTH), code=code, message=_cut(message, MAX_ERROR_MESSAGE_LENGTH)
+        )
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 class ServiceError(Exception):
@@ -32,6 +41,11 @@ class ServiceError(Exception):
     ) -> None:
         self.detail = detail or self.title
         self.errors = list(errors)
+        if len(self.errors) > MAX_ERRORS:
+            # A 1 MiB body of unknown keys would otherwise list thousands.
+            more = len(self.errors) - MAX_ERRORS
+            self.errors = self.errors[:MAX_ERRORS]
+            self.detail = f"{self.detail} ({more} more {'error' if more == 1 else 'errors'} not listed)"
         self.headers = dict(headers or {})
         super().__init__(self.detail)
 
@@ -178,6 +192,18 @@ class WebhookDisabled(Conflict):
     code = "webhook_disabled"
 
 
+class OrderBusy(Conflict):
+    """Another change holds the order"""
+
+    code = "order_busy"
+
+
+class WebhookLimitReached(Conflict):
+    """The reseller has as many webhooks as it may"""
+
+    code = "webhook_limit_reached"
+
+
 class IdempotencyKeyInProgress(Conflict):
     """A request with this Idempotency-Key is still running"""
 
@@ -259,7 +285,7 @@ class SlowDown(RateLimited):
 
 
 class TooManyStreams(ServiceError):
-    """Too many open event streams for this credential"""
+    """Too many open event streams for this credential or reseller"""
 
     status = 429
     code = "too_many_streams"
@@ -276,6 +302,12 @@ class DatabaseUnavailable(ServiceUnavailable):
     """The database is not available right now"""
 
     code = "database_unavailable"
+
+
+class DatabaseBusy(ServiceUnavailable):
+    """The database connections are busy"""
+
+    code = "database_busy"
 
 
 def field_error(field: str, message: str, code: str = "invalid") -> ValidationFailed:

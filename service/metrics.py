@@ -13,7 +13,9 @@ What costs what:
 - the pool gauge: read from the pool's own counters when scraped (and every
   second in multiprocess mode, so other processes' answers are current);
 - the execution backlog gauges: one query over the unfinished items' partial
-  index, at most every DB_GAUGE_TTL_SECONDS per process, only when scraped.
+  index, at most every DB_GAUGE_TTL_SECONDS per process, only when scraped;
+- the feed's horizon lag: one range read of the events past the horizon (few
+  or none), as often.
 
 Hooks for the webhook sender (its tables are not in this module's branch):
 - `metrics.webhook_delivered(outcome)` after each delivery attempt, with
@@ -116,6 +118,13 @@ class Metrics:
             multiprocess_mode="mostrecent",
             registry=registry,
         )
+        self.horizon_lag = Gauge(
+            "events_feed_horizon_lag_seconds",
+            "Seconds the oldest transaction still running on the database has held the events feed, "
+            "the stream and webhooks back (0: nothing is held back)",
+            multiprocess_mode="mostrecent",
+            registry=registry,
+        )
         self.rate_limited = Counter(
             "rate_limited_total",
             "Requests answered 429: over a credential's rate limit, or braked token attempts",
@@ -190,6 +199,7 @@ class Metrics:
         try:
             async with asyncio.timeout(DB_GAUGE_TIMEOUT_SECONDS):
                 row = await db.fetchrow("metrics_execution_backlog")
+                horizon_lag = await db.fetchval("metrics_feed_horizon")
                 webhook_age = await self.webhook_backlog_probe() if self.webhook_backlog_probe else 0.0
         except Exception as exc:
             # Metrics matter most while the database is in trouble: answer with the last values.
@@ -199,6 +209,7 @@ class Metrics:
         self.executing.labels("In Progress").set(row["in_progress"])
         self.execution_age.set(row["oldest_due_seconds"])
         self.webhook_age.set(webhook_age)
+        self.horizon_lag.set(horizon_lag)
 
     def exposition(self) -> bytes:
         if self.directory is None:

@@ -32,6 +32,9 @@ class Settings:
     token_ttl_seconds: int = 3600
     item_deadline_seconds: float = 900.0
     db_pool_max_size: int = 10
+    db_acquire_timeout_seconds: float = 5.0
+    lock_timeout_seconds: float = 3.0
+    idle_in_transaction_timeout_seconds: float = 60.0
     log_level: str = "INFO"
     workers: int = 1
     reuse_port: bool = False
@@ -51,8 +54,10 @@ class Settings:
     webhook_concurrency: int = 20
     webhook_endpoint_concurrency: int = 4
     webhook_disable_after_seconds: float = 3 * 86400.0
+    webhooks_per_reseller: int = 20
     sse_keepalive_seconds: float = 15.0
     sse_max_streams_per_credential: int = 20
+    sse_max_streams_per_reseller: int = 100
     sse_queue_size: int = 2000
     sse_fallback_poll_seconds: float = 5.0
     sse_max_stream_seconds: float = 3600.0
@@ -79,6 +84,14 @@ class Settings:
             token_ttl_seconds=_int(env, "TOKEN_TTL_SECONDS", cls.token_ttl_seconds, low=60, high=86400),
             item_deadline_seconds=_float(env, "ITEM_DEADLINE_SECONDS", cls.item_deadline_seconds, low=1.0),
             db_pool_max_size=_int(env, "DB_POOL_MAX_SIZE", cls.db_pool_max_size, low=1, high=500),
+            # One tenant never holds back another (service.limits); both within the 30 s statement timeout.
+            db_acquire_timeout_seconds=_float(
+                env, "DB_ACQUIRE_TIMEOUT_SECONDS", cls.db_acquire_timeout_seconds, low=0.1, high=30.0
+            ),
+            lock_timeout_seconds=_float(env, "LOCK_TIMEOUT_SECONDS", cls.lock_timeout_seconds, low=0.1, high=30.0),
+            idle_in_transaction_timeout_seconds=_float(
+                env, "IDLE_IN_TRANSACTION_TIMEOUT_SECONDS", cls.idle_in_transaction_timeout_seconds, low=1.0
+            ),
             workers=_int(env, "WORKERS", cls.workers, low=1, high=64),
             reuse_port=_bool(env, "REUSE_PORT", cls.reuse_port),
             log_level=_choice(env, "LOG_LEVEL", cls.log_level, ("DEBUG", "INFO", "WARNING", "ERROR")),
@@ -107,6 +120,9 @@ class Settings:
             ),
             sse_max_streams_per_credential=_int(
                 env, "SSE_MAX_STREAMS_PER_CREDENTIAL", cls.sse_max_streams_per_credential, low=1, high=10000
+            ),
+            sse_max_streams_per_reseller=_int(
+                env, "SSE_MAX_STREAMS_PER_RESELLER", cls.sse_max_streams_per_reseller, low=1, high=100000
             ),
             sse_queue_size=_int(env, "SSE_QUEUE_SIZE", cls.sse_queue_size, low=500, high=1_000_000),
             sse_fallback_poll_seconds=_float(
@@ -160,6 +176,7 @@ def _webhook_settings(env: Mapping[str, str]) -> dict:
         "webhook_endpoint_concurrency": _int(
             env, "WEBHOOK_ENDPOINT_CONCURRENCY", defaults.webhook_endpoint_concurrency, low=1, high=500
         ),
+        "webhooks_per_reseller": _int(env, "WEBHOOKS_PER_RESELLER", defaults.webhooks_per_reseller, low=1, high=10000),
         "webhook_disable_after_seconds": _float(
             env,
             "WEBHOOK_DISABLE_AFTER_SECONDS",

@@ -13,6 +13,7 @@ from aiohttp.abc import AbstractResolver
 from service.auth import CredentialCache, Principal, TokenSigner
 from service.db import Database
 from service.domain.services import Services
+from service.domain.webhooks import UrlCheck
 from service.execution.expiry import DraftExpiry, IdempotencyKeyPurge
 from service.execution.poller import Poller
 from service.execution.webhook_dispatcher import WebhookDispatcher
@@ -60,3 +61,5 @@ CREDENTIALS = web.AppKey("credentials", CredentialCache)
 REQUEST_ID = web.RequestKey("request_id", str)
 PRINCIPAL = web.RequestKey("principal", Principal)
 RATE_LIMIT = web.RequestKey("rate_limit", Verdict)
+# A webhook URL resolved and judged before a keyed request's transaction opened.
+URL_CHECKED = web.RequestKey("url_checked", UrlCheck)

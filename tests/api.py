@@ -97,8 +97,9 @@ class Api:
         return await self.admin("POST", "/admin/products", body, expect=201)
 
     async def call(self, tenant: Tenant, method: str, path: str, body: Any = None, **kwargs: Any):
-        """A reseller call; returns (status, parsed body or None)."""
-        response = await self.client.request(method, path, json=body, headers=tenant.headers, **kwargs)
+        """A reseller call (`headers=` adds to the tenant's); returns (status, parsed body or None)."""
+        headers = {**tenant.headers, **kwargs.pop("headers", {})}
+        response = await self.client.request(method, path, json=body, headers=headers, **kwargs)
         text = await response.text()
         return response.status, (await response.json(content_type=None) if text else None)
 

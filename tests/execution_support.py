@@ -1,7 +1,8 @@
 """Arrange rows for execution tests, and fixtures for pollers and connectors.
 
-Rows are inserted with SQL because the API that creates them is built
-elsewhere; checkout is the contract's two statements, verbatim.
+Rows are inserted with SQL, for speed and control; checkout runs the
+product's own checkout statement (`order_checkout`), so the race tests race
+what the service runs, not a copy.
 """
 
 from __future__ import annotations
@@ -74,24 +75,15 @@ async def draft(
 
 
 async def checkout(conn: asyncpg.Connection, order: int, *, deadline_seconds: float = 900) -> bool:
-    """The checkout contract main implements: one transaction, guarded by status='Draft'."""
-    async with conn.transaction():
-        won = await conn.fetchval(
-            """UPDATE orders SET status = 'Pending', checked_out_at = now(), expiration_date = NULL,
-                                 updated_at = now()
-               WHERE id = $1 AND status = 'Draft' RETURNING id""",
-            order,
-        )
-        if won is None:
-            return False
-        await conn.execute(
-            """INSERT INTO executions (item_id, order_id, reseller_id, deadline_at)
-               SELECT id, order_id, reseller_id, now() + make_interval(secs => $2)
-               FROM order_items WHERE order_id = $1""",
-            order,
-            float(deadline_seconds),
-        )
-    return True
+    """Check the order out with the service's own guarded statement (its status
+    must still be Draft); whether this call won. An order already gone loses."""
+    reseller = await conn.fetchval("SELECT reseller_id FROM orders WHERE id = $1", order)
+    if reseller is None:
+        return False
+    confirmed = await conn.fetchrow(
+        QUERIES["order_checkout"], order, reseller, float(deadline_seconds), "test-submitter"
+    )
+    return confirmed is not None
 
 
 async def checked_out(conn, tenancy, products, **kwargs) -> tuple[int, list[int]]:

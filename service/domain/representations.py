@@ -132,6 +132,14 @@ def reseller(row: Mapping[str, Any]) -> dict:
     }
 
 
+def reseller_settings(row: Mapping[str, Any]) -> dict:
+    return {
+        "approvalRequired": row["approval_required"],
+        "updatedAt": timestamp(row["settings_updated_at"]),
+        "updatedBy": row["settings_updated_by"],
+    }
+
+
 def event(row: Mapping[str, Any]) -> dict:
     return {
         "id": f"evt_{row['id']}",

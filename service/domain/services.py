@@ -41,5 +41,10 @@ def build(db: Database, settings: Settings, *, resolver: AbstractResolver) -> Se
         catalog=Catalog(db=db),
         tenancy=Tenancy(db=db),
         events=Events(db=db, orders=orders),
-        webhooks=Webhooks(db=db, resolver=resolver, allow_private=settings.webhook_allow_private_urls),
+        webhooks=Webhooks(
+            db=db,
+            resolver=resolver,
+            allow_private=settings.webhook_allow_private_urls,
+            per_reseller=settings.webhooks_per_reseller,
+        ),
     )

@@ -86,11 +86,9 @@ class Tenancy:
         return rep.custom_field_definition(row)
 
     async def settings(self, reseller_id: int) -> dict:
-        return {"approvalRequired": await self._db.fetchval("reseller_settings", reseller_id)}
+        return rep.reseller_settings(await self._db.fetchrow("reseller_settings", reseller_id))
 
-    async def change_settings(self, reseller_id: int, *, approval_required: bool) -> dict:
-        return {
-            "approvalRequired": await self._db.fetchval(
-                "reseller_set_settings", reseller_id, approval_required
-            )
-        }
+    async def change_settings(self, reseller_id: int, *, approval_required: bool, changed_by: str) -> dict:
+        """`changed_by`: the clientId that changes them, recorded with the time."""
+        row = await self._db.fetchrow("reseller_set_settings", reseller_id, approval_required, changed_by)
+        return rep.reseller_settings(row)

@@ -4,6 +4,7 @@ and webhook_sender); this is what the /api/webhooks routes do."""
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -12,7 +13,7 @@ from aiohttp.abc import AbstractResolver
 from service.auth import Principal
 from service.db import Database
 from service.domain import representations as rep
-from service.errors import FieldError, NotFound, UrlNotAllowed, WebhookDisabled
+from service.errors import FieldError, NotFound, UrlNotAllowed, WebhookDisabled, WebhookLimitReached
 from service.lifecycle import EVENT_TYPES
 from service.webhooks import addresses, signing
 
@@ -48,33 +49,62 @@ def _types(wanted: Sequence[str] | None) -> list[str] | None:
     return None if wanted is None else [t for t in EVENT_TYPES if t in set(wanted)]
 
 
+@dataclasses.dataclass(frozen=True, kw_only=True)
+class UrlCheck:
+    """What vetting a URL found: None, or why it is refused. Made before a keyed
+    request's transaction opens, so no connection waits on DNS (`check_url`)."""
+
+    url: str
+    refusal: str | None
+
+
 class Webhooks:
-    def __init__(self, *, db: Database, resolver: AbstractResolver, allow_private: bool) -> None:
+    def __init__(
+        self, *, db: Database, resolver: AbstractResolver, allow_private: bool, per_reseller: int
+    ) -> None:
         self._db = db
         self._resolver = resolver
         self._allow_private = allow_private
+        self._per_reseller = per_reseller
 
-    async def _vet(self, url: str) -> None:
+    async def check_url(self, url: str) -> UrlCheck:
+        """Resolve and judge a URL; hold no database connection while calling this."""
         try:
             await addresses.vet(url, resolver=self._resolver, allow_private=self._allow_private)
         except addresses.UrlRefused as exc:
-            raise UrlNotAllowed(
-                f"url: {exc}", errors=[FieldError("url", UrlNotAllowed.code, str(exc))]
-            ) from None
+            return UrlCheck(url=url, refusal=str(exc))
+        return UrlCheck(url=url, refusal=None)
 
-    async def create(self, who: Principal, data: Mapping[str, Any]) -> dict:
-        """The new webhook, with its secret: the only answer that ever shows it."""
-        await self._vet(data["url"])
+    async def _vet(self, url: str, checked: UrlCheck | None) -> None:
+        if checked is None or checked.url != url:
+            checked = await self.check_url(url)
+        if checked.refusal is not None:
+            raise UrlNotAllowed(
+                f"url: {checked.refusal}", errors=[FieldError("url", UrlNotAllowed.code, checked.refusal)]
+            )
+
+    async def create(self, who: Principal, data: Mapping[str, Any], *, checked: UrlCheck | None = None) -> dict:
+        """The new webhook, with its secret: the only answer that ever shows it.
+        At most WEBHOOKS_PER_RESELLER: the count is taken under the reseller's lock,
+        so creates racing each other cannot pass it together."""
+        await self._vet(data["url"], checked)
         key = signing.new_key()
-        row = await self._db.fetchrow(
-            "webhook_create",
-            who.reseller_id,
-            data["url"],
-            _types(data.get("eventTypes")),
-            data.get("description"),
-            data.get("enabled", True),
-            key,
-        )
+        async with self._db.transaction():
+            await self._db.fetchval("webhook_quota_lock", who.reseller_id)
+            row = await self._db.fetchrow(
+                "webhook_create",
+                who.reseller_id,
+                data["url"],
+                _types(data.get("eventTypes")),
+                data.get("description"),
+                data.get("enabled", True),
+                key,
+                self._per_reseller,
+            )
+        if row is None:
+            raise WebhookLimitReached(
+                f"This reseller has {self._per_reseller} webhooks, as many as it may; delete one first"
+            )
         return {**webhook(row), "secret": signing.secret_of(key)}
 
     async def page(self, who: Principal, *, after: int | None, size: int) -> list[dict]:
@@ -90,11 +120,13 @@ class Webhooks:
     async def require_visible(self, who: Principal, webhook_id: int) -> None:
         await self.get(who, webhook_id)
 
-    async def change(self, who: Principal, webhook_id: int, data: Mapping[str, Any]) -> dict:
+    async def change(
+        self, who: Principal, webhook_id: int, data: Mapping[str, Any], *, checked: UrlCheck | None = None
+    ) -> dict:
         if "url" in data:
             # Another reseller's webhook is missing before its new URL is judged.
             await self.require_visible(who, webhook_id)
-            await self._vet(data["url"])
+            await self._vet(data["url"], checked)
         row = await self._db.fetchrow(
             "webhook_patch",
             webhook_id,

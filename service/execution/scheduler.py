@@ -36,7 +36,7 @@ from service.state import (
     WEBHOOK_RESOLVER,
     WEBHOOK_SENDER,
 )
-from service.webhooks.addresses import GuardedResolver
+from service.webhooks.addresses import GuardedResolver, new_resolver
 
 logger = logging.getLogger(__name__)
 
@@ -50,12 +50,17 @@ async def http_client_ctx(app: web.Application):
     timeout = aiohttp.ClientTimeout(
         total=total, connect=min(_CONNECT_TIMEOUT_SECONDS, total), sock_read=total
     )
-    connector = aiohttp.TCPConnector(limit=settings.connector_concurrency * 2)
-    async with aiohttp.ClientSession(
-        timeout=timeout, connector=connector, headers={"User-Agent": "reseller-ordering"}
-    ) as session:
-        app[HTTP_CLIENT] = session
-        yield
+    # Connector hosts are resolved asynchronously, with a bound (service.webhooks.addresses).
+    resolver = new_resolver()
+    connector = aiohttp.TCPConnector(limit=settings.connector_concurrency * 2, resolver=resolver)
+    try:
+        async with aiohttp.ClientSession(
+            timeout=timeout, connector=connector, headers={"User-Agent": "reseller-ordering"}
+        ) as session:
+            app[HTTP_CLIENT] = session
+            yield
+    finally:
+        await resolver.close()
 
 
 async def webhook_client_ctx(app: web.Application):

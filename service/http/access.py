@@ -13,6 +13,7 @@ import logging
 import asyncpg
 from aiohttp import web
 
+from service import db
 from service.auth import (
     CredentialCache,
     TokenSigner,
@@ -49,6 +50,8 @@ async def access_middleware(request: web.Request, handler) -> web.StreamResponse
         request[PRINCIPAL] = principal = await authenticate_reseller(
             request, signer=signer, cache=app[CREDENTIALS]
         )
+        # From here on its queries draw on the reseller's share of the pool (service.db).
+        db.serve_tenant(principal.reseller_id)
         limiter = app[RATE_LIMITER]
         if limiter is not None:
             # The problem middleware puts the RateLimit headers on the answer, whatever it is.

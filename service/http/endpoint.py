@@ -9,6 +9,12 @@ does the route's `exists` check run first, so that another reseller's id still
 answers 404. GET routes declared with `etag=True` answer an ETag of their body
 and 304 for a matching If-None-Match.
 
+A route that waits on the network for its body (a webhook URL's host is
+resolved) declares `prepare(request, data)`: the Idempotency-Key layer calls
+it before it opens the keyed transaction, so no connection is held while it
+waits (service.http.idempotency); the handler then finds the result on the
+request. Without a key no transaction is open around the handler anyway.
+
 The same declaration documents the operation (service.http.openapi reads
 `handler.endpoint`), so the document cannot describe checks the code does not
 make.
@@ -31,6 +37,7 @@ from service.state import PRINCIPAL
 
 Handler = Callable[..., Awaitable[web.StreamResponse]]
 Exists = Callable[[web.Request], Awaitable[None]]
+Prepare = Callable[[web.Request, Any], Awaitable[None]]
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -77,6 +84,7 @@ def endpoint(
     body: Any = None,
     exists: Exists | None = None,
     etag: bool = False,
+    prepare: Prepare | None = None,
     **doc: Any,
 ) -> Callable[[Handler], Handler]:
     """Wrap a handler; with a JSON `body` schema the handler is called as handler(request, data)."""
@@ -114,7 +122,21 @@ def endpoint(
                 return _tagged(request, response)
             return response
 
+        async def prepare_request(request: web.Request) -> None:
+            """The network waits of a request that will be served: nothing for one
+            the checks will refuse (they run again, in order, in the handler)."""
+            if prepare is None or schema is None:
+                return
+            if permission is not None and request[PRINCIPAL].denial(permission) is not None:
+                return
+            try:
+                data = load(schema, await read_json(request), many=many or None)
+            except (e.ServiceError, web.HTTPRequestEntityTooLarge):
+                return
+            await prepare(request, data)
+
         run.endpoint = described  # type: ignore[attr-defined]
+        run.prepare = prepare_request  # type: ignore[attr-defined]
         return run
 
     return decorate

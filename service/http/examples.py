@@ -135,7 +135,12 @@ EXAMPLES: dict[str, Any] = {
     "CheckedOutOrder": _checked_out,
     "CancelledOrder": _cancelled,
     "Cancellation": {"reason": "ordered twice"},
-    "ResellerSettings": {"approvalRequired": True},
+    "ResellerSettingsChange": {"approvalRequired": True},
+    "ResellerSettings": {
+        "approvalRequired": True,
+        "updatedAt": "2025-06-02T09:15:00.000000Z",
+        "updatedBy": "ro_5f2c9a1e7d3b4c60",
+    },
     "Event": _event,
     "EventPage": {"items": [_event], "nextCursor": None},
     "FeedPage": {"items": [_event], "nextCursor": "WyJmZWVkIiwgNzQxLCA0Ml0"},

@@ -5,9 +5,10 @@ answer, so a request is applied with its answer stored, or not at all: a
 process killed at any point, or a 5xx, leaves the key free and nothing done.
 In that transaction, in this order:
 
-1. `pg_try_advisory_xact_lock` on (reseller, key): taken by another request
-   with the key, on any replica, it answers 409 `idempotency_key_in_progress`
-   at once, with Retry-After.
+1. `pg_try_advisory_xact_lock` on (reseller, credential, key): a key belongs
+   to the clientId that sent it, and another credential with the same key runs
+   its own request. Taken by another request with the key, on any replica, it
+   answers 409 `idempotency_key_in_progress` at once, with Retry-After.
 2. The stored answer, read after the lock is held (1 and 2 are one round
    trip: the SQL function idempotency_claim), if the key has an unexpired
    one: the same request (method, path, body as parsed JSON) gets it again,
@@ -18,7 +19,11 @@ In that transaction, in this order:
    database refuses, mapped to 422) rolls back alone, so that 4xx is still
    stored. Its answer is made exactly as problem_middleware would make it,
    stored if below 500, and committed with the effect; a 5xx or an unexpected
-   error rolls everything back.
+   error rolls everything back (so does a wait for a busy pool or a held row:
+   409 `order_busy` and 503 `database_busy` leave the key free). An answer
+   whose body is over MAX_STORED_ANSWER_BYTES is sent whole and stored without
+   its body: the request stays applied once, and a repeat gets the status and
+   headers (Location) with an empty body.
 
 A request without the header pays one header lookup. A call the credential is
 not permitted to make at all (edition, scope) goes through untouched: nothing
@@ -37,11 +42,12 @@ from aiohttp import web
 
 from service.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey, ServiceError
 from service.http.middleware import error_answer
+from service.limits import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_STORED_ANSWER_BYTES
 from service.state import DATABASE, PRINCIPAL, SETTINGS
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
-MAX_KEY_LENGTH = 255
+MAX_KEY_LENGTH = MAX_IDEMPOTENCY_KEY_LENGTH
 KEY_PATTERN = f"^[\\x20-\\x7E]{{1,{MAX_KEY_LENGTH}}}$"
 _KEY = re.compile(KEY_PATTERN)
 # What a replay carries besides status and body.
@@ -100,6 +106,8 @@ async def apply_once(request: web.Request, handler) -> web.StreamResponse:
         return await handler(request)  # refused before anything could happen
     key = key_of(request)
     body = await request.read()  # before a connection is taken: a slow upload holds none
+    # Likewise what waits on the network (a webhook URL's DNS): before the transaction.
+    await request.match_info.handler.prepare(request)
     try:
         return await _once(request, handler, key, fingerprint(request.method, request.path, body))
     except _Unstored as unstored:
@@ -108,9 +116,10 @@ async def apply_once(request: web.Request, handler) -> web.StreamResponse:
 
 async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.Response:
     db = request.app[DATABASE]
-    reseller = request[PRINCIPAL].reseller_id
+    principal = request[PRINCIPAL]
+    reseller, client = principal.reseller_id, principal.client_id
     async with db.transaction():
-        stored = await db.fetchrow("idempotency_claim", reseller, key)
+        stored = await db.fetchrow("idempotency_claim", reseller, client, key)
         if not stored["locked"]:
             raise _in_progress()
         if stored["fingerprint"] is not None:
@@ -121,14 +130,19 @@ async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.R
             return _replay(stored)
         response = await _run(request, handler)
         headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
+        body = _body(response)
+        if len(body) > MAX_STORED_ANSWER_BYTES:
+            headers.pop("Content-Type", None)  # no body is kept to have a type
+            body = b""
         stored_now = await db.fetchval(
             "idempotency_store",
             reseller,
+            client,
             key,
             print_,
             response.status,
             headers,
-            _body(response),
+            body,
             request.app[SETTINGS].idempotency_ttl_seconds,
         )
         if stored_now is None:

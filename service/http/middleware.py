@@ -12,12 +12,15 @@ import time
 
 import asyncpg
 from aiohttp import web
+from asyncpg import exceptions as pg
 
 from service import db
 from service.errors import (
+    DatabaseBusy,
     DatabaseUnavailable,
     MethodNotAllowed,
     NotFound,
+    OrderBusy,
     PayloadTooLarge,
     ServiceError,
     ServiceUnavailable,
@@ -41,6 +44,8 @@ _HTTP_CODES = {404: NotFound, 405: MethodNotAllowed, 413: PayloadTooLarge}
 _SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 # A database restart takes a few seconds; a client retrying sooner only adds load.
 DATABASE_RETRY_AFTER_SECONDS = 2
+# Busy (a share of the pool, a row lock): what held it usually lets go within seconds.
+BUSY_RETRY_AFTER_SECONDS = 1
 OUTCOME_UNKNOWN = (
     "The database connection was lost while this change was being committed: it may or may not "
     "have been applied. Read the resource to find out, or send the request again with the same "
@@ -77,6 +82,21 @@ def database_unavailable(request: web.Request, exc: BaseException) -> DatabaseUn
     return DatabaseUnavailable(detail, headers={"Retry-After": str(DATABASE_RETRY_AFTER_SECONDS)})
 
 
+def busy(request: web.Request, exc: BaseException) -> ServiceError:
+    """The answer when a request waited too long for what another holds: a pooled
+    connection (503 database_busy), or a row lock (a change: 409 order_busy)."""
+    if isinstance(exc, pg.LockNotAvailableError) and request.method not in _SAFE_METHODS:
+        return OrderBusy(
+            "Another change holds this order (or an object this request changes); nothing was "
+            "changed: retry in a moment",
+            headers={"Retry-After": "1"},
+        )
+    return DatabaseBusy(
+        "The database connections this request may use stayed busy; nothing was done: retry in a moment",
+        headers={"Retry-After": str(BUSY_RETRY_AFTER_SECONDS)},
+    )
+
+
 def _from_http_exception(exc: web.HTTPException) -> ServiceError:
     kind = _HTTP_CODES.get(exc.status)
     if kind is not None:
@@ -111,6 +131,9 @@ def error_answer(exc: Exception, request: web.Request) -> web.Response:
         # Validation should have caught it; never pass database text to the client.
         logger.warning("value refused by the database", extra={"request_id": request_id}, exc_info=exc)
         return problem_response(ValidationFailed("A value in the request cannot be stored"), request_id)
+    if isinstance(exc, db.PoolBusy | pg.LockNotAvailableError):
+        logger.info("busy", extra={"request_id": request_id, "error": f"{type(exc).__name__}: {str(exc)[:200]}"})
+        return problem_response(busy(request, exc), request_id)
     if db.unavailable(exc):
         logger.warning(
             "database unavailable",

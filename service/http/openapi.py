@@ -58,8 +58,9 @@ Build, execute and follow orders for a reseller's own account and its end custom
   answers 404.
 * `X-Api-Version` may be absent or `3.0`. Every response carries `X-Request-Id`.
 * Every `POST` under `/api` takes an optional `Idempotency-Key` (1-255 printable ASCII characters),
-  scoped to the reseller: a repeat of the same request (method, path, JSON body compared as parsed
-  JSON) within the key's lifetime (24 h by default) is not applied again and answers the first
+  scoped to the credential (`clientId`) that sends it: a repeat of the same request (method, path,
+  JSON body compared as parsed JSON) within the key's lifetime (24 h by default) is not applied
+  again and answers the first
   answer's status, body and `Location` with `Idempotent-Replayed: true`. The same key with another
   request answers 422 `idempotency_key_reused`; while the first is still running, 409
   `idempotency_key_in_progress` with `Retry-After`. Answers of 500 and above are not stored: the key
@@ -74,6 +75,11 @@ Build, execute and follow orders for a reseller's own account and its end custom
   `Retry-After`. Every authenticated `/api` answer carries `RateLimit-Policy` and `RateLimit`.
 * 503 `database_unavailable` comes with `Retry-After`. After a change was sent, its `detail` says
   when the change may have been applied; `Idempotency-Key` makes the retry safe.
+* One reseller never holds back another: a reseller's requests hold at most half of each server
+  process's database connections. A request that waits too long for one answers 503
+  `database_busy`; a change that waits too long for an order another change holds answers 409
+  `order_busy`. Both come with `Retry-After`, change nothing and leave an `Idempotency-Key` free.
+* A 422 lists at most 50 entries in `errors`; its `detail` says how many more there were.
 """
 
 _id = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID, "example": 1}
@@ -383,7 +389,9 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
     """Errors that follow from where a route lives, what it needs and what it reads."""
     implied: list[type[e.ServiceError]] = [e.UnsupportedApiVersion, NotHttp]
     if doc.database:
-        implied += [e.ServiceUnavailable, e.DatabaseUnavailable]
+        implied += [e.ServiceUnavailable, e.DatabaseUnavailable, e.DatabaseBusy]
+        if method.upper() in ("POST", "PUT", "PATCH", "DELETE") and path.startswith("/api/"):
+            implied.append(e.OrderBusy)
     if path.startswith("/api/"):
         implied += [e.Unauthorized, e.RateLimited]
     if doc.permission is not None:

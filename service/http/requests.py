@@ -19,10 +19,9 @@ from service.errors import (
     ValidationFailed,
     field_error,
 )
+from service.limits import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE
 from service.schemas.common import MAX_ID
 
-DEFAULT_PAGE_SIZE = 50
-MAX_PAGE_SIZE = 200
 _MESSAGES = {"Unknown field.": "unknown_field", "Missing data for required field.": "required"}
 
 

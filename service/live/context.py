@@ -26,6 +26,7 @@ async def live_ctx(app: web.Application):
         signer=app[SIGNER],
         credentials=app[CREDENTIALS],
         max_per_credential=settings.sse_max_streams_per_credential,
+        max_per_reseller=settings.sse_max_streams_per_reseller,
         queue_limit=settings.sse_queue_size,
         fallback_seconds=settings.sse_fallback_poll_seconds,
         max_stream_seconds=settings.sse_max_stream_seconds,

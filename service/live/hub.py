@@ -57,6 +57,7 @@ class Hub:
         signer: TokenSigner,
         credentials: CredentialCache,
         max_per_credential: int,
+        max_per_reseller: int,
         queue_limit: int,
         fallback_seconds: float,
         max_stream_seconds: float,
@@ -67,12 +68,16 @@ class Hub:
         self._signer = signer
         self._credentials = credentials
         self._max_per_credential = max_per_credential
+        self._max_per_reseller = max_per_reseller
         self._queue_limit = queue_limit
         self._fallback_seconds = fallback_seconds
         self._max_stream_seconds = max_stream_seconds
         self._keepalive = keepalive_seconds
         self._retry_after = retry_after_seconds
         self.position: Position = START
+        # Whether the position has been read from the database: a hub that started
+        # while it was down stands at START, and must not read the whole table.
+        self._positioned = False
         self._by_reseller: dict[int, set[Subscription]] = collections.defaultdict(set)
         self._per_client: collections.Counter[str] = collections.Counter()
         self._wake = asyncio.Event()
@@ -102,6 +107,12 @@ class Hub:
                 "on this server; close one first",
                 headers={"Retry-After": str(self._retry_after)},
             )
+        if len(self._by_reseller.get(reseller_id, ())) >= self._max_per_reseller:
+            raise TooManyStreams(
+                f"This reseller already has {self._max_per_reseller} open event streams on this server; "
+                "close one first",
+                headers={"Retry-After": str(self._retry_after)},
+            )
         sub = Subscription(
             reseller_id=reseller_id,
             client_id=client_id,
@@ -127,9 +138,9 @@ class Hub:
         if self._per_client[sub.client_id] <= 0:
             del self._per_client[sub.client_id]
 
-    async def pump(self, sub: Subscription, response: web.StreamResponse) -> str:
+    async def pump(self, sub: Subscription, response: web.StreamResponse, *, resumed: bool) -> str:
         """Write a subscribed stream until it ends (service.live.stream); why it ended."""
-        return await stream.pump(sub, response, db=self._db, keepalive=self._keepalive)
+        return await stream.pump(sub, response, db=self._db, keepalive=self._keepalive, resumed=resumed)
 
     def end_all(self, reason: str) -> None:
         for sub in self.subscriptions:
@@ -182,8 +193,10 @@ class Hub:
         # Only while still nobody listens: a stream that subscribed during the query
         # may be owed events the jump would pass over without offering them (the
         # query's snapshot can be later than the stream's own backlog read).
-        if head is not None and not self._by_reseller:
-            self.position = max(self.position, sse.position_of(head))
+        if not self._by_reseller:
+            if head is not None:
+                self.position = max(self.position, sse.position_of(head))
+            self._positioned = True
 
     async def _advance(self) -> bool:
         """Read and offer everything readable; whether events are still held back."""
@@ -192,6 +205,13 @@ class Hub:
             # Nobody listens: stand at the head without reading the events.
             await self._jump_to_head()
             return False
+        if not self._positioned:
+            # Streams opened before the hub ever read the head (it started while the
+            # database was down): what none of them wants need not be read. Each
+            # stream's backlog covers up to its own position, so starting from the
+            # earliest of them passes over nothing a stream is owed.
+            self.position = max(self.position, min(sub.last for sub in self.subscriptions))
+            self._positioned = True
         while True:
             xid, event_id = self.position
             rows = await self._db.fetch("live_events_after", str(xid), event_id, BATCH)
@@ -228,6 +248,10 @@ class Hub:
         allowed: dict[str, bool] = {}  # per credential, asked once a sweep
         for sub in self.subscriptions:
             if sub.ended:
+                if sub.ended_at is not None and now - sub.ended_at >= SWEEP_SECONDS:
+                    # Ended a sweep ago and still open: its writer is stuck writing to a
+                    # client that reads nothing, and would never see the end. Close it.
+                    sub.abort()
                 continue
             if sub.is_gone():
                 sub.end("the client closed the connection")

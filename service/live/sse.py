@@ -30,9 +30,13 @@ def message(row) -> bytes:
     return b"id: %s\nevent: %s\ndata: %s\n\n" % (cursor.encode(), row["type"].encode(), data)
 
 
-def opening(position: Position) -> bytes:
-    """The first lines of a stream: the reconnection delay, and where the
-    stream starts as an id without data. EventSource dispatches nothing for it
-    but remembers the id, so a client that loses the connection before the
-    first event still resumes from where it began."""
+def opening(position: Position, *, resumed: bool) -> bytes:
+    """The first lines of a stream: the reconnection delay and, for a stream that
+    starts now, where that is, as an id without data. EventSource dispatches
+    nothing for it but remembers the id, so a client that loses the connection
+    before the first event still resumes from where it began. A resumed stream
+    sends no id: the client has it already, and the id of the event named in
+    Last-Event-ID must not come back."""
+    if resumed:
+        return b"retry: %d\n\n" % RETRY_MILLISECONDS
     return b"retry: %d\nid: %s\n\n" % (RETRY_MILLISECONDS, feed_cursor(position).encode())

@@ -21,11 +21,12 @@ logger = logging.getLogger(__name__)
 BATCH = 200  # events per read, of the backlog and of the hub
 
 
-
-async def pump(sub: Subscription, response: web.StreamResponse, *, db: Database, keepalive: float) -> str:
+async def pump(
+    sub: Subscription, response: web.StreamResponse, *, db: Database, keepalive: float, resumed: bool
+) -> str:
     """Write the stream until it must end; why it ended."""
     try:
-        await response.write(sse.opening(sub.last))
+        await response.write(sse.opening(sub.last, resumed=resumed))
         await _catch_up(sub, response, db)
         while not sub.ended:
             left = sub.deadline - time.monotonic()

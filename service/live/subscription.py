@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import dataclasses
+import time
 from collections.abc import Callable
 
 from service.domain.events import Position
@@ -35,6 +36,7 @@ class Subscription:
     catching_up: bool = True
     overflowed: bool = False
     ended: str | None = None  # why the stream ends, once it must
+    ended_at: float | None = None  # time.monotonic() when it was told to end
     _pending: collections.deque = dataclasses.field(default_factory=collections.deque)
     _wake: asyncio.Event = dataclasses.field(default_factory=asyncio.Event)
 
@@ -45,7 +47,9 @@ class Subscription:
 
     def offer(self, position: Position, message: bytes) -> None:
         """A new event of the reseller that passes the filters, in feed order."""
-        if self.ended:
+        if self.ended or position <= self.last:
+            # Sent already (by the backlog read, which may run ahead of the hub): queueing
+            # it would only fill the queue of a stream that is up to date.
             return
         if len(self._pending) >= self.queue_limit:
             if self.catching_up:
@@ -63,6 +67,7 @@ class Subscription:
     def end(self, reason: str) -> None:
         if self.ended is None:
             self.ended = reason
+            self.ended_at = time.monotonic()
         self._wake.set()
 
     async def wait(self) -> None:

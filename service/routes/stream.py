@@ -21,8 +21,9 @@ An `id` is a cursor `GET /api/events?cursor=` takes, and a feed cursor resumes t
 client can switch between polling and streaming without missing or repeating an event.
 
 * **Where it starts.** After `Last-Event-ID` (sent by EventSource when it reconnects), else
-  after `cursor`, else now. It first sends `retry:` and an `id:` without data: its starting
-  point, so a client disconnected before the first event still resumes from there.
+  after `cursor`, else now. It first sends `retry:`; a stream that starts now also sends an
+  `id:` without data, its starting point, so a client disconnected before the first event
+  still resumes from there. A resumed stream never sends the id it was resumed from again.
 * **Filters.** `orderId` and `type` only select messages; the `id` of each is still a feed cursor.
 * **Keepalive.** A comment line `: keepalive` whenever nothing else was sent for
   `SSE_KEEPALIVE_SECONDS` (15 by default; never longer).
@@ -31,7 +32,8 @@ client can switch between polling and streaming without missing or repeating an 
   the client reads so slowly that more than `SSE_QUEUE_SIZE` events wait for it. Reconnect with
   `Last-Event-ID`: nothing is lost.
 * **Limits.** At most `SSE_MAX_STREAMS_PER_CREDENTIAL` (20 by default) open streams per
-  credential on each server; one more answers 429 `too_many_streams` with `Retry-After`.
+  credential and `SSE_MAX_STREAMS_PER_RESELLER` (100 by default) per reseller on each server;
+  one more answers 429 `too_many_streams` with `Retry-After`.
 
 Every replica streams every event within a second of its commit, whichever replica wrote it.
 `Accept: text/event-stream` is expected but not required. Send the token in `Authorization`,
@@ -84,7 +86,7 @@ async def event_stream(request: web.Request) -> web.StreamResponse:
         await response.prepare(request)
         sub.is_gone = lambda: request.transport is None or request.transport.is_closing()
         sub.abort = lambda: request.transport is not None and request.transport.abort()
-        await hub.pump(sub, response)
+        await hub.pump(sub, response, resumed=cursor is not None)
     finally:
         hub.unsubscribe(sub)
     return response

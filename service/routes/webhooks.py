@@ -11,7 +11,7 @@ from service.http.requests import id_after, id_page, page_size, path_id
 from service.http.responses import json_response
 from service.schemas import webhooks as w
 from service.schemas.orders import page_of
-from service.state import PRINCIPAL, SERVICES
+from service.state import PRINCIPAL, SERVICES, URL_CHECKED
 
 routes = web.RouteTableDef()
 WEBHOOKS = "/api/webhooks"
@@ -44,6 +44,13 @@ async def webhook_exists(request: web.Request) -> None:
     await request.app[SERVICES].webhooks.require_visible(request[PRINCIPAL], _webhook_id(request))
 
 
+async def check_url(request: web.Request, data: dict) -> None:
+    """Resolve the URL's host before any connection is taken (the Idempotency-Key
+    layer calls this before it opens its transaction)."""
+    if "url" in data:
+        request[URL_CHECKED] = await request.app[SERVICES].webhooks.check_url(data["url"])
+
+
 async def delivery_exists(request: web.Request) -> None:
     await request.app[SERVICES].webhooks.require_delivery(
         request[PRINCIPAL], _webhook_id(request), path_id(request, "delivery_id")
@@ -54,19 +61,23 @@ async def delivery_exists(request: web.Request) -> None:
 @endpoint(
     permission=MANAGES_WEBHOOKS,
     body=w.WebhookCreate,
+    prepare=check_url,
     summary="Subscribe an endpoint to the reseller's order events",
     tag=TAG,
     status=201,
     returns=w.CreatedWebhook,
     returns_description="Created; `secret` is shown only here",
     headers=("Location",),
-    errors=(e.UrlNotAllowed,),
+    errors=(e.UrlNotAllowed, e.WebhookLimitReached),
     field_codes=(e.UrlNotAllowed.code,),
-    description=f"Both editions may manage webhooks. {URL_RULES} `eventTypes` absent or null: every type, "
-    f"also types added later. {DELIVERY_RULES}",
+    description=f"Both editions may manage webhooks, at most `WEBHOOKS_PER_RESELLER` (20 unless the "
+    "operator changed it) per reseller: one more answers 409 `webhook_limit_reached`. "
+    f"{URL_RULES} `eventTypes` absent or null: every type, also types added later. {DELIVERY_RULES}",
 )
 async def create_webhook(request: web.Request, data: dict) -> web.Response:
-    created = await request.app[SERVICES].webhooks.create(request[PRINCIPAL], data)
+    created = await request.app[SERVICES].webhooks.create(
+        request[PRINCIPAL], data, checked=request.get(URL_CHECKED)
+    )
     return json_response(created, status=201, headers={"Location": f"{WEBHOOKS}/{created['id']}"})
 
 
@@ -97,6 +108,7 @@ async def get_webhook(request: web.Request) -> web.Response:
     permission=MANAGES_WEBHOOKS,
     exists=webhook_exists,
     body=w.WebhookPatch,
+    prepare=check_url,
     summary="Change a webhook",
     tag=TAG,
     returns=w.Webhook,
@@ -108,7 +120,9 @@ async def get_webhook(request: web.Request) -> web.Response:
     "of the disabled time are not delivered (read them from `GET /api/events`).",
 )
 async def patch_webhook(request: web.Request, data: dict) -> web.Response:
-    changed = await request.app[SERVICES].webhooks.change(request[PRINCIPAL], _webhook_id(request), data)
+    changed = await request.app[SERVICES].webhooks.change(
+        request[PRINCIPAL], _webhook_id(request), data, checked=request.get(URL_CHECKED)
+    )
     return json_response(changed)
 
 

@@ -7,6 +7,7 @@ import functools
 from marshmallow import fields, validate
 
 from service.lifecycle import EVENT_TYPES, ITEM_STATUSES, ORDER_STATUSES
+from service.limits import MAX_REASON_LENGTH
 from service.schemas.common import Id, JsonValue, Name, OpenEnum, Request, Response, StrictBoolean, Text
 
 ORDER_READ_ONLY = (
@@ -84,13 +85,29 @@ class Order(Response):
 
 
 class Cancellation(Request):
-    reason = Text(max_length=500, min_length=0, allow_none=True)
+    reason = Text(max_length=MAX_REASON_LENGTH, min_length=0, allow_none=True)
 
 
-class ResellerSettings(Request):
-    approvalRequired = StrictBoolean(
+APPROVAL_REQUIRED = "checkouts wait in `Reseller Pending Approval` until another credential approves"
+
+
+class ResellerSettingsChange(Request):
+    read_only = ("updatedAt", "updatedBy")
+    approvalRequired = StrictBoolean(required=True, metadata={"description": APPROVAL_REQUIRED})
+
+
+class ResellerSettings(Response):
+    approvalRequired = fields.Boolean(required=True, metadata={"description": APPROVAL_REQUIRED})
+    updatedAt = fields.DateTime(
+        required=True, allow_none=True, metadata={"description": "when they were last changed; null: never"}
+    )
+    updatedBy = fields.String(
         required=True,
-        metadata={"description": "checkouts wait in `Reseller Pending Approval` until another credential approves"},
+        allow_none=True,
+        metadata={
+            "description": "who changed them last: the clientId of `PUT /api/settings`, or `operator` "
+            "(`PATCH /admin/resellers/{id}`); null: never changed"
+        },
     )
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 from marshmallow import ValidationError, fields, validate
 
 from service.lifecycle import EVENT_TYPES
+from service.limits import MAX_URL_LENGTH
 from service.schemas.common import (
     Id,
     NamedEnum,
@@ -15,7 +16,7 @@ from service.schemas.common import (
     Text,
     is_storable,
 )
-from service.webhooks.addresses import MAX_URL_LENGTH, UrlRefused, parse
+from service.webhooks.addresses import UrlRefused, parse
 
 WEBHOOK_READ_ONLY = ("id", "secret", "createdAt")
 DELIVERY_STATES = ("pending", "succeeded", "failed")

@@ -12,6 +12,12 @@ it at once (422 `url_not_allowed`). And on every connection the sender opens:
 checks are the very ones the client connects to. A name that resolved to a
 public address yesterday and resolves to 127.0.0.1 today (DNS rebinding) is
 refused at delivery, and nothing can change between the check and the connect.
+
+A refusal never says what a name resolves to (the reseller would learn the
+addresses of the platform's network); it names the kind of address only.
+Names are resolved with c-ares (aiohttp's AsyncResolver, aiodns): no thread
+of the default executor waits on a DNS server that never answers, and every
+lookup ends within RESOLVE_TIMEOUT_SECONDS.
 """
 
 from __future__ import annotations
@@ -21,11 +27,16 @@ import ipaddress
 import socket
 
 from aiohttp.abc import AbstractResolver, ResolveResult
+from aiohttp.resolver import AsyncResolver
 from yarl import URL
 
-MAX_URL_LENGTH = 2048
+from service.limits import MAX_URL_LENGTH
+
 SCHEMES = ("http", "https")
 RESOLVE_TIMEOUT_SECONDS = 5.0
+# c-ares's own bound per attempt; two attempts fit in RESOLVE_TIMEOUT_SECONDS.
+_DNS_TRY_SECONDS = 2.0
+_DNS_TRIES = 2
 
 Address = ipaddress.IPv4Address | ipaddress.IPv6Address
 
@@ -78,6 +89,9 @@ def kind(address: Address) -> str | None:
             ("loopback", candidate.is_loopback),
             ("link-local", candidate.is_link_local),
             ("multicast", candidate.is_multicast),
+            # fec0::/10, deprecated (RFC 3879) but still routed inside some networks;
+            # ipaddress counts it as global.
+            ("site-local", isinstance(candidate, ipaddress.IPv6Address) and candidate.is_site_local),
             ("private", candidate.is_private),
             ("reserved", candidate.is_reserved),
         ):
@@ -96,17 +110,18 @@ def literal(host: str) -> Address | None:
 
 
 def refuse_private(host: str, addresses: list[str]) -> None:
-    """UrlRefused naming the first address that is not public."""
+    """UrlRefused naming the kind of the first address that is not public (never
+    the address a name resolves to)."""
     if not addresses:
         raise UrlRefused(f"host {host} does not resolve")
     for raw in addresses:
         address = literal(raw)
         if address is None:
-            raise UrlRefused(f"host {host} resolves to {raw}, which is not an IP address")
+            raise UrlRefused(f"host {host} does not resolve to an IP address")
         label = kind(address)
         if label is not None:
-            shown = host if host == raw else f"host {host} resolves to {raw}"
-            raise UrlRefused(f"{shown}: a {label} address, and only public ones are allowed")
+            shown = f"{host} is" if host == raw else f"host {host} resolves to"
+            raise UrlRefused(f"{shown} a {label} address, and only public ones are allowed")
 
 
 async def resolve(resolver: AbstractResolver, host: str, port: int) -> list[str]:
@@ -131,6 +146,12 @@ async def vet(raw: str, *, resolver: AbstractResolver, allow_private: bool) -> U
     addresses = [host] if literal(host) is not None else await resolve(resolver, host, url.port or 0)
     refuse_private(host, addresses)
     return url
+
+
+def new_resolver() -> AsyncResolver:
+    """The resolver of outbound calls (webhooks, fulfillment connectors): asynchronous,
+    bounded in time. Made on the running loop; the caller closes it."""
+    return AsyncResolver(timeout=_DNS_TRY_SECONDS, tries=_DNS_TRIES)
 
 
 class GuardedResolver(AbstractResolver):

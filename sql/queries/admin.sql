@@ -14,11 +14,14 @@ SELECT reseller.id, reseller.name, reseller.edition, account.id AS account_id,
 FROM reseller, account;
 
 -- name: reseller_patch
--- Changes only the fields given (NULL: keep).
+-- Changes only the fields given (NULL: keep). Setting approvalRequired records
+-- the operator as the one who changed the reseller's settings.
 WITH reseller AS (
     UPDATE resellers
     SET edition = coalesce($2::text, edition),
         approval_required = coalesce($3::boolean, approval_required),
+        settings_updated_at = CASE WHEN $3::boolean IS NULL THEN settings_updated_at ELSE now() END,
+        settings_updated_by = CASE WHEN $3::boolean IS NULL THEN settings_updated_by ELSE 'operator' END,
         updated_at = now()
     WHERE id = $1::bigint
     RETURNING id, name, edition, approval_required
@@ -32,12 +35,15 @@ FROM resellers r JOIN accounts a ON a.reseller_id = r.id AND a.type = 'Reseller'
 WHERE r.id = $1::bigint;
 
 -- name: reseller_settings
-SELECT approval_required FROM resellers WHERE id = $1::bigint;
+SELECT approval_required, settings_updated_at, settings_updated_by FROM resellers WHERE id = $1::bigint;
 
 -- name: reseller_set_settings
-UPDATE resellers SET approval_required = $2::boolean, updated_at = now()
+-- $1 reseller, $2 approvalRequired, $3 who changes it (the clientId).
+UPDATE resellers
+SET approval_required = $2::boolean, settings_updated_at = now(), settings_updated_by = $3::text,
+    updated_at = now()
 WHERE id = $1::bigint
-RETURNING approval_required;
+RETURNING approval_required, settings_updated_at, settings_updated_by;
 
 -- name: customer_create
 INSERT INTO accounts (reseller_id, name, type)

@@ -11,3 +11,13 @@ SELECT count(*) FILTER (WHERE status = 'Pending') AS pending,
                 0)::double precision AS oldest_due_seconds
 FROM executions
 WHERE status IN ('Pending', 'In Progress');
+
+-- name: metrics_feed_horizon
+-- How long the feed, the stream and webhooks have been held back: the age of
+-- the oldest committed event they may not read yet, because a transaction
+-- older than its own is still running somewhere on the server (the horizon is
+-- server-wide, see service/domain/events.py). 0 when nothing is held back.
+-- A range of the position index: only the events past the horizon.
+SELECT coalesce(greatest(extract(epoch FROM now() - min(occurred_at)), 0), 0)::double precision
+FROM order_events
+WHERE xid >= pg_snapshot_xmin(pg_current_snapshot());

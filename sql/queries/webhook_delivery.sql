@@ -105,16 +105,18 @@ ORDER BY c.id;
 
 -- name: webhook_attempt_succeeded
 -- $1 delivery, $2 lease token, $3 response status, $4 when the attempt
--- started. A success ends the endpoint's run of failures.
+-- started. A success ends the endpoint's run of failures. A retry asked for
+-- while it was in flight makes it due again at once, for one more attempt.
 WITH done AS (
     UPDATE webhook_deliveries
-    SET state = 'succeeded',
+    SET state = CASE WHEN retry_requested THEN 'pending' ELSE 'succeeded' END,
         attempts = attempts + 1,
         last_attempt_at = $4::timestamptz,
         last_response_status = $3::integer,
         last_error = NULL,
-        next_attempt_at = NULL,
-        manual_retry = false,
+        next_attempt_at = CASE WHEN retry_requested THEN now() END,
+        manual_retry = retry_requested,
+        retry_requested = false,
         lease_until = NULL,
         lease_token = NULL
     WHERE id = $1::bigint AND lease_token = $2::uuid
@@ -134,16 +136,20 @@ SELECT webhook_id FROM done;
 -- (the schedule is used up), $7 seconds until the retry (NULL when failed),
 -- $8 seconds of unbroken failures after which the endpoint is disabled.
 -- The endpoint row is written only when a run of failures starts and when it
--- is disabled, so failing sends to one endpoint do not queue on its row.
+-- is disabled, so failing sends to one endpoint do not queue on its row. A
+-- retry asked for while it was in flight makes it due again at once: on its
+-- schedule if one is left, else for one more attempt.
 WITH done AS (
     UPDATE webhook_deliveries
-    SET state = $6::text,
+    SET state = CASE WHEN retry_requested THEN 'pending' ELSE $6::text END,
         attempts = attempts + 1,
         last_attempt_at = $5::timestamptz,
         last_response_status = $3::integer,
         last_error = $4::text,
-        next_attempt_at = now() + make_interval(secs => $7::double precision),
-        manual_retry = false,
+        next_attempt_at = CASE WHEN retry_requested THEN now()
+                               ELSE now() + make_interval(secs => $7::double precision) END,
+        manual_retry = retry_requested AND $6::text = 'failed',
+        retry_requested = false,
         lease_until = NULL,
         lease_token = NULL
     WHERE id = $1::bigint AND lease_token = $2::uuid
@@ -172,7 +178,7 @@ FROM done LEFT JOIN failing ON failing.id = done.webhook_id;
 -- On shutdown: hand claimed-but-unfinished deliveries back at once instead
 -- of letting them wait for the lease to run out.
 UPDATE webhook_deliveries
-SET lease_until = NULL, lease_token = NULL
+SET lease_until = NULL, lease_token = NULL, retry_requested = false
 WHERE id = ANY ($1::bigint[]) AND lease_token = $2::uuid
 RETURNING id;
 

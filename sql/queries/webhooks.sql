@@ -2,17 +2,26 @@
 -- Tenant scope is in every WHERE clause: another reseller's webhook or
 -- delivery is simply not found.
 
+-- name: webhook_quota_lock
+-- Taken before webhook_create, in its transaction: creates of one reseller
+-- take turns, so each one's count sees the others' rows. NO KEY UPDATE: the
+-- reseller's other writes (orders, credentials) take KEY SHARE and pass.
+SELECT id FROM resellers WHERE id = $1::bigint FOR NO KEY UPDATE;
+
 -- name: webhook_create
 -- $1 reseller, $2 url, $3 event types (NULL: every type), $4 description,
--- $5 enabled, $6 signing key. The reseller's first webhook starts the
--- dispatcher's position for it here: events of later transactions are delivered.
+-- $5 enabled, $6 signing key, $7 how many webhooks a reseller may have: no
+-- row when it has that many (under webhook_quota_lock). The reseller's first
+-- webhook starts the dispatcher's position for it here: events of later
+-- transactions are delivered.
 WITH position AS (
     INSERT INTO webhook_dispatch (reseller_id, xid, event_id)
     VALUES ($1::bigint, pg_current_xact_id(), 0)
     ON CONFLICT (reseller_id) DO NOTHING
 )
 INSERT INTO webhooks (reseller_id, url, event_types, description, enabled, signing_key)
-VALUES ($1::bigint, $2::text, $3::text[], $4::text, $5::boolean, $6::bytea)
+SELECT $1::bigint, $2::text, $3::text[], $4::text, $5::boolean, $6::bytea
+WHERE (SELECT count(*) FROM webhooks WHERE reseller_id = $1::bigint) < $7::integer
 RETURNING id, url, event_types, description, enabled, created_at;
 
 -- name: webhooks_page
@@ -77,11 +86,14 @@ WHERE d.id = $2::bigint AND d.webhook_id = $1::bigint AND d.reseller_id = $3::bi
 -- $1 webhook, $2 delivery, $3 reseller. Due now. A delivery that had
 -- finished (succeeded or failed) gets one attempt and no schedule after it;
 -- a pending one just comes forward and keeps its schedule. Only while the
--- webhook is enabled (SET reads the row as it was).
+-- webhook is enabled (SET reads the row as it was). While a send of it is in
+-- flight (its lease runs), the retry is remembered: the send's outcome is
+-- written, and then it is due again at once (webhook_attempt_*).
 UPDATE webhook_deliveries d
 SET manual_retry = d.manual_retry OR d.state <> 'pending',
     state = 'pending',
-    next_attempt_at = now()
+    next_attempt_at = now(),
+    retry_requested = d.lease_until IS NOT NULL AND d.lease_until > now()
 FROM webhooks w
 WHERE d.id = $2::bigint AND d.webhook_id = $1::bigint AND d.reseller_id = $3::bigint
   AND w.id = d.webhook_id AND w.enabled

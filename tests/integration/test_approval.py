@@ -26,18 +26,23 @@ async def office(api):
     """A reseller with approval on: a clerk who checks out and an approver."""
     clerk = await api.tenant()
     status, settings = await api.call(clerk, "PUT", "/api/settings", {"approvalRequired": True})
-    assert (status, settings) == (200, {"approvalRequired": True})
+    assert (status, settings["approvalRequired"], settings["updatedBy"]) == (200, True, clerk.client_id)
     approver = await api.colleague(clerk, ["orders:read", "orders:approve"])
     return clerk, approver, await api.product()
 
 
 async def test_settings_default_off_and_the_operator_can_set_them(api):
     tenant = await api.tenant()
-    assert await api.call(tenant, "GET", "/api/settings") == (200, {"approvalRequired": False})
+    assert await api.call(tenant, "GET", "/api/settings") == (
+        200,
+        {"approvalRequired": False, "updatedAt": None, "updatedBy": None},
+    )
     path = f"/admin/resellers/{tenant.reseller_id}"
     reseller = await api.admin("PATCH", path, {"approvalRequired": True}, expect=200)
     assert (reseller["approvalRequired"], reseller["edition"]) == (True, "Standard")
-    assert await api.call(tenant, "GET", "/api/settings") == (200, {"approvalRequired": True})
+    status, settings = await api.call(tenant, "GET", "/api/settings")
+    assert (status, settings["approvalRequired"], settings["updatedBy"]) == (200, True, "operator")
+    assert settings["updatedAt"] is not None
     # Every field of the PATCH is optional; an empty one changes nothing.
     assert await api.admin("PATCH", path, {}, expect=200) == reseller
     for body in ({"approvalRequired": "yes"}, {"approvalRequired": 1}, {"approvalRequired": None}, [], {}):
@@ -193,3 +198,30 @@ async def test_the_race_test_catches_a_missing_guard(dsn, settings, aiohttp_clie
         *(api.call(approver, "POST", f"/api/orders/{order['id']}/cancel", {"reason": "x"}) for _ in range(8))
     )
     assert sum(1 for status, _ in results if status == 200) > 1
+
+
+async def test_only_a_credential_that_may_approve_changes_the_settings_and_it_is_recorded(api, conn):
+    """The issue's hole: a credential that may only write could switch four eyes off."""
+    tenant = await api.tenant()
+    await api.admin("PATCH", f"/admin/resellers/{tenant.reseller_id}", {"approvalRequired": True}, expect=200)
+    _, set_by_operator = await api.call(tenant, "GET", "/api/settings")
+    writer = await api.colleague(tenant, ["orders:read", "orders:write"])
+    status, problem = await api.call(writer, "PUT", "/api/settings", {"approvalRequired": False})
+    assert (status, problem["code"]) == (403, "insufficient_scope")
+    assert 'scope="orders:approve"' in problem["detail"] or problem["detail"].endswith("orders:approve")
+    assert await api.call(tenant, "GET", "/api/settings") == (200, set_by_operator)
+
+    approver = await api.colleague(tenant, ["orders:read", "orders:approve"])
+    before = await conn.fetchval("SELECT now()")
+    # What GET answered may be sent back: updatedAt and updatedBy are ignored.
+    status, changed = await api.call(
+        approver, "PUT", "/api/settings", {**set_by_operator, "approvalRequired": False}
+    )
+    assert status == 200, changed
+    assert (changed["approvalRequired"], changed["updatedBy"]) == (False, approver.client_id)
+    assert changed["updatedAt"] > set_by_operator["updatedAt"]
+    assert changed["updatedAt"] >= before.isoformat().replace("+00:00", "Z")[:19]
+    assert await api.call(writer, "GET", "/api/settings") == (200, changed)
+    # An edition change alone is not a change of the settings.
+    await api.admin("PATCH", f"/admin/resellers/{tenant.reseller_id}", {"edition": "Standard"}, expect=200)
+    assert await api.call(writer, "GET", "/api/settings") == (200, changed)

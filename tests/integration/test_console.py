@@ -319,6 +319,15 @@ def test_axe_finds_no_serious_or_critical_violations(console, north, viewport):
     tab.open(order["id"])
     expect(tab.status).to_have_text(PENDING_APPROVAL)
     assert serious_violations(tab.page) == []  # the order with its decision panel
+    tab.page.get_by_role("button", name="Approve").click()
+    expect(tab.status).not_to_have_text(PENDING_APPROVAL)
+    expect(tab.page.get_by_role("button", name="Approve")).to_be_hidden()
+    # The order view after the decision: nothing in it to focus but the view itself.
+    assert serious_violations(tab.page) == []
+    view = tab.page.locator("#order-view")
+    assert view.get_attribute("tabindex") == "0"
+    view.focus()
+    assert tab.page.evaluate("document.activeElement.id") == "order-view"
     tab.tab("Confirmed") if viewport is WIDE else None
     assert serious_violations(tab.page) == []
 

@@ -105,6 +105,7 @@ def test_alert_rules_are_well_formed():
     assert {
         "execution_oldest_pending_age_seconds",
         "webhook_oldest_pending_age_seconds",
+        "events_feed_horizon_lag_seconds",
         "http_requests_total",
         "up",
     } <= watched
@@ -119,6 +120,9 @@ def test_the_dashboard_is_valid_grafana_json():
         assert panel["title"] and panel["targets"], panel
         assert {"h", "w", "x", "y"} <= set(panel["gridPos"])
         assert all(target["expr"] and balanced(target["expr"]) for target in panel["targets"])
+    # What the issue asks the dashboard to show.
+    shown = set().union(*(metric_names(expr) for expr in dashboard_exprs()))
+    assert {"events_feed_horizon_lag_seconds", "webhook_oldest_pending_age_seconds"} <= shown
     variables = {variable["name"] for variable in dashboard["templating"]["list"]}
     used = set(re.findall(r"\$(\w+)", json.dumps(dashboard["panels"]))) - {"__rate_interval"}
     assert used <= variables

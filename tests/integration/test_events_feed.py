@@ -1,5 +1,7 @@
-"""The feed under fire: two replicas, eight writers, commits out of id order, one
-reader following the cursor. It must see every event exactly once."""
+"""The feed's horizon: an event committed while an older transaction still runs is
+held back, then served exactly once (and without the horizon filter, the same
+reads lose it); and the feed under fire: two replicas, eight writers, commits
+out of id order, one reader following the cursor, every event seen once."""
 
 from __future__ import annotations
 
@@ -11,7 +13,8 @@ import signal
 import aiohttp
 import asyncpg
 
-from tests.api import ADMIN_TOKEN
+from service import db
+from tests.api import ADMIN_TOKEN, Api
 from tests.process import free_port, service_env, start, wait_for_status
 
 EVENTS = 2000
@@ -96,7 +99,6 @@ async def test_a_reader_sees_every_event_once_while_replicas_commit_out_of_order
                 await slow.close()
 
         api_seen: list[str] = []
-        naive_seen: list[int] = []
 
         async def api_reader() -> None:
             cursor = ""
@@ -112,26 +114,9 @@ async def test_a_reader_sees_every_event_once_while_replicas_commit_out_of_order
                     idle_after_done += 1
                 await asyncio.sleep(0.01 if page["items"] else 0.05)
 
-        async def naive_reader() -> None:
-            """What `id > last` would see: the control showing commits really came out of order."""
-            last = 0
-            naive = await asyncpg.connect(dsn)
-            try:
-                while not done.is_set():
-                    rows = await naive.fetch(
-                        "SELECT id FROM order_events WHERE reseller_id = $1 AND id > $2 ORDER BY id LIMIT 500",
-                        reseller["id"], last,
-                    )
-                    if rows:
-                        naive_seen.extend(row["id"] for row in rows)
-                        last = rows[-1]["id"]
-                    await asyncio.sleep(0.005)
-            finally:
-                await naive.close()
-
         first = await session.post(f"{urls[0]}/api/orders", json={"accountId": account_id}, headers=headers)
         assert first.status == 201
-        readers = [asyncio.create_task(api_reader()), asyncio.create_task(naive_reader())]
+        readers = [asyncio.create_task(api_reader())]
         slow = asyncio.create_task(slow_writer())
         await asyncio.gather(*(writer(n) for n in range(WRITERS)))
         done.set()
@@ -145,8 +130,6 @@ async def test_a_reader_sees_every_event_once_while_replicas_commit_out_of_order
         assert len(committed) >= EVENTS
         assert len(api_seen) == len(set(api_seen)), "an event was repeated"
         assert {int(e.removeprefix("evt_")) for e in api_seen} == committed, "an event was missed"
-        # The control: reading by id alone skipped events that committed late.
-        assert committed - set(naive_seen), "no commit came out of order; the test proved nothing"
     finally:
         await session.close()
         await conn.close()
@@ -156,3 +139,74 @@ async def test_a_reader_sees_every_event_once_while_replicas_commit_out_of_order
             _, err = await asyncio.to_thread(process.communicate, timeout=20)
             assert process.returncode == 0, err
             assert '"level": "error"' not in err, err
+
+
+QUERIES = db.load_queries(db.sql_dir() / "queries")
+HORIZON = "  AND xid < pg_snapshot_xmin(pg_current_snapshot())\n"
+UNFILTERED = QUERIES["events_feed"].replace(HORIZON, "")
+
+
+async def _read(conn, sql: str, reseller_id: int, after: tuple[int, int]) -> tuple[list[int], tuple[int, int]]:
+    """One page of the feed statement as the service runs it: event ids, and the next position."""
+    rows = await conn.fetch(sql, reseller_id, str(after[0]), after[1], None, None, 200)
+    if not rows:
+        return [], after
+    return [row["id"] for row in rows], (int(rows[-1]["feed_xid"]), rows[-1]["id"])
+
+
+async def _older_then_newer(api: Api, tenant, conn, dsn) -> tuple[asyncpg.Connection, object, int]:
+    """An older transaction writes an event and stays open; then a newer event commits
+    through the API. Returns the older connection, its transaction and its event id."""
+    older = await asyncpg.connect(dsn)
+    transaction = older.transaction()
+    await transaction.start()
+    older_event = await older.fetchval(
+        "INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type)"
+        " VALUES ($1, 1, $2, 'order.values_changed', 'system') RETURNING id",
+        tenant.reseller_id,
+        tenant.account_id,
+    )
+    await api.draft(tenant)  # the newer event: a later transaction id, committed first
+    return older, transaction, older_event
+
+
+async def test_an_event_behind_an_older_transaction_is_held_back_then_served_once(api, conn, dsn):
+    tenant = await api.tenant()
+    older, transaction, older_event = await _older_then_newer(api, tenant, conn, dsn)
+    try:
+        # Through the API: the newer event is committed, yet not served while the older runs.
+        status, page = await api.call(tenant, "GET", "/api/events")
+        assert (status, page["items"]) == (200, []), "an event was served past the horizon"
+        cursor = page["nextCursor"]
+        ids, position = await _read(conn, QUERIES["events_feed"], tenant.reseller_id, (0, 0))
+        assert ids == [] and position == (0, 0)
+    finally:
+        await transaction.commit()
+        await older.close()
+    # Now both, in commit-safe order, each once: the older transaction's event first.
+    status, page = await api.call(tenant, "GET", f"/api/events?cursor={cursor}")
+    served = [int(event["id"].removeprefix("evt_")) for event in page["items"]]
+    assert served[0] == older_event and len(served) == 2 == len(set(served))
+    status, after = await api.call(tenant, "GET", f"/api/events?cursor={page['nextCursor']}")
+    assert after["items"] == []
+    ids, position = await _read(conn, QUERIES["events_feed"], tenant.reseller_id, (0, 0))
+    assert ids == served
+    assert (await _read(conn, QUERIES["events_feed"], tenant.reseller_id, position))[0] == []
+
+
+async def test_without_the_horizon_filter_the_same_reads_lose_the_older_event(api, conn, dsn):
+    """The control: the feed statement with its horizon line taken out serves the newer
+    event at once, moves past the older one's position, and never serves that one."""
+    assert UNFILTERED != QUERIES["events_feed"]
+    tenant = await api.tenant()
+    older, transaction, older_event = await _older_then_newer(api, tenant, conn, dsn)
+    try:
+        ids, position = await _read(conn, UNFILTERED, tenant.reseller_id, (0, 0))
+        assert len(ids) == 1 and older_event not in ids  # the newer one, served early
+    finally:
+        await transaction.commit()
+        await older.close()
+    later, _ = await _read(conn, UNFILTERED, tenant.reseller_id, position)
+    assert older_event not in later, "the unfiltered reads did not lose the event: the test proved nothing"
+    everything, _ = await _read(conn, UNFILTERED, tenant.reseller_id, (0, 0))
+    assert older_event in everything  # it was committed: the cursor passed over it

@@ -148,7 +148,7 @@ async def test_the_body_is_compared_as_parsed_json_and_another_request_is_refuse
     assert (await send(api, tenant, "POST", path, item_body(product), key=key))[2] == first[2]
 
 
-async def test_keys_belong_to_one_reseller(api, conn, shop):
+async def test_keys_belong_to_one_credential(api, conn, shop):
     tenant, _ = shop
     other = await api.tenant(name="Other Cloud")
     key = "shared-key"
@@ -158,10 +158,48 @@ async def test_keys_belong_to_one_reseller(api, conn, shop):
     assert "Idempotent-Replayed" not in theirs[1]
     assert json.loads(theirs[2])["accountId"] == other.account_id
     assert await conn.fetchval("SELECT count(DISTINCT reseller_id) FROM orders") == 2
-    # A colleague of the same reseller shares its keys.
+    # A colleague of the same reseller runs its own request with the same key, and never
+    # sees the first one's answer: not for the same request, not for another one.
     colleague = await api.colleague(tenant)
     again = await send(api, colleague, "POST", "/api/orders", {"accountId": tenant.account_id}, key=key)
-    assert (again[2], again[1]["Idempotent-Replayed"]) == (mine[2], "true")
+    assert again[0] == 201 and "Idempotent-Replayed" not in again[1]
+    assert json.loads(again[2])["id"] != json.loads(mine[2])["id"]
+    other_request = await send(api, colleague, "POST", "/api/orders", {"accountId": tenant.customer_id}, key="k2")
+    assert other_request[0] == 201
+    assert await conn.fetchval("SELECT count(*) FROM orders WHERE reseller_id = $1", tenant.reseller_id) == 3
+    # Each credential's repeat replays its own answer.
+    assert (await send(api, colleague, "POST", "/api/orders", {"accountId": tenant.account_id}, key=key))[2] == again[2]
+    assert (await send(api, tenant, "POST", "/api/orders", {"accountId": tenant.account_id}, key=key))[2] == mine[2]
+
+
+async def test_an_answer_stored_before_keys_were_per_credential_stays_the_resellers(api, conn, shop):
+    """Rows from before migration 0010 carry no credential (client_id ''): a retry sent
+    across the upgrade, by whichever credential, is still applied once."""
+    tenant, _ = shop
+    body = {"accountId": tenant.account_id}
+    first = await send(api, tenant, "POST", "/api/orders", body, key="from-before")
+    await conn.execute("UPDATE idempotency_keys SET client_id = '' WHERE key = 'from-before'")
+    colleague = await api.colleague(tenant)
+    again = await send(api, colleague, "POST", "/api/orders", body, key="from-before")
+    assert (again[0], again[2], again[1]["Idempotent-Replayed"]) == (201, first[2], "true")
+    assert await conn.fetchval("SELECT count(*) FROM orders") == 1
+
+
+async def test_a_colleague_never_sees_a_refusal_or_a_secret_stored_for_another_credential(api, conn, shop):
+    """The issue's two leaks: a 403 approver_is_submitter and a webhook's secret came back to
+    another credential that sent the same key."""
+    tenant, product = shop
+    approver = await api.colleague(tenant)
+    await api.call(tenant, "PUT", "/api/settings", {"approvalRequired": True})
+    order = await api.draft(tenant)
+    await api.item(tenant, order["id"], product)
+    assert (await api.call(tenant, "POST", f"/api/orders/{order['id']}/checkout"))[0] == 202
+    path = f"/api/orders/{order['id']}/approve"
+    refused = await send(api, tenant, "POST", path, key="decide")
+    assert json.loads(refused[2])["code"] == "approver_is_submitter"
+    approved = await send(api, approver, "POST", path, key="decide")
+    assert approved[0] == 202 and "Idempotent-Replayed" not in approved[1]
+    assert json.loads(approved[2])["status"] == "Pending"
 
 
 @pytest.mark.parametrize("bad", ["", " ", "x" * 256, "caf\u00e9", "tab\there", ["a", "b"]])
@@ -321,8 +359,9 @@ async def test_the_document_states_the_key_on_every_post_under_api(client):
 
 async def _keys(conn, reseller_id: int, count: int, *, expired: bool, prefix: str) -> None:
     await conn.execute(
-        "INSERT INTO idempotency_keys (reseller_id, key, fingerprint, status, headers, body, expires_at)"
-        " SELECT $1, $2 || n, '', 201, '{}', '', now() + CASE WHEN $3 THEN -1 ELSE 1 END * interval '1 hour'"
+        "INSERT INTO idempotency_keys (reseller_id, client_id, key, fingerprint, status, headers, body, expires_at)"
+        " SELECT $1, 'ro_test', $2 || n, '', 201, '{}', '',"
+        " now() + CASE WHEN $3 THEN -1 ELSE 1 END * interval '1 hour'"
         " FROM generate_series(1, $4) AS n",
         reseller_id,
         prefix,
@@ -368,3 +407,38 @@ async def test_the_scheduler_purges_expired_keys(api, conn, dsn, settings, aioht
             break
         await asyncio.sleep(0.05)
     assert [r["key"] for r in await conn.fetch("SELECT key FROM idempotency_keys")] == ["live-1"]
+
+
+async def test_a_422_of_a_megabyte_of_unknown_fields_lists_50_and_is_stored_small(api, conn, shop):
+    """The issue's 1 MiB of unknown keys came back as a 422 listing 2,001 errors, stored for a day."""
+    tenant, _ = shop
+    body = {"accountId": tenant.account_id, **{f"unknown{n:06d}" + "x" * 400: 1 for n in range(2400)}}
+    raw = json.dumps(body).encode()
+    assert 900_000 < len(raw) < 1024 * 1024
+    status, _, answer = await send(api, tenant, "POST", "/api/orders", key="flood", raw=raw)
+    problem = json.loads(answer)
+    assert status == 422 and problem["code"] == "validation_error"
+    assert len(problem["errors"]) == 50
+    assert "(2350 more errors not listed)" in problem["detail"]
+    assert all(len(error["field"]) <= 200 for error in problem["errors"])
+    assert len(answer) < 64 * 1024
+    stored = await conn.fetchval("SELECT length(body) FROM idempotency_keys WHERE key = 'flood'")
+    assert stored == len(answer)
+
+
+async def test_an_answer_over_the_stored_bound_is_sent_whole_and_applied_once(api, conn, shop, monkeypatch):
+    """Past MAX_STORED_ANSWER_BYTES the key keeps status and headers only: the first answer is
+    complete, a repeat is a replay without a body, and the request ran once."""
+    from service.http import idempotency
+
+    monkeypatch.setattr(idempotency, "MAX_STORED_ANSWER_BYTES", 64)
+    tenant, _ = shop
+    body = {"accountId": tenant.account_id, "notes": "n" * 500}
+    first = await send(api, tenant, "POST", "/api/orders", body, key="big")
+    assert first[0] == 201 and json.loads(first[2])["notes"] == "n" * 500
+    again = await send(api, tenant, "POST", "/api/orders", body, key="big")
+    assert (again[0], again[2], again[1]["Idempotent-Replayed"]) == (201, b"", "true")
+    assert again[1]["Location"] == first[1]["Location"]
+    assert "Content-Type" not in again[1] or again[1]["Content-Type"] != "application/json"
+    assert await conn.fetchval("SELECT count(*) FROM orders") == 1
+    assert await conn.fetchval("SELECT length(body) FROM idempotency_keys WHERE key = 'big'") == 0

@@ -62,9 +62,10 @@ async def _key_held(conn, tenant, key: str):
     await transaction.start()
     try:
         await conn.execute(
-            "INSERT INTO idempotency_keys (reseller_id, key, fingerprint, status, headers, body, expires_at)"
-            " VALUES ($1, $2, '', 200, '{}', '', now() + interval '1 hour')",
+            "INSERT INTO idempotency_keys (reseller_id, client_id, key, fingerprint, status, headers, body,"
+            " expires_at) VALUES ($1, $2, $3, '', 200, '{}', '', now() + interval '1 hour')",
             tenant.reseller_id,
+            tenant.client_id,
             key,
         )
         yield

@@ -31,7 +31,12 @@ async def open_stream(client, tenant, query: str = "", headers: dict | None = No
     assert response.headers["Content-Type"] == "text/event-stream"
     stream = Stream(response)
     opening = await stream.next()
-    assert opening is not None and opening.data is None and opening.id is not None
+    assert opening is not None and opening.data is None and opening.retry == 2000
+    resumed = "Last-Event-ID" in (headers or {}) or "cursor=" in query
+    # A stream that starts now says where; a resumed one never repeats the id it resumed from.
+    assert (opening.id is None) == resumed, opening
+    if resumed:
+        stream.last_id = (headers or {}).get("Last-Event-ID") or query.split("cursor=", 1)[1].split("&")[0]
     return stream
 
 
@@ -53,6 +58,30 @@ async def insert_events(conn, tenant, count: int, *, order_id: int = 1, kind: st
         " SELECT $1, $2, $3, $4, 'system' FROM generate_series(1, $5)",
         tenant.reseller_id, order_id, tenant.account_id, kind, count,
     )
+
+
+async def stalled_client(served, token: str) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
+    """A raw client with a tiny receive buffer that asks for a stream and never reads."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sock.connect((served.host, served.port))
+    sock.setblocking(False)
+    reader, writer = await asyncio.open_connection(sock=sock)
+    writer.write(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {token}\r\n\r\n".encode())
+    await writer.drain()
+    return reader, writer
+
+
+async def insert_big_events(conn, tenant, hundreds: int) -> None:
+    """hundreds × 100 events of 8 kB each: far more than socket buffers hold."""
+    padding = "x" * 8000
+    for _ in range(hundreds):
+        await conn.execute(
+            "INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)"
+            " SELECT $1, 1, $2, 'order.values_changed', 'system', jsonb_build_object('pad', $3::text)"
+            " FROM generate_series(1, 100)",
+            tenant.reseller_id, tenant.account_id, padding,
+        )
 
 
 async def test_an_event_is_streamed_as_it_commits_and_its_id_is_a_feed_cursor(client, api):
@@ -323,26 +352,12 @@ async def test_a_client_that_stops_reading_is_dropped_and_others_are_not(
     tenant = await api.tenant()
     reader = await open_stream(served, tenant)
     reading = asyncio.create_task(reader.events(2000, within=60))
-    # A raw client with a tiny receive buffer that never reads past the headers.
-    sock = socket.socket()
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sock.connect((served.host, served.port))
-    sock.setblocking(False)
-    _, stalled = await asyncio.open_connection(sock=sock)
-    stalled.write(f"GET {STREAM} HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {tenant.token}\r\n\r\n".encode())
-    await stalled.drain()
+    _, stalled = await stalled_client(served, tenant.token)
     async with asyncio.timeout(2):
         while len(hub.subscriptions) < 2:
             await asyncio.sleep(0.01)
     # 16 MB of events: far more than the socket buffers and the queue of 500 hold.
-    padding = "x" * 8000
-    for _ in range(20):
-        await conn.execute(
-            "INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)"
-            " SELECT $1, 1, $2, 'order.values_changed', 'system', jsonb_build_object('pad', $3::text)"
-            " FROM generate_series(1, 100)",
-            tenant.reseller_id, tenant.account_id, padding,
-        )
+    await insert_big_events(conn, tenant, 20)
     async with asyncio.timeout(20):
         while len(hub.subscriptions) > 1:
             await asyncio.sleep(0.05)
@@ -511,3 +526,154 @@ async def test_head_answers_at_once_without_opening_a_stream(client, api):
     response = await client.head(STREAM, headers=tenant.headers)
     assert response.status == 200 and response.headers["Content-Type"] == "text/event-stream"
     assert client.app[LIVE_HUB].subscriptions == []
+
+
+async def test_a_resumed_stream_repeats_nothing_not_even_the_event_it_resumed_from(client, api):
+    """The issue measured the id of order.created coming back first after a resume with it."""
+    tenant = await api.tenant()
+    stream = await open_stream(client, tenant)
+    order = await api.draft(tenant)
+    created = await stream.next_event(within=5.0)
+    assert created.event == "order.created"
+    stream.close()
+    await api.call(tenant, "POST", f"/api/orders/{order['id']}/checkout")  # 422: no event
+    await api.draft(tenant)
+    for how in ({"headers": {"Last-Event-ID": created.id}}, {"query": f"?cursor={created.id}"}):
+        response = await client.get(
+            STREAM + how.get("query", ""), headers={**tenant.headers, **how.get("headers", {})}
+        )
+        resumed = Stream(response)
+        blocks = [await resumed.next() for _ in range(2)]  # the opening, then the next event
+        ids = [block.id for block in blocks if block.id is not None]
+        assert created.id not in ids, blocks
+        assert blocks[1].event == "order.created" and blocks[1].json["orderId"] != order["id"]
+        assert await resumed.quiet(within=0.3)
+        resumed.close()
+
+
+async def test_open_streams_per_reseller_are_capped(api, settings, aiohttp_client, dsn):
+    from service.app import create_app
+
+    app = create_app(
+        dataclasses.replace(settings, sse_max_streams_per_reseller=2, sse_max_streams_per_credential=5), dsn=dsn
+    )
+    capped = await aiohttp_client(app)
+    tenant = await api.tenant()
+    colleague = await api.colleague(tenant)
+    streams = [await open_stream(capped, tenant), await open_stream(capped, colleague)]
+    response = await capped.get(STREAM, headers=tenant.headers)
+    assert response.status == 429
+    body = await response.json()
+    assert body["code"] == "too_many_streams" and int(response.headers["Retry-After"]) >= 1
+    assert "reseller" in body["detail"]
+    other = await api.tenant(name="Other Cloud")  # another reseller is not held back
+    streams.append(await open_stream(capped, other))
+    for stream in streams:
+        stream.close()
+
+
+async def test_a_hub_that_started_while_the_database_was_down_does_not_read_the_whole_table(
+    client, api, conn, monkeypatch
+):
+    from service.live.hub import Hub
+
+    tenant = await api.tenant()
+    await insert_events(conn, tenant, 450)
+    db = client.app[DATABASE]
+    real_fetchrow, real_fetch = db.fetchrow, db.fetch
+
+    async def down(name, *args):
+        raise ConnectionRefusedError("the database is down")
+
+    template = client.app[LIVE_HUB]
+    hub = Hub(
+        db=db,
+        signer=template._signer,
+        credentials=template._credentials,
+        max_per_credential=5,
+        max_per_reseller=5,
+        queue_limit=2000,
+        fallback_seconds=60,
+        max_stream_seconds=60,
+        keepalive_seconds=15,
+        retry_after_seconds=2,
+    )
+    monkeypatch.setattr(db, "fetchrow", down)
+    await hub.start()  # logs and goes on: the database is down
+    monkeypatch.setattr(db, "fetchrow", real_fetchrow)
+    head = await db.fetchrow("live_head")
+    sub = hub.subscribe(
+        reseller_id=tenant.reseller_id,
+        client_id=tenant.client_id,
+        token=tenant.token,
+        after=(int(head["feed_xid"]), head["id"]),
+        order_id=None,
+        event_type=None,
+    )
+    read: list[int] = []
+
+    async def counting(name, *args):
+        rows = await real_fetch(name, *args)
+        if name == "live_events_after":
+            read.append(len(rows))
+        return rows
+
+    monkeypatch.setattr(db, "fetch", counting)
+    await hub._advance()
+    assert sum(read) == 0, f"the hub read {sum(read)} old events nobody wanted"
+    await insert_events(conn, tenant, 1, order_id=99)
+    await hub._advance()
+    assert sum(read) == 1 and sub.take().count(b"event: ") == 1
+
+
+def test_an_up_to_date_stream_is_not_offered_events_it_already_sent():
+    from service.domain.events import Position
+    from service.live.subscription import Subscription
+
+    sub = Subscription(
+        reseller_id=1, client_id="c", token="t", order_id=None, event_type=None,
+        last=(100, 1000), queue_limit=500, deadline=float("inf"),
+    )
+    sub.catching_up = False
+    aborted = []
+    sub.abort = lambda: aborted.append(True)
+    # The hub, behind the stream's own backlog read, offers 600 events the stream sent already.
+    for n in range(600):
+        position: Position = (100, 400 + n)
+        sub.offer(position, b"old")
+    assert sub.ended is None and not aborted, "an up-to-date stream was dropped"
+    sub.offer((101, 1), b"new")
+    assert sub.take() == b"new"
+
+
+async def test_a_stream_the_hub_ends_is_closed_even_while_its_client_reads_nothing(
+    api, settings, aiohttp_client, dsn, conn
+):
+    """Ended (here: its credential revoked) while its writer is blocked on a client that
+    stopped reading: the server closes the connection, and the stream's place is freed."""
+    from service.app import create_app
+
+    app = create_app(dataclasses.replace(settings, sse_queue_size=100_000), dsn=dsn)
+    served = await aiohttp_client(app)
+    hub = app[LIVE_HUB]
+    tenant = await api.tenant()
+    spare = await api.colleague(tenant, ["orders:read"])
+    reader, stalled = await stalled_client(served, spare.token)
+    async with asyncio.timeout(2):
+        while not hub.subscriptions:
+            await asyncio.sleep(0.01)
+    await insert_big_events(conn, tenant, 10)  # 8 MB
+    await asyncio.sleep(0.5)  # the writer is now blocked on the full socket
+    assert len(hub.subscriptions) == 1 and hub.subscriptions[0].ended is None
+    await api.admin("DELETE", f"/admin/resellers/{tenant.reseller_id}/credentials/{spare.client_id}", expect=204)
+    async with asyncio.timeout(8):
+        while hub.subscriptions:
+            await asyncio.sleep(0.05)
+    # The connection is closed: reading what is left ends in EOF (or a reset).
+    try:
+        async with asyncio.timeout(5):
+            while await reader.read(65536):
+                pass
+    except ConnectionError:
+        pass
+    stalled.close()

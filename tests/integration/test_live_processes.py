@@ -107,7 +107,9 @@ async def test_sigterm_ends_open_streams_at_once_and_the_process_exits_cleanly(d
 
 
 async def test_200_open_streams_cost_less_than_50_mb(dsn):
-    async with replicas(dsn, 1, SSE_MAX_STREAMS_PER_CREDENTIAL="200") as (urls, processes):
+    async with replicas(
+        dsn, 1, SSE_MAX_STREAMS_PER_CREDENTIAL="200", SSE_MAX_STREAMS_PER_RESELLER="200"
+    ) as (urls, processes):
         pid = processes[0].pid
         connector = aiohttp.TCPConnector(limit=0)
         async with aiohttp.ClientSession(base_url=urls[0], connector=connector) as session:

@@ -27,6 +27,7 @@ CONTRACT = (
     "webhook_deliveries_total",
     "webhook_oldest_pending_age_seconds",
     "rate_limited_total",
+    "events_feed_horizon_lag_seconds",
 )
 
 
@@ -206,3 +207,33 @@ async def test_metrics_can_be_turned_off(app_with):
     response = await client.get("/metrics")
     assert response.status == 404
     assert client.app[METRICS] is None
+
+
+async def test_the_feeds_horizon_lag_shows_how_long_an_old_transaction_has_held_events_back(
+    client, api, dsn
+):
+    import asyncpg
+
+    async def lag() -> float:
+        client.app[METRICS]._db_fresh_until = 0.0  # read again now, not within the gauge's TTL
+        return (await scrape(client)).value("events_feed_horizon_lag_seconds")
+
+    tenant_ = await api.tenant()
+    await api.draft(tenant_)
+    assert await lag() == 0  # nothing held back
+    older = await asyncpg.connect(dsn)
+    transaction = older.transaction()
+    await transaction.start()
+    try:
+        await older.fetchval("SELECT pg_current_xact_id()")  # from now on it holds the horizon
+        assert await lag() == 0  # it holds the horizon, but no event waits behind it yet
+        await api.draft(tenant_)  # committed, and held back
+        await asyncio.sleep(1.2)
+        held = await lag()
+        assert 1.0 <= held < 30, held
+        _, page = await api.call(tenant_, "GET", "/api/events?pageSize=200")
+        assert len(page["items"]) == 1  # what the reseller sees meanwhile: the first order only
+    finally:
+        await transaction.commit()
+        await older.close()
+    assert await lag() == 0

@@ -91,7 +91,8 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
     def field_codes(method, path):
         return set(resolve(document, paths[path][method]["responses"]["422"])["x-field-codes"])
 
-    keys_409, keys_422 = {"idempotency_key_in_progress"}, {"idempotency_key_reused"}
+    # Every change may wait too long for the order another change holds (order_busy).
+    keys_409, keys_422 = {"idempotency_key_in_progress", "order_busy"}, {"idempotency_key_reused"}
     assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"} | keys_409
     assert codes("post", "/api/orders/{orderId}/checkout", "422") == {
         "order_empty",
@@ -119,6 +120,9 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
     assert codes("get", "/api/orders", "401") == {"unauthorized"}
     assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
     assert "503" in paths["/health/ready"]["get"]["responses"]
+    assert {"database_unavailable", "database_busy"} <= codes("get", "/api/orders/{orderId}", "503")
+    assert "order_busy" not in codes("get", "/api/orders/{orderId}/execute/status", "409")
+    assert {"webhook_limit_reached", "order_busy"} <= codes("post", "/api/webhooks", "409")
     params = {
         resolve(document, p)["name"]: resolve(document, p) for p in paths["/api/orders"]["get"]["parameters"]
     }

@@ -81,7 +81,7 @@ async def test_a_read_only_dashboard_reads_everything_and_changes_nothing(api, c
         ("PUT", f"/api/orders/{o}/customfields", [], "orders:write"),
         ("PUT", f"/api/orders/{o}/items/{i}/characteristics", [], "orders:write"),
         ("POST", f"/api/orders/{o}/checkout", None, "orders:write"),
-        ("PUT", "/api/settings", {"approvalRequired": True}, "orders:write"),
+        ("PUT", "/api/settings", {"approvalRequired": True}, "orders:approve"),
         ("POST", f"/api/orders/{o}/approve", None, "orders:approve"),
         ("POST", f"/api/orders/{o}/cancel", None, "orders:approve"),
         # Scope is checked before the body: a broken body is still 403.

@@ -1,6 +1,11 @@
-"""Another reseller's objects answer exactly like missing ones, on every endpoint."""
+"""Another reseller's objects answer exactly like missing ones, on every endpoint,
+also when the request carries the owner's real ETag in If-Match or an
+Idempotency-Key the owner used."""
+
+import itertools
 
 MISSING = 987654321
+_keys = itertools.count(1)
 
 
 def _same_answer(theirs, missing):
@@ -24,6 +29,13 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
     status, _ = await api.call(owner, "POST", f"/api/orders/{confirmed['id']}/checkout")
     assert status == 202
     await api.call(owner, "PUT", "/api/settings", {"approvalRequired": True})
+    # The owner uses a key the intruder will send too: it must not reach the owner's answer.
+    status, _ = await api.call(
+        owner, "POST", f"/api/orders/{draft['id']}/items",
+        {"productId": product["id"], "quantity": 1, "billingCycle": "Monthly"},
+        headers={"Idempotency-Key": OWNERS_KEY},  # the intruder sends it too, below
+    )
+    assert status == 201
     waiting = await api.draft(owner)
     waiting_item = await api.item(owner, waiting["id"], product)
     status, body = await api.call(owner, "POST", f"/api/orders/{waiting['id']}/checkout")
@@ -58,6 +70,37 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
             missing = await api.call(intruder, method, template.format(o=MISSING, i=MISSING), body)
             assert theirs[0] == 404, (method, template, theirs)
             _same_answer(theirs, missing)
+            if method == "GET":
+                continue
+            # With the owner's current tag: still missing, never 412 (which would say it exists).
+            tag = await _owner_tag(api, owner, template.format(o=order_id, i=item_id))
+            theirs = await api.call(
+                intruder, method, template.format(o=order_id, i=item_id), body, headers={"If-Match": tag}
+            )
+            missing = await api.call(
+                intruder, method, template.format(o=MISSING, i=MISSING), body, headers={"If-Match": tag}
+            )
+            assert theirs[0] == 404, (method, template, "If-Match", theirs)
+            _same_answer(theirs, missing)
+            if method != "POST":
+                continue
+            # With an Idempotency-Key: missing, and a repeat answers the same.
+            keyed = {"Idempotency-Key": f"key-{next(_keys)}"}
+            theirs = await api.call(intruder, method, template.format(o=order_id, i=item_id), body, headers=keyed)
+            again = await api.call(intruder, method, template.format(o=order_id, i=item_id), body, headers=keyed)
+            keyed = {"Idempotency-Key": f"key-{next(_keys)}"}
+            missing = await api.call(intruder, method, template.format(o=MISSING, i=MISSING), body, headers=keyed)
+            assert theirs[0] == again[0] == 404, (method, template, theirs, again)
+            _same_answer(theirs, missing)
+
+    # The owner's very request with the owner's key: the intruder's own request, missing.
+    owners_request = f"/api/orders/{draft['id']}/items"
+    theirs = await api.call(intruder, "POST", owners_request, item_body, headers={"Idempotency-Key": OWNERS_KEY})
+    missing = await api.call(
+        intruder, "POST", f"/api/orders/{MISSING}/items", item_body, headers={"Idempotency-Key": "fresh"}
+    )
+    assert theirs[0] == 404 and "Idempotent-Replayed" not in (theirs[1] or {})
+    _same_answer(theirs, missing)
 
     # The owner's item under the intruder's own order is missing too.
     own = await api.draft(intruder)
@@ -88,6 +131,25 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
     # ... and the owner's order is untouched by all of the above.
     status, still = await api.call(owner, "GET", f"/api/orders/{waiting['id']}")
     assert (still["status"], still["decidedBy"]) == ("Reseller Pending Approval", None)
+
+
+OWNERS_KEY = "owners-key"
+
+
+async def _owner_tag(api, owner, path: str) -> str:
+    """The owner's current ETag of what a write to `path` compares with If-Match."""
+    parts = path.split("/")
+    if parts[-1] in ("customfields", "characteristics"):
+        target = path
+    elif len(parts) >= 6 and parts[4] == "items" and parts[5].isdigit():
+        target = "/".join(parts[:6])  # an item (DELETE) or its characteristics
+    else:
+        target = "/".join(parts[:4])  # the order (items, checkout, approve, cancel)
+    response = await api.client.get(target, headers=owner.headers)
+    if response.status != 200:  # an item of another of the owner's orders: take the order's tag
+        response = await api.client.get("/".join(parts[:4]), headers=owner.headers)
+    assert response.status == 200, target
+    return response.headers["ETag"]
 
 
 async def test_an_item_of_another_order_is_404(api):

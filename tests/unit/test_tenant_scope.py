@@ -44,6 +44,7 @@ GLOBAL_QUERIES = {
     "live_events_waiting": "the live hub reads the feed of every tenant once and fans it out",
     "live_head": "the live hub reads the feed of every tenant once and fans it out",
     "metrics_execution_backlog": "the operator's metrics count the backlog of every tenant",
+    "metrics_feed_horizon": "the feed's horizon is server-wide: the metric reads every tenant's events",
     "webhook_claim": "the webhook sender claims due deliveries of every tenant",
     "webhook_attempt_succeeded": "the webhook sender writes a delivery it claimed (lease token)",
     "webhook_attempt_failed": "the webhook sender writes a delivery it claimed (lease token)",
