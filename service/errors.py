@@ -178,6 +178,12 @@ class WebhookDisabled(Conflict):
     code = "webhook_disabled"
 
 
+class SigningKeyInUse(Conflict):
+    """The current signing key cannot be deleted"""
+
+    code = "signing_key_in_use"
+
+
 class IdempotencyKeyInProgress(Conflict):
     """A request with this Idempotency-Key is still running"""
 
@@ -256,6 +262,12 @@ class SlowDown(RateLimited):
 
     code = "slow_down"
     oauth_error = "slow_down"
+
+
+class TooManyFailedAttempts(RateLimited):
+    """Too many failed operator authentications"""
+
+    code = "too_many_failed_attempts"
 
 
 class TooManyStreams(ServiceError):

@@ -14,6 +14,7 @@ from service.db import Database
 from service.domain import representations as rep
 from service.errors import FieldError, NotFound, UrlNotAllowed, WebhookDisabled
 from service.lifecycle import EVENT_TYPES
+from service.secretbox import WEBHOOK_SECRET, SecretBox, context
 from service.webhooks import addresses, signing
 
 
@@ -48,11 +49,19 @@ def _types(wanted: Sequence[str] | None) -> list[str] | None:
     return None if wanted is None else [t for t in EVENT_TYPES if t in set(wanted)]
 
 
+def secret_context(webhook_id: int, reseller_id: int) -> bytes:
+    """What a webhook's sealed signing key is bound to: its row."""
+    return context(WEBHOOK_SECRET, webhook_id, reseller_id)
+
+
 class Webhooks:
-    def __init__(self, *, db: Database, resolver: AbstractResolver, allow_private: bool) -> None:
+    def __init__(
+        self, *, db: Database, resolver: AbstractResolver, allow_private: bool, box: SecretBox
+    ) -> None:
         self._db = db
         self._resolver = resolver
         self._allow_private = allow_private
+        self._box = box
 
     async def _vet(self, url: str) -> None:
         try:
@@ -66,6 +75,8 @@ class Webhooks:
         """The new webhook, with its secret: the only answer that ever shows it."""
         await self._vet(data["url"])
         key = signing.new_key()
+        # The id first: the sealed key is bound to its row.
+        webhook_id = await self._db.fetchval("webhook_next_id")
         row = await self._db.fetchrow(
             "webhook_create",
             who.reseller_id,
@@ -73,9 +84,14 @@ class Webhooks:
             _types(data.get("eventTypes")),
             data.get("description"),
             data.get("enabled", True),
-            key,
+            self._box.seal(key, secret_context(webhook_id, who.reseller_id)),
+            webhook_id,
         )
         return {**webhook(row), "secret": signing.secret_of(key)}
+
+    def secret(self, webhook_id: int, reseller_id: int, sealed: bytes) -> str:
+        """The whsec_ secret of a webhook row (the demo hands it to its receiver)."""
+        return signing.secret_of(self._box.open(sealed, secret_context(webhook_id, reseller_id)))
 
     async def page(self, who: Principal, *, after: int | None, size: int) -> list[dict]:
         rows = await self._db.fetch("webhooks_page", who.reseller_id, after, size)

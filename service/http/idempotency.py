@@ -20,6 +20,10 @@ In that transaction, in this order:
    stored if below 500, and committed with the effect; a 5xx or an unexpected
    error rolls everything back.
 
+An answer that shows a secret (an operation declared `answer_holds_secret`,
+like the 201 of POST /api/webhooks) is stored sealed with SECRET_KEY, bound to
+its reseller and key (service.secretbox), and opened on replay.
+
 A request without the header pays one header lookup. A call the credential is
 not permitted to make at all (edition, scope) goes through untouched: nothing
 can happen, so there is nothing to store, and another credential of the
@@ -37,7 +41,8 @@ from aiohttp import web
 
 from service.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey, ServiceError
 from service.http.middleware import error_answer
-from service.state import DATABASE, PRINCIPAL, SETTINGS
+from service.secretbox import STORED_ANSWER, SecretBox, context, is_sealed
+from service.state import DATABASE, PRINCIPAL, SECRET_BOX, SETTINGS
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -118,7 +123,7 @@ async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.R
                 raise IdempotencyKeyReused(
                     f"This {HEADER} was sent with another request (method, path or body); use a new key"
                 )
-            return _replay(stored)
+            return _replay(stored, request.app[SECRET_BOX], context(STORED_ANSWER, reseller, key))
         response = await _run(request, handler)
         headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
         stored_now = await db.fetchval(
@@ -128,7 +133,7 @@ async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.R
             print_,
             response.status,
             headers,
-            _body(response),
+            _sealed_if_secret(request, _body(response), context(STORED_ANSWER, reseller, key)),
             request.app[SETTINGS].idempotency_ttl_seconds,
         )
         if stored_now is None:
@@ -156,9 +161,18 @@ def _body(response: web.StreamResponse) -> bytes:
     return response.body or b""
 
 
-def _replay(stored: asyncpg.Record) -> web.Response:
+def _sealed_if_secret(request: web.Request, body: bytes, ctx: bytes) -> bytes:
+    if not request.match_info.handler.endpoint.answer_holds_secret:
+        return body
+    return request.app[SECRET_BOX].seal(body, ctx)
+
+
+def _replay(stored: asyncpg.Record, box: SecretBox, ctx: bytes) -> web.Response:
     headers = {**stored["headers"], REPLAYED: "true"}
-    return web.Response(status=stored["status"], body=bytes(stored["body"]) or None, headers=headers)
+    body = bytes(stored["body"])
+    if is_sealed(body):
+        body = box.open(body, ctx)
+    return web.Response(status=stored["status"], body=body or None, headers=headers)
 
 
 def _in_progress() -> IdempotencyKeyInProgress:

@@ -62,6 +62,7 @@ async def delivery_exists(request: web.Request) -> None:
     headers=("Location",),
     errors=(e.UrlNotAllowed,),
     field_codes=(e.UrlNotAllowed.code,),
+    answer_holds_secret=True,
     description=f"Both editions may manage webhooks. {URL_RULES} `eventTypes` absent or null: every type, "
     f"also types added later. {DELIVERY_RULES}",
 )

@@ -2,17 +2,24 @@
 -- Tenant scope is in every WHERE clause: another reseller's webhook or
 -- delivery is simply not found.
 
+-- name: webhook_next_id
+-- A new webhook's id, taken before its row is written: its sealed signing key
+-- is bound to it (service.secretbox).
+SELECT nextval(pg_get_serial_sequence('webhooks', 'id'));
+
 -- name: webhook_create
 -- $1 reseller, $2 url, $3 event types (NULL: every type), $4 description,
--- $5 enabled, $6 signing key. The reseller's first webhook starts the
--- dispatcher's position for it here: events of later transactions are delivered.
+-- $5 enabled, $6 the sealed signing key, $7 its id (from webhook_next_id).
+-- The reseller's first webhook starts the dispatcher's position for it here:
+-- events of later transactions are delivered.
 WITH position AS (
     INSERT INTO webhook_dispatch (reseller_id, xid, event_id)
     VALUES ($1::bigint, pg_current_xact_id(), 0)
     ON CONFLICT (reseller_id) DO NOTHING
 )
-INSERT INTO webhooks (reseller_id, url, event_types, description, enabled, signing_key)
-VALUES ($1::bigint, $2::text, $3::text[], $4::text, $5::boolean, $6::bytea)
+INSERT INTO webhooks (id, reseller_id, url, event_types, description, enabled, signing_secret)
+OVERRIDING SYSTEM VALUE
+VALUES ($7::bigint, $1::bigint, $2::text, $3::text[], $4::text, $5::boolean, $6::bytea)
 RETURNING id, url, event_types, description, enabled, created_at;
 
 -- name: webhooks_page

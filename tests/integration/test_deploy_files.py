@@ -24,6 +24,7 @@ from kubernetes_validate.utils import all_versions
 
 from service.app import create_app
 from service.settings import Settings
+from tests.keys import SECRET_KEY
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -163,7 +164,7 @@ def healthcheck_command() -> list[str]:
 
 
 def app_get_paths() -> set[str]:
-    app = create_app(Settings(), dsn="postgresql://nowhere/unused")  # builds routes, no I/O
+    app = create_app(Settings(secret_key=SECRET_KEY), dsn="postgresql://nowhere/unused")  # builds routes, no I/O
     return {r.resource.canonical for r in app.router.routes() if r.method == "GET" and r.resource}
 
 

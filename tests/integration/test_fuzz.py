@@ -62,8 +62,8 @@ CHECKS = [
     response_schema_conformance,
     response_headers_conformance,
 ]
-# Rows the migrations own (the token-signing key, the applied versions) stay.
-KEEP = ["service_keys", "schema_migrations"]
+# Rows the migrations own (the token signing keys, the applied versions) stay.
+KEEP = ["signing_keys", "schema_migrations"]
 
 
 @dataclasses.dataclass
