@@ -20,7 +20,7 @@ from aiohttp import web
 
 from service.db import Database
 from service.errors import EditionNotPermitted, InsufficientScope, ServiceError, Unauthorized
-from service.tokens import UNKNOWN_KID_REFRESH_SECONDS, TokenSigner, UnknownSigningKey
+from service.tokens import TokenSigner, UnknownSigningKey
 
 CREDENTIAL_TTL_SECONDS = 2.0
 CACHE_MAX_ENTRIES = 50_000
@@ -144,7 +144,7 @@ async def authenticate_reseller(
         client_id, scopes = signer.verify(token)
     except UnknownSigningKey:
         # A key made on another replica a moment ago, or one that was deleted.
-        await signer.refresh(unless_within=UNKNOWN_KID_REFRESH_SECONDS)
+        await signer.refresh_for_unknown_kid()
         client_id, scopes = signer.verify(token)
     principal = await cache.get(client_id)
     if principal is None:

@@ -91,7 +91,7 @@ class TokenSigner:
         # token -> (client id, expiry, scopes, kid)
         self._verified: dict[str, tuple[str, int, frozenset[str], str]] = {}
         self._loading: asyncio.Future | None = None
-        self._loaded_at = float("-inf")
+        self._asked_at = float("-inf")
 
     @property
     def ready(self) -> bool:
@@ -166,20 +166,16 @@ class TokenSigner:
             self._verified = {token: entry for token, entry in self._verified.items() if entry[3] not in gone}
             logger.info("signing keys removed: their tokens are refused", extra={"kids": sorted(gone)})
 
-    async def refresh(self, *, unless_within: float = 0.0) -> None:
-        """Read the key set again (one read at a time; skipped when the last one
-        is less than `unless_within` seconds old)."""
+    async def refresh(self) -> None:
+        """Read the key set again (one read at a time: concurrent callers share it)."""
         if self._rows is None:
             return
         if self._loading is not None:
             await asyncio.shield(self._loading)
             return
-        if time.monotonic() - self._loaded_at < unless_within:
-            return
         self._loading = future = asyncio.get_running_loop().create_future()
         try:
             self.load(await self._rows())
-            self._loaded_at = time.monotonic()
             future.set_result(None)
         except BaseException as exc:
             future.set_exception(exc)
@@ -187,6 +183,15 @@ class TokenSigner:
             raise
         finally:
             self._loading = None
+
+    async def refresh_for_unknown_kid(self) -> None:
+        """refresh() for a token naming a key not in the set: a key just made on another
+        replica, or a made-up one, so at most once every UNKNOWN_KID_REFRESH_SECONDS."""
+        now = time.monotonic()
+        if now - self._asked_at < UNKNOWN_KID_REFRESH_SECONDS:
+            return
+        self._asked_at = now
+        await self.refresh()
 
 
 def _jwk(value: Any) -> Mapping[str, str]:
