@@ -43,7 +43,10 @@ _REQUIRED = {"require": ["sub", "scope", "iat", "exp"]}
 
 
 class UnknownSigningKey(Unauthorized):
-    """A token whose `kid` is not in this process's key set (new, or deleted)."""
+    """Authentication required"""
+
+    # A token whose kid is not in this process's key set (just made elsewhere, or
+    # deleted): the caller may read the set again. The client sees a plain 401.
 
 
 def _b64(data: bytes) -> str:
