@@ -16,7 +16,6 @@ from service import db, migrate
 from service.embedded import embedded_postgres
 from service.secretbox import SecretBox, key_text
 
-
 logger = logging.getLogger(__name__)
 
 BENCH_DIR = Path(__file__).resolve().parent

@@ -13,7 +13,7 @@ from service.state import WEBHOOK_DISPATCHER, WEBHOOK_SENDER
 from tests.api import PROBLEM, Api
 from tests.keys import SECRET_KEY, SECRET_KEY_TEXT
 from tests.process import service_env, start
-from tests.webhook_support import deliveries, eventually, fast, subscribe
+from tests.webhook_support import deliveries, eventually, fast
 
 NEW_KEY = bytes(range(100, 132))
 KEY = "Idempotency-Key"
