@@ -28,6 +28,7 @@ from service.http.examples import EXAMPLES, PROBLEM_EXAMPLE
 from service.http.protocol import NotHttp
 from service.schemas.admin import Price
 from service.schemas.common import ENUMS, MAX_ID, Problem, Text
+from service.secretbox import SecretKeyUnavailable
 
 TITLE = "Reseller Ordering API"
 API_VERSION = "3.0"
@@ -412,6 +413,8 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
         implied.append(e.PreconditionFailed)
     if idempotency.takes_key(method, path):
         implied += [e.InvalidIdempotencyKey, e.IdempotencyKeyInProgress, e.IdempotencyKeyReused]
+        if doc.answer_holds_secret:
+            implied.append(SecretKeyUnavailable)  # a replay on a replica without the sealing key
     if path.startswith("/admin/"):
         implied += [e.Unauthorized, e.NotFound]  # NotFound: no ADMIN_TOKEN, no operator API
         implied.append(e.TooManyFailedAttempts)
