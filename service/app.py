@@ -104,7 +104,7 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     limit = settings.rate_limit_per_minute
     app[RATE_LIMITER] = RateLimiter(per_minute=limit) if limit else None
     app[TOKEN_BRAKE] = TokenBrake()
-    app[OPERATOR_BRAKE] = TokenBrake()
+    app[OPERATOR_BRAKE] = TokenBrake(attempts=settings.admin_failed_auth_per_minute)
     app[SECRET_BOX] = SecretBox(settings.secret_key, old=settings.old_secret_key)
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_metrics_ctx)

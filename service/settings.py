@@ -28,6 +28,7 @@ class Settings:
     database_url: str | None = None
     data_dir: Path = Path(".data")
     admin_token: str | None = None
+    admin_failed_auth_per_minute: int = 10
     # Seals keys and secrets at rest (service.secretbox); never shown by repr.
     secret_key: bytes | None = dataclasses.field(default=None, repr=False)
     old_secret_key: bytes | None = dataclasses.field(default=None, repr=False)
@@ -78,6 +79,9 @@ class Settings:
             database_url=_database_url(env),
             data_dir=Path(_text(env, "DATA_DIR", str(cls.data_dir))),
             admin_token=_admin_token(env),
+            admin_failed_auth_per_minute=_int(
+                env, "ADMIN_FAILED_AUTH_PER_MINUTE", cls.admin_failed_auth_per_minute, low=1, high=100_000
+            ),
             secret_key=_secret_key(env, "SECRET_KEY"),
             old_secret_key=_secret_key(env, "OLD_SECRET_KEY"),
             expire_interval_seconds=_float(env, "EXPIRE_INTERVAL_SECONDS", cls.expire_interval_seconds),

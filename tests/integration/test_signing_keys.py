@@ -4,12 +4,14 @@ signing keys that rotate without a secret leaving the service."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import time
 
 import aiohttp
 import jwt
 import pytest
 
+from service.app import create_app
 from service.auth import SCOPES
 from tests.api import ADMIN_TOKEN, PROBLEM, Api
 from tests.process import serve, stop
@@ -133,3 +135,12 @@ async def test_ten_wrong_operator_tokens_brake_the_operator_api_for_that_address
 async def test_right_operator_tokens_never_brake(api, client):
     for _ in range(30):
         await api.admin("GET", "/admin/signing-keys", expect=200)
+
+
+async def test_the_operator_brake_follows_its_setting(dsn, settings, aiohttp_client):
+    app = create_app(dataclasses.replace(settings, admin_failed_auth_per_minute=3), dsn=dsn)
+    client = await aiohttp_client(app)
+    for _ in range(3):
+        assert (await client.get("/admin/signing-keys")).status == 401  # no token at all counts too
+    braked = await client.get("/admin/signing-keys", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
+    assert braked.status == 429

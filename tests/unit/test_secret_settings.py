@@ -48,3 +48,11 @@ def test_the_admin_token_has_sixteen_characters_at_least():
     assert "fifteen-chars!!" not in str(refused.value)
     assert Settings.from_env({"ADMIN_TOKEN": "sixteen-chars!!!"}).admin_token == "sixteen-chars!!!"
     assert Settings.from_env({"ADMIN_TOKEN": ""}).admin_token is None
+
+
+def test_the_operator_brake_is_ten_failures_a_minute_unless_set_within_bounds():
+    assert Settings.from_env({}).admin_failed_auth_per_minute == 10
+    assert Settings.from_env({"ADMIN_FAILED_AUTH_PER_MINUTE": "100"}).admin_failed_auth_per_minute == 100
+    for bad in ("0", "100001", "many"):
+        with pytest.raises(SettingsError, match="ADMIN_FAILED_AUTH_PER_MINUTE must be"):
+            Settings.from_env({"ADMIN_FAILED_AUTH_PER_MINUTE": bad})
