@@ -79,6 +79,8 @@ def _operator(request: web.Request) -> None:
     brake, source = request.app[OPERATOR_BRAKE], request.remote or ""
     wait = brake.attempt(source)
     if wait is not None:
+        if (metrics := request.app[METRICS]) is not None:
+            metrics.rate_limited.inc()
         raise TooManyFailedAttempts(
             f"Too many failed operator authentications from this address; retry in {wait} s",
             headers={"Retry-After": str(wait)},

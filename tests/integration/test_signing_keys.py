@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
+import re
 import time
 
 import aiohttp
@@ -144,3 +145,5 @@ async def test_the_operator_brake_follows_its_setting(dsn, settings, aiohttp_cli
         assert (await client.get("/admin/signing-keys")).status == 401  # no token at all counts too
     braked = await client.get("/admin/signing-keys", headers={"Authorization": f"Bearer {ADMIN_TOKEN}"})
     assert braked.status == 429
+    metrics = await (await client.get("/metrics")).text()
+    assert re.search(r"^rate_limited_total 1\.0$", metrics, re.MULTILINE), "counted as a 429 of a brake"
