@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import os
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 
@@ -13,12 +14,16 @@ import psutil
 
 from service import db, migrate
 from service.embedded import embedded_postgres
+from service.secretbox import SecretBox, key_text
 
 logger = logging.getLogger(__name__)
 
 BENCH_DIR = Path(__file__).resolve().parent
 WORK_DIR = BENCH_DIR / ".work"
 DATABASE = "bench"
+# The databases of a run are made and served within it: one key per run of the harness.
+SECRET_KEY = os.urandom(32)
+SECRET_KEY_TEXT = key_text(SECRET_KEY)
 
 
 def bench_queries() -> Mapping[str, str]:
@@ -57,7 +62,9 @@ async def apply_migrations(dsn: str) -> list[str]:
     queries = db.load_queries(sql / "queries")
     conn = await asyncpg.connect(dsn, **db.connect_kwargs())
     try:
-        applied = await migrate.migrate(conn, migrate.discover(sql / "migrations"), queries)
+        applied = await migrate.migrate(
+            conn, migrate.discover(sql / "migrations"), queries, box=SecretBox(SECRET_KEY)
+        )
     finally:
         await conn.close()
     return [m.filename for m in applied]

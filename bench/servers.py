@@ -15,6 +15,7 @@ from pathlib import Path
 
 import psutil
 
+from bench import database
 from bench.database import WORK_DIR
 
 READY_WITHIN_SECONDS = 60.0
@@ -93,6 +94,7 @@ def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "SQL_DIR")}
     env.update(
         DATABASE_URL=dsn,
+        SECRET_KEY=database.SECRET_KEY_TEXT,
         PORT=str(port),
         HOST="127.0.0.1",
         ADMIN_TOKEN=admin_token,

@@ -1,4 +1,4 @@
-"""Command line: serve | migrate | connector-sim | webhook-receiver."""
+"""Command line: serve | migrate | rotate-secret-key | connector-sim | webhook-receiver."""
 
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ from urllib.parse import urlsplit
 import asyncpg
 from aiohttp import web
 
-from service import db, logs, migrate
+from service import db, logs, migrate, sealing, secretbox
 from service.app import create_app
 from service.demo import banner, seed, start_connector
 from service.embedded import embedded_postgres
@@ -70,12 +70,17 @@ async def _check_database(dsn: str) -> None:
     await conn.close()
 
 
+def _box(settings: Settings) -> secretbox.SecretBox:
+    assert settings.secret_key is not None  # main() fills it in
+    return secretbox.SecretBox(settings.secret_key, old=settings.old_secret_key)
+
+
 async def _migrate(settings: Settings, dsn: str) -> list[migrate.Migration]:
     sql = db.sql_dir(settings.sql_dir)
     queries = db.load_queries(sql / "queries")
     conn = await asyncpg.connect(dsn, timeout=10, **db.connect_kwargs())
     try:
-        return await migrate.migrate(conn, migrate.discover(sql / "migrations"), queries)
+        return await migrate.migrate(conn, migrate.discover(sql / "migrations"), queries, box=_box(settings))
     except migrate.MigrationError as exc:
         raise StartupError(str(exc)) from None
     except asyncpg.InsufficientPrivilegeError as exc:
@@ -98,10 +103,47 @@ async def run_migrate(settings: Settings, dsn: str) -> None:
         print("nothing to apply: the database is up to date")
 
 
+async def _check_secret_key(settings: Settings, dsn: str) -> None:
+    """Refuse to serve with a SECRET_KEY that does not open the database's secrets."""
+    queries = db.load_queries(db.sql_dir(settings.sql_dir) / "queries")
+    conn = await asyncpg.connect(dsn, timeout=10, **db.connect_kwargs())
+    try:
+        await sealing.check_key(conn, queries, _box(settings))
+    except asyncpg.UndefinedTableError:
+        pass  # not migrated yet: /api answers 503 until it is
+    except sealing.KeyMismatch as exc:
+        raise StartupError(str(exc)) from None
+    finally:
+        await conn.close()
+
+
 async def _prepare(settings: Settings, dsn: str) -> None:
     await _check_database(dsn)
     if settings.migrate_on_start:
         await _migrate(settings, dsn)
+    await _check_secret_key(settings, dsn)
+
+
+async def run_rotate(settings: Settings, dsn: str) -> None:
+    """Re-seal everything under SECRET_KEY that OLD_SECRET_KEY sealed (docs/secrets.md)."""
+    await _check_database(dsn)
+    sql = db.sql_dir(settings.sql_dir)
+    queries = db.load_queries(sql / "queries")
+    conn = await asyncpg.connect(dsn, timeout=10, **db.connect_kwargs())
+    try:
+        # Under the migration lock: a `migrate` sealing plain rows meanwhile waits.
+        await conn.execute(queries["migrations_lock"], migrate.LOCK_KEY)
+        try:
+            counts = await sealing.rotate(conn, queries, _box(settings))
+        finally:
+            await conn.execute(queries["migrations_unlock"], migrate.LOCK_KEY)
+    except asyncpg.UndefinedTableError:
+        raise StartupError("the database is not migrated yet; run `python -m service migrate` first") from None
+    except sealing.KeyMismatch as exc:
+        raise StartupError(str(exc)) from None
+    finally:
+        await conn.close()
+    print(f"re-sealed under SECRET_KEY id {secretbox.key_id(settings.secret_key).hex()}: {counts}")
 
 
 async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None:
@@ -175,6 +217,10 @@ def _parser() -> argparse.ArgumentParser:
         "and a webhook receiver in-process (and allow webhooks to private addresses)",
     )
     commands.add_parser("migrate", help="apply pending migrations and exit")
+    commands.add_parser(
+        "rotate-secret-key",
+        help="re-seal every secret under SECRET_KEY that OLD_SECRET_KEY sealed (safe while replicas serve)",
+    )
     connector_sim.add_arguments(
         commands.add_parser("connector-sim", help="run a reference fulfillment connector (no database)")
     )
@@ -201,6 +247,23 @@ def _run_tool(args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_secret_key(settings: Settings, *, rotating: bool) -> Settings:
+    """SECRET_KEY as given; for the embedded default without one, the key kept in DATA_DIR."""
+    if rotating:
+        if settings.secret_key is None or settings.old_secret_key is None:
+            raise StartupError(
+                "rotate-secret-key needs SECRET_KEY (the new key) and OLD_SECRET_KEY (the one it replaces)"
+            )
+        return settings
+    if settings.secret_key is not None:
+        return settings
+    try:
+        key = secretbox.kept_key(settings.data_dir)
+    except (OSError, SettingsError) as exc:  # SettingsError: the kept key is not a key
+        raise StartupError(f"cannot keep the SECRET_KEY in {settings.data_dir}: {exc}") from None
+    return dataclasses.replace(settings, secret_key=key)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("connector-sim", "webhook-receiver"):
@@ -212,9 +275,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level)
     try:
+        settings = _with_secret_key(settings, rotating=args.command == "rotate-secret-key")
         with database(settings) as dsn:
             if args.command == "migrate":
                 asyncio.run(run_migrate(settings, dsn))
+            elif args.command == "rotate-secret-key":
+                asyncio.run(run_rotate(settings, dsn))
+                if not settings.database_url:
+                    # The embedded default starts with the kept key from now on.
+                    secretbox.keep_key(settings.data_dir, settings.secret_key)
             elif args.command == "serve":
                 if args.no_migrate:
                     settings = dataclasses.replace(settings, migrate_on_start=False)
@@ -225,7 +294,7 @@ def main(argv: list[str] | None = None) -> int:
                     if args.demo:
                         raise StartupError("--demo runs in one process; unset WORKERS")
                     asyncio.run(_prepare(settings, dsn))
-                    return run_workers(count=settings.workers, dsn=dsn)
+                    return run_workers(count=settings.workers, dsn=dsn, secret_key=settings.secret_key)
                 run_loop(run_serve(settings, dsn, demo=args.demo), settings.event_loop)
     except StartupError as exc:
         print(f"error: {exc}", file=sys.stderr)

@@ -25,6 +25,7 @@ from service.routes import (
     events,
     health,
     items,
+    keys,
     metrics,
     oauth,
     orders,
@@ -33,15 +34,18 @@ from service.routes import (
     webhooks,
 )
 from service.routes import settings as reseller_settings
-from service.settings import Settings
+from service.secretbox import SecretBox
+from service.settings import Settings, SettingsError
 from service.state import (
     DATABASE,
     DSN,
     LIFECYCLE,
     METRICS,
+    OPERATOR_BRAKE,
     POOL,
     QUERIES,
     RATE_LIMITER,
+    SECRET_BOX,
     SERVICES,
     SETTINGS,
     TOKEN_BRAKE,
@@ -67,7 +71,9 @@ async def _pool_ctx(app: web.Application):
     resolver = None
     if WEBHOOK_RESOLVER not in app:
         app[WEBHOOK_RESOLVER] = resolver = addresses.new_resolver()
-    app[SERVICES] = services.build(database, app[SETTINGS], resolver=app[WEBHOOK_RESOLVER])
+    app[SERVICES] = services.build(
+        database, settings, resolver=app[WEBHOOK_RESOLVER], box=app[SECRET_BOX]
+    )
     yield
     await pool.close()
     if resolver is not None:
@@ -94,6 +100,9 @@ async def _flush_access_log(_app: web.Application) -> None:
 
 def create_app(settings: Settings, *, dsn: str) -> web.Application:
     """Build the application; no I/O happens until it starts."""
+    if settings.secret_key is None:
+        # The command line fills it in (from DATA_DIR for the embedded default).
+        raise SettingsError("SECRET_KEY is not set")
     sql = db.sql_dir(settings.sql_dir)
     # Idempotency runs inside access: keys are scoped by the reseller it authenticates.
     middlewares = [problem_middleware, access_middleware]
@@ -106,6 +115,8 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     limit = settings.rate_limit_per_minute
     app[RATE_LIMITER] = RateLimiter(per_minute=limit) if limit else None
     app[TOKEN_BRAKE] = TokenBrake()
+    app[OPERATOR_BRAKE] = TokenBrake(attempts=settings.admin_failed_auth_per_minute)
+    app[SECRET_BOX] = SecretBox(settings.secret_key, old=settings.old_secret_key)
     app.cleanup_ctx.append(_pool_ctx)
     app.cleanup_ctx.append(_metrics_ctx)
     app.cleanup_ctx.append(auth_ctx)
@@ -116,7 +127,8 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_cleanup.append(_flush_access_log)
     for module in (
-        health, oauth, admin, catalog, orders, items, values, events, stream, reseller_settings, webhooks, metrics
+        health, oauth, keys, admin, catalog, orders, items, values, events, stream, reseller_settings, webhooks,
+        metrics,
     ):
         app.add_routes(module.routes)
     openapi.setup(app)

@@ -1,7 +1,7 @@
 """Reseller access tokens, the operator token, and who may call what.
 
-Access tokens are signed (HMAC-SHA256 with a key kept in the database, so all
-replicas agree), so verifying one needs no database. What can change under a
+Access tokens are JWTs signed with keys every replica reads from the database
+(service.tokens), so verifying one needs no database. What can change under a
 live token — a revoked credential, an edition change — is read through a
 small per-client cache whose entries live CREDENTIAL_TTL_SECONDS, well inside
 the contract's 5 s bound.
@@ -10,31 +10,26 @@ the contract's 5 s bound.
 from __future__ import annotations
 
 import asyncio
-import base64
 import dataclasses
 import hashlib
 import hmac
-import json
 import secrets
 import time
 
 from aiohttp import web
 
 from service.db import Database
-from service.errors import EditionNotPermitted, InsufficientScope, NotFound, ServiceError, Unauthorized
+from service.errors import EditionNotPermitted, InsufficientScope, ServiceError, Unauthorized
+from service.tokens import TokenSigner, UnknownSigningKey
 
 CREDENTIAL_TTL_SECONDS = 2.0
 CACHE_MAX_ENTRIES = 50_000
-VERIFIED_MAX_ENTRIES = 100_000
 
 READ = "orders:read"
 WRITE = "orders:write"
 APPROVE = "orders:approve"
 SCOPES = (READ, WRITE, APPROVE)
 ALL_SCOPES = frozenset(SCOPES)
-# In the token: one letter per scope keeps it short.
-_LETTERS = {READ: "r", WRITE: "w", APPROVE: "a"}
-_BY_LETTER = {letter: scope for scope, letter in _LETTERS.items()}
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -83,71 +78,6 @@ def hash_secret(secret: str) -> str:
 
 def new_credentials() -> tuple[str, str]:
     return f"ro_{secrets.token_hex(8)}", secrets.token_urlsafe(32)
-
-
-def _b64(data: bytes) -> str:
-    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
-
-
-def _unb64(text: str) -> bytes:
-    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-class TokenSigner:
-    def __init__(self, *, key: str | None, ttl_seconds: int) -> None:
-        # None until the key can be read: a service started before its
-        # migrations ran waits for them instead of failing to start.
-        self._key = key.encode() if key is not None else None
-        self.ttl_seconds = ttl_seconds
-        # Tokens already verified: a signature check and a JSON decode per
-        # request are a measurable share of a primary-key read.
-        self._verified: dict[str, tuple[str, int, frozenset[str]]] = {}
-
-    @property
-    def ready(self) -> bool:
-        return self._key is not None
-
-    def load(self, key: str) -> None:
-        self._key = key.encode()
-
-    def issue(self, client_id: str, scopes: frozenset[str] = ALL_SCOPES) -> str:
-        claims = {
-            "c": client_id,
-            "e": int(time.time()) + self.ttl_seconds,
-            "s": "".join(_LETTERS[scope] for scope in SCOPES if scope in scopes),
-        }
-        payload = _b64(json.dumps(claims).encode())
-        return f"{payload}.{self._sign(payload)}"
-
-    def verify(self, token: str) -> tuple[str, frozenset[str]]:
-        """The client id and granted scopes of a valid, unexpired token."""
-        known = self._verified.get(token)
-        if known is not None and known[1] >= time.time():
-            return known[0], known[2]
-        client_id, expires, scopes = self._check(token)
-        if len(self._verified) >= VERIFIED_MAX_ENTRIES:
-            self._verified.clear()  # a crude bound; live tokens re-verify once
-        self._verified[token] = (client_id, expires, scopes)
-        return client_id, scopes
-
-    def _check(self, token: str) -> tuple[str, int, frozenset[str]]:
-        payload, _, signature = token.partition(".")
-        # Bytes: compare_digest refuses str with non-ASCII characters, which a header may carry.
-        if not payload or not hmac.compare_digest(signature.encode(), self._sign(payload).encode()):
-            raise Unauthorized("The access token is not valid")
-        try:
-            claims = json.loads(_unb64(payload))
-            client_id, expires = claims["c"], claims["e"]
-            # Tokens signed before scopes existed carry none and may do everything.
-            scopes = frozenset(_BY_LETTER[letter] for letter in claims["s"]) if "s" in claims else ALL_SCOPES
-        except (ValueError, KeyError, TypeError):
-            raise Unauthorized("The access token is not valid") from None
-        if expires < time.time():
-            raise Unauthorized("The access token has expired")
-        return client_id, expires, scopes
-
-    def _sign(self, payload: str) -> str:
-        return _b64(hmac.new(self._key, payload.encode(), hashlib.sha256).digest())
 
 
 class CredentialCache:
@@ -210,17 +140,19 @@ async def authenticate_reseller(
     token = bearer(request)
     if token is None:
         raise Unauthorized("A bearer access token is required")
-    client_id, scopes = signer.verify(token)
+    try:
+        client_id, scopes = signer.verify(token)
+    except UnknownSigningKey:
+        # A key made on another replica a moment ago, or one that was deleted.
+        await signer.refresh_for_unknown_kid()
+        client_id, scopes = signer.verify(token)
     principal = await cache.get(client_id)
     if principal is None:
         raise Unauthorized("The credential of this token was revoked")
     return principal.narrowed(scopes)
 
 
-def authenticate_operator(request: web.Request, *, admin_token: str | None) -> None:
-    if admin_token is None:
-        # The operator API does not exist on this deployment.
-        raise NotFound()
+def authenticate_operator(request: web.Request, *, admin_token: str) -> None:
     token = bearer(request)
     if token is None or not hmac.compare_digest(token.encode(), admin_token.encode()):
         raise Unauthorized("The operator token is required")

@@ -17,7 +17,6 @@ from aiohttp import web
 from service.auth import APPROVE, READ, WRITE, Principal
 from service.domain.services import Services
 from service.execution import connector_sim
-from service.webhooks import signing
 
 RESELLER = "Demo Reseller"
 APPROVAL_RESELLER = "Demo Reseller (approval)"
@@ -67,7 +66,8 @@ async def _webhook(services: Services, reseller_id: int, receiver_url: str) -> d
     db = services.db
     found = await db.fetchrow("demo_webhook_point_at", reseller_id, WEBHOOK_DESCRIPTION, receiver_url)
     if found is not None:
-        return {"id": found["id"], "url": receiver_url, "secret": signing.secret_of(found["signing_key"])}
+        secret = services.webhooks.secret(found["id"], found["reseller_id"], found["signing_secret"])
+        return {"id": found["id"], "url": receiver_url, "secret": secret}
     owner = Principal(client_id="demo", reseller_id=reseller_id, edition="Standard")
     created = await services.webhooks.create(owner, {"url": receiver_url, "description": WEBHOOK_DESCRIPTION})
     return {"id": created["id"], "url": receiver_url, "secret": created["secret"]}

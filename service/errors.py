@@ -204,6 +204,12 @@ class WebhookLimitReached(Conflict):
     code = "webhook_limit_reached"
 
 
+class SigningKeyInUse(Conflict):
+    """The current signing key cannot be deleted"""
+
+    code = "signing_key_in_use"
+
+
 class IdempotencyKeyInProgress(Conflict):
     """A request with this Idempotency-Key is still running"""
 
@@ -282,6 +288,12 @@ class SlowDown(RateLimited):
 
     code = "slow_down"
     oauth_error = "slow_down"
+
+
+class TooManyFailedAttempts(RateLimited):
+    """Too many failed operator authentications"""
+
+    code = "too_many_failed_attempts"
 
 
 class TooManyStreams(ServiceError):

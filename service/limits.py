@@ -130,6 +130,12 @@ TABLE: tuple[Limit, ...] = (
         answer='429 `{"error": "slow_down"}` with `Retry-After`, for a right secret too',
     ),
     Limit(
+        name="Failed operator authentications per client address",
+        bound=f"{_S.admin_failed_auth_per_minute} a minute (per process)",
+        setting="ADMIN_FAILED_AUTH_PER_MINUTE",
+        answer="429 `too_many_failed_attempts` with `Retry-After`, for a right token too",
+    ),
+    Limit(
         name="Open event streams per credential",
         bound=f"{_S.sse_max_streams_per_credential} per process",
         setting="SSE_MAX_STREAMS_PER_CREDENTIAL",

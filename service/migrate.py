@@ -1,4 +1,6 @@
-"""A locked, checksummed runner for sql/migrations/NNNN_snake_case.sql."""
+"""A locked, checksummed runner for sql/migrations/NNNN_snake_case.sql, and
+after them, under the same lock, the Python step that seals secrets
+(service.sealing: SQL cannot, it never sees SECRET_KEY)."""
 
 from __future__ import annotations
 
@@ -10,6 +12,9 @@ from collections.abc import Mapping
 from pathlib import Path
 
 import asyncpg
+
+from service import sealing
+from service.secretbox import SecretBox
 
 logger = logging.getLogger(__name__)
 
@@ -60,9 +65,10 @@ def latest_version(migrations: list[Migration]) -> int:
 
 
 async def migrate(
-    conn: asyncpg.Connection, migrations: list[Migration], queries: Mapping[str, str]
+    conn: asyncpg.Connection, migrations: list[Migration], queries: Mapping[str, str], *, box: SecretBox
 ) -> list[Migration]:
-    """Apply pending migrations in order, each in its own transaction; return those applied."""
+    """Apply pending migrations in order, each in its own transaction, then seal
+    what needs `box` (service.sealing); return the migrations applied."""
     await conn.execute(queries["migrations_lock"], LOCK_KEY)
     try:
         # Created under the lock: two concurrent CREATE TABLE IF NOT EXISTS can collide.
@@ -91,6 +97,11 @@ async def migrate(
                 )
             logger.info("migration applied", extra={"migration": migration.filename})
             done.append(migration)
+        version = max([*applied, *(m.version for m in done)], default=0)
+        try:
+            await sealing.after_migrations(conn, queries, box, version=version)
+        except sealing.KeyMismatch as exc:
+            raise MigrationError(str(exc)) from None
         return done
     finally:
         await conn.execute(queries["migrations_unlock"], LOCK_KEY)

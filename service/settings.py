@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import dataclasses
 import importlib.util
 import os
@@ -11,10 +13,36 @@ from urllib.parse import urlsplit
 
 # How long a stored answer may be kept at most: 30 days of keys is already a large table.
 MAX_IDEMPOTENCY_TTL = 30 * 86400
+# The operator token guards every tenant: long enough that guessing it is hopeless.
+MIN_ADMIN_TOKEN_LENGTH = 16
 
 
 class SettingsError(ValueError):
     """A setting has a value the service cannot run with."""
+
+
+# SECRET_KEY and OLD_SECRET_KEY (service.secretbox seals with them). Parsed here,
+# at the bottom of the house, so that reading settings needs no cryptography.
+SECRET_KEY_BYTES = 32
+
+
+class SecretKeyError(SettingsError):
+    """A SECRET_KEY value that is not 32 bytes of base64."""
+
+
+def parse_key(text: str, *, name: str = "SECRET_KEY") -> bytes:
+    """32 bytes from base64 (standard or URL-safe alphabet). The message never shows the value."""
+    raw = text.strip()
+    try:
+        key = base64.b64decode(raw.replace("-", "+").replace("_", "/"), validate=True)
+    except (binascii.Error, ValueError):
+        raise SecretKeyError(
+            f"{name} must be {SECRET_KEY_BYTES} random bytes in base64 (generate one with: "
+            "python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())')"
+        ) from None
+    if len(key) != SECRET_KEY_BYTES:
+        raise SecretKeyError(f"{name} must be {SECRET_KEY_BYTES} bytes in base64, got {len(key)} bytes")
+    return key
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -24,6 +52,10 @@ class Settings:
     database_url: str | None = None
     data_dir: Path = Path(".data")
     admin_token: str | None = None
+    admin_failed_auth_per_minute: int = 10
+    # Seals keys and secrets at rest (service.secretbox); never shown by repr.
+    secret_key: bytes | None = dataclasses.field(default=None, repr=False)
+    old_secret_key: bytes | None = dataclasses.field(default=None, repr=False)
     expire_interval_seconds: float = 60.0
     poll_interval_seconds: float = 5.0
     migrate_on_start: bool = True
@@ -75,7 +107,12 @@ class Settings:
             port=_int(env, "PORT", cls.port, low=1, high=65535),
             database_url=_database_url(env),
             data_dir=Path(_text(env, "DATA_DIR", str(cls.data_dir))),
-            admin_token=env.get("ADMIN_TOKEN") or None,
+            admin_token=_admin_token(env),
+            admin_failed_auth_per_minute=_int(
+                env, "ADMIN_FAILED_AUTH_PER_MINUTE", cls.admin_failed_auth_per_minute, low=1, high=100_000
+            ),
+            secret_key=_secret_key(env, "SECRET_KEY"),
+            old_secret_key=_secret_key(env, "OLD_SECRET_KEY"),
             expire_interval_seconds=_float(env, "EXPIRE_INTERVAL_SECONDS", cls.expire_interval_seconds),
             poll_interval_seconds=_float(env, "POLL_INTERVAL_SECONDS", cls.poll_interval_seconds),
             migrate_on_start=_bool(env, "MIGRATE_ON_START", cls.migrate_on_start),
@@ -139,6 +176,14 @@ class Settings:
         )
 
     def __post_init__(self) -> None:
+        # The embedded default keeps a generated key in DATA_DIR; a database of
+        # one's own needs the key given, or its secrets would be sealed with a
+        # key that dies with the process.
+        if self.database_url and self.secret_key is None:
+            raise SettingsError(
+                "SECRET_KEY is required with DATABASE_URL: 32 random bytes in base64, e.g. "
+                "python -c 'import base64, os; print(base64.b64encode(os.urandom(32)).decode())'"
+            )
         # A call still running when its lease ends would let another replica
         # start the same work; the lease must outlast the slowest call.
         if self.execution_lease_seconds < 2 * self.connector_timeout_seconds:
@@ -215,6 +260,21 @@ def _database_url(env: Mapping[str, str]) -> str | None:
             "of the user or password (/ as %2F, @ as %40, # as %23, : as %3A)"
         ) from None
     return raw
+
+
+def _admin_token(env: Mapping[str, str]) -> str | None:
+    token = env.get("ADMIN_TOKEN") or None
+    if token is not None and len(token) < MIN_ADMIN_TOKEN_LENGTH:
+        # Never echo the value: it is a secret.
+        raise SettingsError(
+            f"ADMIN_TOKEN must be at least {MIN_ADMIN_TOKEN_LENGTH} characters, got {len(token)}"
+        )
+    return token
+
+
+def _secret_key(env: Mapping[str, str], name: str) -> bytes | None:
+    raw = env.get(name, "").strip()
+    return parse_key(raw, name=name) if raw else None
 
 
 def _text(env: Mapping[str, str], name: str, default: str) -> str:

@@ -21,6 +21,7 @@ from service.execution.webhook_sender import WebhookSender
 from service.http.ratelimit import RateLimiter, TokenBrake, Verdict
 from service.live.hub import Hub
 from service.metrics import Metrics
+from service.secretbox import SecretBox
 from service.settings import Settings
 
 
@@ -54,6 +55,10 @@ LIVE_HUB = web.AppKey("live_hub", Hub)
 METRICS = web.AppKey("metrics", Metrics | None)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter | None)
 TOKEN_BRAKE = web.AppKey("token_brake", TokenBrake)
+# Failed operator authentications per client address (service.http.access).
+OPERATOR_BRAKE = web.AppKey("operator_brake", TokenBrake)
+# Seals and opens every key and secret kept in the database.
+SECRET_BOX = web.AppKey("secret_box", SecretBox)
 
 SIGNER = web.AppKey("signer", TokenSigner)
 CREDENTIALS = web.AppKey("credentials", CredentialCache)

@@ -21,23 +21,26 @@ import time
 from prometheus_client import multiprocess
 
 from service.metrics import MULTIPROC_ENV
+from service.secretbox import key_text
 
 logger = logging.getLogger(__name__)
 
 
-def run_workers(*, count: int, dsn: str) -> int:
+def run_workers(*, count: int, dsn: str, secret_key: bytes) -> int:
     # A fresh directory: files left by an earlier run would be counted again.
     metrics_dir = tempfile.mkdtemp(prefix="reseller-ordering-metrics-")
     try:
-        return _supervise(count=count, dsn=dsn, metrics_dir=metrics_dir)
+        return _supervise(count=count, dsn=dsn, secret_key=secret_key, metrics_dir=metrics_dir)
     finally:
         shutil.rmtree(metrics_dir, ignore_errors=True)
 
 
-def _supervise(*, count: int, dsn: str, metrics_dir: str) -> int:
+def _supervise(*, count: int, dsn: str, secret_key: bytes, metrics_dir: str) -> int:
     env = {
         **os.environ,
         "DATABASE_URL": dsn,
+        # The embedded default's key lives in DATA_DIR, which the workers do not read.
+        "SECRET_KEY": key_text(secret_key),
         "WORKERS": "1",
         "REUSE_PORT": "true",
         "MIGRATE_ON_START": "false",  # done once, by the parent

@@ -18,6 +18,7 @@ from service import db, migrate
 from service.app import create_app
 from service.embedded import _ensure_runtime_dir
 from service.settings import Settings
+from tests.keys import SECRET_KEY, box
 
 # Fixtures of the execution tests (pool, session, make_poller, simulator, fake_connector)
 # and of the webhook tests (receiver, webhook_api).
@@ -77,7 +78,9 @@ def template_dsn(server_dsn) -> str:
         await conn.close()
         sql = db.sql_dir()
         conn = await asyncpg.connect(with_database(server_dsn, TEMPLATE), **db.connect_kwargs())
-        await migrate.migrate(conn, migrate.discover(sql / "migrations"), db.load_queries(sql / "queries"))
+        await migrate.migrate(
+            conn, migrate.discover(sql / "migrations"), db.load_queries(sql / "queries"), box=box()
+        )
         await conn.close()
 
     asyncio.run(build())
@@ -118,6 +121,7 @@ def settings(dsn) -> Settings:
     return Settings(
         database_url=dsn,
         admin_token=ADMIN_TOKEN,
+        secret_key=SECRET_KEY,
         # Tests trigger jobs themselves unless they test the scheduler.
         expire_interval_seconds=3600,
         poll_interval_seconds=3600,
@@ -153,5 +157,5 @@ async def conn(dsn):
 @pytest.fixture(scope="session", autouse=True)
 def _quiet_environment():
     # The service must never read the developer's own settings during tests.
-    for name in ("DATABASE_URL", "ADMIN_TOKEN", "PORT"):
+    for name in ("DATABASE_URL", "ADMIN_TOKEN", "PORT", "SECRET_KEY", "OLD_SECRET_KEY"):
         os.environ.pop(name, None)

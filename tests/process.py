@@ -13,6 +13,8 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+from tests.keys import SECRET_KEY_TEXT
+
 
 def free_port() -> int:
     with socket.socket() as sock:
@@ -21,8 +23,14 @@ def free_port() -> int:
 
 
 def service_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "ADMIN_TOKEN", "PORT")}
+    """The environment of a service process; SECRET_KEY is the tests' own unless given
+    (an empty one leaves it unset)."""
+    unset = ("DATABASE_URL", "ADMIN_TOKEN", "PORT", "SECRET_KEY", "OLD_SECRET_KEY")
+    env = {k: v for k, v in os.environ.items() if k not in unset}
+    env["SECRET_KEY"] = SECRET_KEY_TEXT
     env.update(extra)
+    if not env["SECRET_KEY"]:
+        del env["SECRET_KEY"]
     return env
 
 

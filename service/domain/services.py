@@ -12,9 +12,11 @@ from service.domain.catalog import Catalog
 from service.domain.events import Events
 from service.domain.items import Items
 from service.domain.orders import Orders
+from service.domain.signing_keys import SigningKeys
 from service.domain.tenancy import Tenancy
 from service.domain.values import Values
 from service.domain.webhooks import Webhooks
+from service.secretbox import SecretBox
 from service.settings import Settings
 
 
@@ -28,10 +30,12 @@ class Services:
     tenancy: Tenancy
     events: Events
     webhooks: Webhooks
+    signing_keys: SigningKeys
 
 
-def build(db: Database, settings: Settings, *, resolver: AbstractResolver) -> Services:
-    """`resolver` answers for the hosts of webhook URLs (the checks of service.webhooks.addresses)."""
+def build(db: Database, settings: Settings, *, resolver: AbstractResolver, box: SecretBox) -> Services:
+    """`resolver` answers for the hosts of webhook URLs (the checks of service.webhooks.addresses);
+    `box` seals the secrets those services keep (service.secretbox)."""
     orders = Orders(db=db, item_deadline_seconds=settings.item_deadline_seconds)
     return Services(
         db=db,
@@ -46,5 +50,7 @@ def build(db: Database, settings: Settings, *, resolver: AbstractResolver) -> Se
             resolver=resolver,
             allow_private=settings.webhook_allow_private_urls,
             per_reseller=settings.webhooks_per_reseller,
+            box=box,
         ),
+        signing_keys=SigningKeys(db=db, box=box),
     )

@@ -15,6 +15,7 @@ from service.db import Database
 from service.domain import representations as rep
 from service.errors import FieldError, NotFound, UrlNotAllowed, WebhookDisabled, WebhookLimitReached
 from service.lifecycle import EVENT_TYPES
+from service.secretbox import WEBHOOK_SECRET, SecretBox, context
 from service.webhooks import addresses, signing
 
 
@@ -58,14 +59,26 @@ class UrlCheck:
     refusal: str | None
 
 
+def secret_context(webhook_id: int, reseller_id: int) -> bytes:
+    """What a webhook's sealed signing key is bound to: its row."""
+    return context(WEBHOOK_SECRET, webhook_id, reseller_id)
+
+
 class Webhooks:
     def __init__(
-        self, *, db: Database, resolver: AbstractResolver, allow_private: bool, per_reseller: int
+        self,
+        *,
+        db: Database,
+        resolver: AbstractResolver,
+        allow_private: bool,
+        per_reseller: int,
+        box: SecretBox,
     ) -> None:
         self._db = db
         self._resolver = resolver
         self._allow_private = allow_private
         self._per_reseller = per_reseller
+        self._box = box
 
     async def check_url(self, url: str) -> UrlCheck:
         """Resolve and judge a URL; hold no database connection while calling this."""
@@ -91,6 +104,8 @@ class Webhooks:
         key = signing.new_key()
         async with self._db.transaction():
             await self._db.fetchval("webhook_quota_lock", who.reseller_id)
+            # The id first: the sealed key is bound to its row.
+            webhook_id = await self._db.fetchval("webhook_next_id")
             row = await self._db.fetchrow(
                 "webhook_create",
                 who.reseller_id,
@@ -98,7 +113,8 @@ class Webhooks:
                 _types(data.get("eventTypes")),
                 data.get("description"),
                 data.get("enabled", True),
-                key,
+                self._box.seal(key, secret_context(webhook_id, who.reseller_id)),
+                webhook_id,
                 self._per_reseller,
             )
         if row is None:
@@ -106,6 +122,10 @@ class Webhooks:
                 f"This reseller has {self._per_reseller} webhooks, as many as it may; delete one first"
             )
         return {**webhook(row), "secret": signing.secret_of(key)}
+
+    def secret(self, webhook_id: int, reseller_id: int, sealed: bytes) -> str:
+        """The whsec_ secret of a webhook row (the demo hands it to its receiver)."""
+        return signing.secret_of(self._box.open(sealed, secret_context(webhook_id, reseller_id)))
 
     async def page(self, who: Principal, *, after: int | None, size: int) -> list[dict]:
         rows = await self._db.fetch("webhooks_page", who.reseller_id, after, size)

@@ -30,6 +30,7 @@ from service.state import (
     KEY_PURGE,
     METRICS,
     POLLER,
+    SECRET_BOX,
     SETTINGS,
     WEBHOOK_CLIENT,
     WEBHOOK_DISPATCHER,
@@ -97,6 +98,7 @@ def _webhook_jobs(app: web.Application) -> tuple[WebhookDispatcher, WebhookSende
         disable_after_seconds=settings.webhook_disable_after_seconds,
         poll_interval_seconds=settings.webhook_poll_interval_seconds,
         allow_private=settings.webhook_allow_private_urls,
+        box=app[SECRET_BOX],
     )
     return WebhookDispatcher(db=app[DATABASE]), sender
 

@@ -31,7 +31,9 @@ from yarl import URL
 
 from service.db import DATABASE_ERRORS, Database
 from service.domain import representations as rep
+from service.domain.webhooks import secret_context
 from service.execution.leases import Claims, Runs, drain, new_token, scheduled_delay
+from service.secretbox import SecretBox, SecretKeyUnavailable
 from service.webhooks import addresses, signing
 
 logger = logging.getLogger(__name__)
@@ -66,8 +68,10 @@ class WebhookSender:
         disable_after_seconds: float,
         poll_interval_seconds: float,
         allow_private: bool,
+        box: SecretBox,
     ) -> None:
         self._db = db
+        self._box = box
         self._session = session
         self._lease_seconds = lease_seconds
         self._timeout = timeout_seconds
@@ -164,6 +168,13 @@ class WebhookSender:
             attempted_at = datetime.datetime.now(datetime.UTC)
             attempt = await self.send(row)
             await self._record(row, token, attempted_at, attempt)
+        except SecretKeyUnavailable as exc:
+            # Sealed under a SECRET_KEY this replica lacks (a rotation under way): no
+            # attempt is made or counted; when the lease runs out a replica that has it sends.
+            logger.warning(
+                "a webhook's signing key is sealed under another SECRET_KEY; left to another replica",
+                extra={"webhook_id": row["webhook_id"], "secret_key_id": exc.key_id.hex()},
+            )
         except _DB_ERRORS as exc:
             # The lease runs out and another claim sends it again.
             logger.warning(
@@ -178,7 +189,8 @@ class WebhookSender:
                 self._running.pop(row["webhook_id"], None)
 
     async def send(self, row: asyncpg.Record) -> Attempt:
-        """One signed POST of the event, no redirects followed; never raises for the receiver's faults."""
+        """One signed POST of the event, no redirects followed; never raises for the receiver's faults
+        (SecretKeyUnavailable: this replica cannot sign it)."""
         body = orjson.dumps(rep.event(row))
         url = URL(row["url"])
         host = url.raw_host or ""
@@ -187,10 +199,8 @@ class WebhookSender:
                 addresses.refuse_private(host, [host])
             except addresses.UrlRefused as exc:
                 return Attempt(status=None, error=f"url_not_allowed: {exc}")
-        headers = {
-            "Content-Type": "application/json",
-            **signing.headers(row["signing_key"], f"evt_{row['id']}", body),
-        }
+        key = self._box.open(row["signing_secret"], secret_context(row["webhook_id"], row["reseller_id"]))
+        headers = {"Content-Type": "application/json", **signing.headers(key, f"evt_{row['id']}", body)}
         try:
             async with self._session.post(url, data=body, headers=headers, allow_redirects=False) as response:
                 status = response.status

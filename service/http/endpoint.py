@@ -64,6 +64,7 @@ class Doc:
     permission: Permission | None = None
     etag: bool = False  # GET: answers an ETag, takes If-None-Match
     if_match: str = ""  # a write taking If-Match: whose tag it compares ("the order's", ...)
+    answer_holds_secret: bool = False  # a stored copy of its answer is sealed (service.http.idempotency)
 
     @staticmethod
     def _key(schema: Any) -> str:

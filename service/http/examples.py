@@ -102,7 +102,7 @@ EXAMPLES: dict[str, Any] = {
     "Ready": {"status": "ok", "migration": 1},
     "TokenRequest": {"grant_type": "client_credentials"},
     "AccessToken": {
-        "access_token": "eyJjIjoi...",
+        "access_token": "eyJhbGciOiJFZERTQSIsImtpZCI6Ik5fN3...",
         "token_type": "Bearer",
         "expires_in": 3600,
         "scope": "orders:read orders:write orders:approve",
@@ -113,6 +113,29 @@ EXAMPLES: dict[str, Any] = {
     "CredentialsCreate": {"scopes": ["orders:read"]},
     "CustomerCreate": {"name": "Contoso"},
     "Account": _account,
+    "SigningKeyList": [
+        {"kid": "N_7q2lD0mXk8hJcQvZr1wB5yT3uE6aS9fG4hK0pLmNo", "createdAt": "2026-12-01T09:00:00.000000Z",
+         "current": True},
+        {"kid": "c3VwZXJzZWRlZC1rZXktaWQtZXhhbXBsZS0wMDAwMDA", "createdAt": "2026-06-01T09:00:00.000000Z",
+         "current": False},
+    ],
+    "SigningKey": {
+        "kid": "N_7q2lD0mXk8hJcQvZr1wB5yT3uE6aS9fG4hK0pLmNo",
+        "createdAt": "2026-12-01T09:00:00.000000Z",
+        "current": True,
+    },
+    "Jwks": {
+        "keys": [
+            {
+                "kty": "OKP",
+                "crv": "Ed25519",
+                "x": "11qYAYKxCrfVS_7TyWQHOg7hcvPapiMlrwIaaPcHURo",
+                "kid": "N_7q2lD0mXk8hJcQvZr1wB5yT3uE6aS9fG4hK0pLmNo",
+                "alg": "EdDSA",
+                "use": "sig",
+            }
+        ]
+    },
     "Credentials": {
         "clientId": "ro_0123456789abcdef",
         "clientSecret": "n3v3r-sh0wn-ag41n",

@@ -25,6 +25,10 @@ In that transaction, in this order:
    its body: the request stays applied once, and a repeat gets the status and
    headers (Location) with an empty body.
 
+An answer that shows a secret (an operation declared `answer_holds_secret`,
+like the 201 of POST /api/webhooks) is stored sealed with SECRET_KEY, bound to
+its row: reseller, credential and key (service.secretbox), and opened on replay.
+
 A request without the header pays one header lookup. A call the credential is
 not permitted to make at all (edition, scope) goes through untouched: nothing
 can happen, so there is nothing to store, and another credential of the
@@ -43,7 +47,8 @@ from aiohttp import web
 from service.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey, ServiceError
 from service.http.middleware import error_answer
 from service.limits import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_STORED_ANSWER_BYTES
-from service.state import DATABASE, PRINCIPAL, SETTINGS
+from service.secretbox import STORED_ANSWER, SecretBox, context, is_sealed
+from service.state import DATABASE, PRINCIPAL, SECRET_BOX, SETTINGS
 
 HEADER = "Idempotency-Key"
 REPLAYED = "Idempotent-Replayed"
@@ -127,7 +132,9 @@ async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.R
                 raise IdempotencyKeyReused(
                     f"This {HEADER} was sent with another request (method, path or body); use a new key"
                 )
-            return _replay(stored)
+            # The row read may be one stored before keys were per credential (client_id '').
+            ctx = context(STORED_ANSWER, reseller, stored["client_id"], key)
+            return _replay(stored, request.app[SECRET_BOX], ctx)
         response = await _run(request, handler)
         headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
         body = _body(response)
@@ -142,7 +149,7 @@ async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.R
             print_,
             response.status,
             headers,
-            body,
+            _sealed_if_secret(request, body, context(STORED_ANSWER, reseller, client, key)),
             request.app[SETTINGS].idempotency_ttl_seconds,
         )
         if stored_now is None:
@@ -170,9 +177,18 @@ def _body(response: web.StreamResponse) -> bytes:
     return response.body or b""
 
 
-def _replay(stored: asyncpg.Record) -> web.Response:
+def _sealed_if_secret(request: web.Request, body: bytes, ctx: bytes) -> bytes:
+    if not request.match_info.handler.endpoint.answer_holds_secret:
+        return body
+    return request.app[SECRET_BOX].seal(body, ctx)
+
+
+def _replay(stored: asyncpg.Record, box: SecretBox, ctx: bytes) -> web.Response:
     headers = {**stored["headers"], REPLAYED: "true"}
-    return web.Response(status=stored["status"], body=bytes(stored["body"]) or None, headers=headers)
+    body = bytes(stored["body"])
+    if is_sealed(body):
+        body = box.open(body, ctx)
+    return web.Response(status=stored["status"], body=body or None, headers=headers)
 
 
 def _in_progress() -> IdempotencyKeyInProgress:

@@ -28,6 +28,7 @@ from service.http.examples import EXAMPLES, PROBLEM_EXAMPLE
 from service.http.protocol import NotHttp
 from service.schemas.admin import Price
 from service.schemas.common import ENUMS, MAX_ID, Problem, Text
+from service.secretbox import SecretKeyUnavailable
 
 TITLE = "Reseller Ordering API"
 API_VERSION = "3.0"
@@ -49,7 +50,11 @@ Build, execute and follow orders for a reseller's own account and its end custom
 
 * Resellers call `/api/*` with `Authorization: Bearer <access_token>` from `POST /oauth/token`
   (HTTP Basic `clientId:clientSecret`, form `grant_type=client_credentials`).
-* Operators call `/admin/*` with `Authorization: Bearer <ADMIN_TOKEN>`.
+  The access token is a JWT signed with `EdDSA` (Ed25519); a gateway verifies it with the public keys
+  at `/.well-known/jwks.json` (claims `sub` = clientId, `scope`, `iat`, `exp`; header `kid`).
+* Operators call `/admin/*` with `Authorization: Bearer <ADMIN_TOKEN>`. After 10 wrong operator
+  tokens from one address within a minute, `/admin/*` answers it 429 `too_many_failed_attempts` with
+  `Retry-After`, a right token too.
 * Every error is `application/problem+json` with a stable `code`; each response below lists the
   codes it can carry. Checks run in this order: authentication (401), tenant scope of the ids in
   the path (404), edition (403), body (422), state (409).
@@ -92,6 +97,14 @@ PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "clientId": {
         "schema": {"type": "string", "pattern": "^[A-Za-z0-9_]{1,64}$", "example": "ro_0123456789abcdef"},
         "description": "the clientId of API credentials",
+    },
+    "kid": {
+        "schema": {
+            "type": "string",
+            "pattern": "^[A-Za-z0-9_-]{1,64}$",
+            "example": "N_7q2lD0mXk8hJcQvZr1wB5yT3uE6aS9fG4hK0pLmNo",
+        },
+        "description": "a signing key's id (the `kid` header of the tokens it signs)",
     },
 }
 
@@ -204,6 +217,11 @@ RESPONSE_HEADERS = {
         "description": "present on a stored answer sent again for a repeated `Idempotency-Key` (any "
         "stored status, errors included); that request was not applied again",
     },
+    "Cache-Control": {
+        "schema": {"type": "string", "example": "public, max-age=300"},
+        "required": True,
+        "description": "how long the answer may be kept",
+    },
     "Retry-After": {
         "schema": {"type": "string", "pattern": "^[0-9]+$"},
         "required": False,
@@ -229,7 +247,8 @@ RATE_LIMIT_HEADERS = ("RateLimit-Policy", "RateLimit")
 SECURITY_SCHEMES = {
     "resellerToken": {
         "type": "oauth2",
-        "description": "an access token from `POST /oauth/token`, sent as `Authorization: Bearer`",
+        "description": "an access token from `POST /oauth/token`, sent as `Authorization: Bearer`: a JWT "
+        "(EdDSA) that the keys at `/.well-known/jwks.json` verify",
         "flows": {
             "clientCredentials": {
                 "tokenUrl": "/oauth/token",
@@ -402,8 +421,11 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
         implied.append(e.PreconditionFailed)
     if idempotency.takes_key(method, path):
         implied += [e.InvalidIdempotencyKey, e.IdempotencyKeyInProgress, e.IdempotencyKeyReused]
+        if doc.answer_holds_secret:
+            implied.append(SecretKeyUnavailable)  # a replay on a replica without the sealing key
     if path.startswith("/admin/"):
         implied += [e.Unauthorized, e.NotFound]  # NotFound: no ADMIN_TOKEN, no operator API
+        implied.append(e.TooManyFailedAttempts)
     if "{" in path:
         implied.append(e.NotFound)
     if doc.body is not None:
@@ -503,7 +525,7 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
     for prefix, scheme in security.items():
         if path.startswith(prefix):
             operation["security"] = [{scheme: [doc.permission.scope] if doc.permission else []}]
-    if path.startswith("/health/"):
+    if path.startswith(("/health/", "/.well-known/")):
         operation["security"] = []
     return operation
 

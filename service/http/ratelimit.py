@@ -8,11 +8,15 @@ as no bucket, so a sweep once a minute drops those and memory stays
 proportional to the credentials active in the last minute.
 
 `TokenBrake`: failed POST /oauth/token attempts per clientId over a sliding
-minute; from the 10th on, every attempt for that clientId is refused with
-429 `slow_down` until the oldest of those failures is a minute old. ClientIds
-an attacker makes up are counted too (answering differently for unknown ones
+minute; from the 10th on (TOKEN_BRAKE_FAILURES in service.limits), every
+attempt for that clientId is refused with 429 `slow_down` until the oldest of
+those failures is a minute old. An attempt counts as a failure from the moment
+it is let through (`attempt`) until it proves right (`settle`): guesses sent in parallel, all waiting on the database
+at once, meet the brake like guesses sent one after another. ClientIds an
+attacker makes up are counted too (answering differently for unknown ones
 would tell which exist), so the table is bounded: past MAX_CLIENTS entries the
-oldest are dropped.
+oldest are dropped. The operator API uses one too, per client address, for
+wrong ADMIN_TOKENs.
 
 Both count per process. With N processes (replicas, or WORKERS) a client whose
 requests are spread over all of them can get up to N times the limit, and
@@ -26,6 +30,8 @@ import math
 import time
 from collections.abc import Callable
 from typing import NamedTuple
+
+from service.limits import TOKEN_BRAKE_FAILURES
 
 SWEEP_SECONDS = 60.0
 
@@ -94,7 +100,7 @@ class TokenBrake:
     def __init__(
         self,
         *,
-        attempts: int = 10,
+        attempts: int = TOKEN_BRAKE_FAILURES,
         window: float = 60.0,
         max_clients: int = 50_000,
         clock: Callable[[], float] = time.monotonic,
@@ -106,24 +112,34 @@ class TokenBrake:
         # clientId -> times of its latest failures (at most `attempts`), oldest first
         self._failures: dict[str, collections.deque[float]] = {}
 
-    def retry_after(self, client_id: str) -> int | None:
-        """Seconds until attempts for client_id are heard again, or None if they are now."""
-        failures = self._failures.get(client_id)
-        if failures is None or len(failures) < self.attempts:
-            return None
-        wait = failures[0] + self.window - self._clock()
-        return math.ceil(wait) if wait > 0 else None
-
-    def failed(self, client_id: str) -> None:
+    def attempt(self, key: str) -> int | None:
+        """Let an attempt through, counted as a failure until `settle` says otherwise;
+        or, while braked, the seconds until attempts are heard again (nothing counted)."""
         now = self._clock()
+        failures = self._failures.get(key)
+        if failures is not None and len(failures) >= self.attempts:
+            wait = failures[0] + self.window - now
+            if wait > 0:
+                return math.ceil(wait)
         # Re-inserted at the end: the table's order is that of the latest failure.
-        failures = self._failures.pop(client_id, None)
+        failures = self._failures.pop(key, None)
         if failures is None:
             if len(self._failures) >= self.max_clients:
                 self._make_room(now)
             failures = collections.deque(maxlen=self.attempts)
         failures.append(now)
-        self._failures[client_id] = failures
+        self._failures[key] = failures
+        return None
+
+    def settle(self, key: str, *, failed: bool) -> None:
+        """The attempt let through has its answer: a right one is no failure."""
+        if failed:
+            return
+        failures = self._failures.get(key)
+        if failures:
+            failures.pop()  # the latest: newer than its own by at most a request's time
+            if not failures:
+                del self._failures[key]
 
     def _make_room(self, now: float) -> None:
         stale = [key for key, times in self._failures.items() if times[-1] + self.window <= now]

@@ -37,6 +37,7 @@ from service.errors import ServiceError, TooManyStreams, Unauthorized
 from service.live import sse, stream
 from service.live.stream import BATCH, DATABASE_ERRORS
 from service.live.subscription import Subscription
+from service.tokens import ExpiredToken, UnknownSigningKey
 
 logger = logging.getLogger(__name__)
 
@@ -234,8 +235,8 @@ class Hub:
             self.position = position
 
     async def sweep(self) -> None:
-        """End streams whose client left, whose token expired or whose credential was
-        revoked (within the contract's 5 s), and those past their lifetime; forever."""
+        """End streams whose client left, whose token expired or lost its signing key, or whose
+        credential was revoked (within the contract's 5 s), and those past their lifetime; forever."""
         while True:
             await asyncio.sleep(SWEEP_SECONDS)
             try:
@@ -257,20 +258,25 @@ class Hub:
                 sub.end("the client closed the connection")
             elif now >= sub.deadline:
                 sub.end("the stream reached its lifetime; reconnect with Last-Event-ID")
-            elif not self._token_valid(sub.token):
-                sub.end("the access token expired")
+            elif (refusal := self._token_refusal(sub.token)) is not None:
+                sub.end(refusal)
             else:
                 if sub.client_id not in allowed:
                     allowed[sub.client_id] = await self._still_allowed(sub)
                 if not allowed[sub.client_id]:
                     sub.end("the credential was revoked or lost the scope orders:read")
 
-    def _token_valid(self, token: str) -> bool:
+    def _token_refusal(self, token: str) -> str | None:
+        """Why the stream's token no longer verifies (None while it does)."""
         try:
             self._signer.verify(token)
+        except UnknownSigningKey:
+            return "the access token is no longer valid: its signing key was deleted"
+        except ExpiredToken:
+            return "the access token expired"
         except Unauthorized:
-            return False
-        return True
+            return "the access token is no longer valid"
+        return None
 
     async def _still_allowed(self, sub: Subscription) -> bool:
         try:

@@ -63,39 +63,49 @@ def _requested(form, granted: frozenset[str]) -> frozenset[str]:
         e.SlowDown,
     ),
     description="HTTP Basic `clientId:clientSecret`; the token is sent as `Authorization: Bearer` on "
-    "`/api/*`. `scope` may ask for a subset of the credential's scopes. Errors carry RFC 6749's "
+    "`/api/*`. It is a JWT signed with `EdDSA` (Ed25519) whose `kid` names a key of "
+    "`/.well-known/jwks.json`, with the claims `sub` (the clientId), `scope`, `iat` and `exp`; tokens "
+    "of the v3.1 format answer 401 (get a new one). `scope` may ask for a subset of the credential's scopes. Errors carry RFC 6749's "
     "`error` (`invalid_client`, `unsupported_grant_type`, `invalid_scope`, `slow_down`) beside the "
     "problem fields. After 10 failed attempts for one `clientId` within a minute, every attempt for it "
     "answers 429 `slow_down` with `Retry-After`, a right secret too, until the oldest of those "
-    "failures is a minute old.",
+    "failures is a minute old. An attempt still being checked counts as a failure, so guesses sent in "
+    "parallel meet the brake too.",
 )
 async def token(request: web.Request) -> web.Response:
     client_id, secret = _basic(request)
     brake = request.app[TOKEN_BRAKE]
-    wait = brake.retry_after(client_id)
+    # Counted as a failure from here until the secret proves right: parallel
+    # guesses all waiting on the database meet the brake too.
+    wait = brake.attempt(client_id)
     if wait is not None:
         if (metrics := request.app[METRICS]) is not None:
             metrics.rate_limited.inc()
         raise e.SlowDown(
             f"Too many failed attempts for this client; retry in {wait} s", headers={"Retry-After": str(wait)}
         )
-    if request.content_type != "application/x-www-form-urlencoded":
-        raise e.UnsupportedMediaType("Send the body as application/x-www-form-urlencoded")
-    form = await request.post()
-    if form.get("grant_type") != "client_credentials":
-        raise e.UnsupportedGrantType("grant_type must be client_credentials")
-    row = await request.app[DATABASE].fetchrow("credential_for_login", client_id)
-    if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
-        brake.failed(client_id)
-        raise e.InvalidClient("The client credentials are not valid")
+    failed = False
+    try:
+        if request.content_type != "application/x-www-form-urlencoded":
+            raise e.UnsupportedMediaType("Send the body as application/x-www-form-urlencoded")
+        form = await request.post()
+        if form.get("grant_type") != "client_credentials":
+            raise e.UnsupportedGrantType("grant_type must be client_credentials")
+        row = await request.app[DATABASE].fetchrow("credential_for_login", client_id)
+        if row is None or not hmac.compare_digest(row["secret_hash"], hash_secret(secret)):
+            failed = True
+            raise e.InvalidClient("The client credentials are not valid")
+    finally:
+        brake.settle(client_id, failed=failed)
     scopes = _requested(form, frozenset(row["scopes"]))
     signer = await ready_signer(request.app)
+    granted = [scope for scope in SCOPES if scope in scopes]
     return json_response(
         {
-            "access_token": signer.issue(client_id, scopes),
+            "access_token": signer.issue(client_id, granted),
             "token_type": "Bearer",
             "expires_in": signer.ttl_seconds,
-            "scope": " ".join(scope for scope in SCOPES if scope in scopes),
+            "scope": " ".join(granted),
         },
         headers={"Cache-Control": "no-store"},
     )

@@ -70,6 +70,7 @@ async def delivery_exists(request: web.Request) -> None:
     headers=("Location",),
     errors=(e.UrlNotAllowed, e.WebhookLimitReached),
     field_codes=(e.UrlNotAllowed.code,),
+    answer_holds_secret=True,
     description=f"Both editions may manage webhooks, at most `WEBHOOKS_PER_RESELLER` (20 unless the "
     "operator changed it) per reseller: one more answers 409 `webhook_limit_reached`. "
     f"{URL_RULES} `eventTypes` absent or null: every type, also types added later. {DELIVERY_RULES}",

@@ -88,6 +88,29 @@ class AccessToken(Response):
     scope = fields.String(required=True, metadata={"description": "the granted scopes, space-separated"})
 
 
+class SigningKey(Response):
+    kid = fields.String(required=True, metadata={"description": "the `kid` header of the tokens it signs"})
+    createdAt = fields.DateTime(required=True)
+    current = fields.Boolean(
+        required=True, metadata={"description": "it signs the tokens issued now (the newest key)"}
+    )
+
+
+class Jwk(Response):
+    """An Ed25519 public key (RFC 8037)."""
+
+    kty = fields.String(required=True, validate=validate.OneOf(("OKP",)))
+    crv = fields.String(required=True, validate=validate.OneOf(("Ed25519",)))
+    x = fields.String(required=True, metadata={"description": "the public key, base64url"})
+    kid = fields.String(required=True)
+    alg = fields.String(required=True, validate=validate.OneOf(("EdDSA",)))
+    use = fields.String(required=True, validate=validate.OneOf(("sig",)))
+
+
+class Jwks(Response):
+    keys = fields.List(fields.Nested(Jwk), required=True)
+
+
 class _Definition(Request):
     name = Name(required=True)
     label = Text(required=True)

@@ -16,26 +16,27 @@ ALTER TABLE idempotency_keys ALTER COLUMN client_id DROP DEFAULT;
 
 -- The first step of a keyed request (see 0004 for why a function): the lock
 -- of (reseller, credential, key), then the credential's own unexpired answer,
--- or else one stored before keys were per credential. A client id never holds
--- a space, so "client key" names one pair only.
+-- or else one stored before keys were per credential (client_id says which:
+-- a sealed answer is bound to its row). A client id never holds a space, so
+-- "client key" names one pair only.
 CREATE FUNCTION idempotency_claim(p_reseller_id bigint, p_client_id text, p_key text)
-RETURNS TABLE (locked boolean, fingerprint bytea, status smallint, headers jsonb, body bytea)
+RETURNS TABLE (locked boolean, client_id text, fingerprint bytea, status smallint, headers jsonb, body bytea)
 LANGUAGE plpgsql VOLATILE
 AS $$
 BEGIN
     IF NOT pg_try_advisory_xact_lock(hashtextextended(p_client_id || ' ' || p_key, p_reseller_id)) THEN
-        RETURN QUERY SELECT false, NULL::bytea, NULL::smallint, NULL::jsonb, NULL::bytea;
+        RETURN QUERY SELECT false, NULL::text, NULL::bytea, NULL::smallint, NULL::jsonb, NULL::bytea;
         RETURN;
     END IF;
     RETURN QUERY
-        SELECT true, k.fingerprint, k.status, k.headers, k.body
+        SELECT true, k.client_id, k.fingerprint, k.status, k.headers, k.body
         FROM idempotency_keys k
         WHERE k.reseller_id = p_reseller_id AND k.key = p_key AND k.client_id IN (p_client_id, '')
           AND k.expires_at > now()
         ORDER BY k.client_id = p_client_id DESC
         LIMIT 1;
     IF NOT FOUND THEN
-        RETURN QUERY SELECT true, NULL::bytea, NULL::smallint, NULL::jsonb, NULL::bytea;
+        RETURN QUERY SELECT true, NULL::text, NULL::bytea, NULL::smallint, NULL::jsonb, NULL::bytea;
     END IF;
 END;
 $$;

@@ -20,4 +20,4 @@ RETURNING id;
 -- The receiver listens on a new port each start; keep the webhook pointing there.
 UPDATE webhooks SET url = $3::text, enabled = true, failing_since = NULL, updated_at = now()
 WHERE id = (SELECT min(id) FROM webhooks WHERE reseller_id = $1::bigint AND description = $2::text)
-RETURNING id, signing_key;
+RETURNING id, reseller_id, signing_secret;

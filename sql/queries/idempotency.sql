@@ -8,8 +8,10 @@
 -- answers 409 at once instead of queueing behind the first, released when the
 -- transaction ends however it ends; then the stored answer, read after the
 -- lock is held. $1 reseller, $2 clientId, $3 key. One row: locked, and the
--- answer's columns (NULL when none).
-SELECT locked, fingerprint, status, headers, body FROM idempotency_claim($1::bigint, $2::text, $3::text);
+-- answer's columns (NULL when none; client_id '' for an answer stored before
+-- keys were per credential).
+SELECT locked, client_id, fingerprint, status, headers, body
+FROM idempotency_claim($1::bigint, $2::text, $3::text);
 
 -- name: idempotency_store
 -- Before the commit of the request's own transaction. An expired row that the

@@ -84,7 +84,8 @@ due AS (
         LIMIT greatest($4::integer - coalesce(b.running, 0), 0)
         FOR UPDATE OF d SKIP LOCKED
     ) d
-    WHERE w.enabled
+    -- A key still plain (the migrate step seals it right after the SQL) waits.
+    WHERE w.enabled AND w.signing_secret IS NOT NULL
     ORDER BY d.next_attempt_at, d.id
     LIMIT $1::integer
 ),
@@ -96,7 +97,8 @@ claimed AS (
     WHERE d.id = due.id
     RETURNING d.id, d.webhook_id, d.event_id, d.attempts, d.manual_retry
 )
-SELECT c.id AS delivery_id, c.webhook_id, c.attempts, c.manual_retry, w.url, w.signing_key,
+SELECT c.id AS delivery_id, c.webhook_id, c.attempts, c.manual_retry, w.url, w.reseller_id,
+       w.signing_secret,
        e.id, e.type, e.occurred_at, e.order_id, e.account_id, e.actor_type, e.actor_client_id, e.data
 FROM claimed c
 JOIN webhooks w ON w.id = c.webhook_id

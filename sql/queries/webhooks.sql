@@ -8,20 +8,27 @@
 -- reseller's other writes (orders, credentials) take KEY SHARE and pass.
 SELECT id FROM resellers WHERE id = $1::bigint FOR NO KEY UPDATE;
 
+-- name: webhook_next_id
+-- A new webhook's id, taken before its row is written: its sealed signing key
+-- is bound to it (service.secretbox).
+SELECT nextval(pg_get_serial_sequence('webhooks', 'id'));
+
 -- name: webhook_create
 -- $1 reseller, $2 url, $3 event types (NULL: every type), $4 description,
--- $5 enabled, $6 signing key, $7 how many webhooks a reseller may have: no
--- row when it has that many (under webhook_quota_lock). The reseller's first
--- webhook starts the dispatcher's position for it here: events of later
--- transactions are delivered.
+-- $5 enabled, $6 the sealed signing key, $7 its id (from webhook_next_id),
+-- $8 how many webhooks a reseller may have: no row when it has that many
+-- (under webhook_quota_lock). The reseller's first webhook starts the
+-- dispatcher's position for it here: events of later transactions are
+-- delivered.
 WITH position AS (
     INSERT INTO webhook_dispatch (reseller_id, xid, event_id)
     VALUES ($1::bigint, pg_current_xact_id(), 0)
     ON CONFLICT (reseller_id) DO NOTHING
 )
-INSERT INTO webhooks (reseller_id, url, event_types, description, enabled, signing_key)
-SELECT $1::bigint, $2::text, $3::text[], $4::text, $5::boolean, $6::bytea
-WHERE (SELECT count(*) FROM webhooks WHERE reseller_id = $1::bigint) < $7::integer
+INSERT INTO webhooks (id, reseller_id, url, event_types, description, enabled, signing_secret)
+OVERRIDING SYSTEM VALUE
+SELECT $7::bigint, $1::bigint, $2::text, $3::text[], $4::text, $5::boolean, $6::bytea
+WHERE (SELECT count(*) FROM webhooks WHERE reseller_id = $1::bigint) < $8::integer
 RETURNING id, url, event_types, description, enabled, created_at;
 
 -- name: webhooks_page

@@ -1,11 +1,16 @@
 """Tokens, the operator token, and who may open what."""
 
 import base64
+import time
+
+import jwt
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from service.app import create_app
-from service.auth import TokenSigner
+from service.secretbox import SIGNING_KEY, context
 from service.settings import Settings
 from tests.api import ADMIN_TOKEN, PROBLEM
+from tests.keys import SECRET_KEY, box
 
 
 async def test_api_without_a_token_is_401_with_www_authenticate(client):
@@ -18,11 +23,18 @@ async def test_api_without_a_token_is_401_with_www_authenticate(client):
 
 async def test_garbage_tampered_and_expired_tokens_are_401(api, client, conn):
     tenant = await api.tenant()
-    payload, signature = tenant.token.split(".")
-    key = await conn.fetchval("SELECT secret FROM service_keys WHERE name = 'token_signing'")
-    expired = TokenSigner(key=key, ttl_seconds=-10).issue(tenant.client_id)
-    foreign = TokenSigner(key="another-key", ttl_seconds=600).issue(tenant.client_id)
-    for token in ("garbage", f"{payload}.x{signature[1:]}", expired, foreign, "a.b.c"):
+    head, payload, signature = tenant.token.split(".")
+    row = await conn.fetchrow("SELECT kid, private_key FROM signing_keys")
+    ours = Ed25519PrivateKey.from_private_bytes(box().open(row["private_key"], context(SIGNING_KEY, row["kid"])))
+    now = int(time.time())
+    claims = {"sub": tenant.client_id, "scope": "orders:read", "iat": now - 100}
+    expired = jwt.encode({**claims, "exp": now - 10}, ours, algorithm="EdDSA", headers={"kid": row["kid"]})
+    foreign = jwt.encode(
+        {**claims, "exp": now + 600}, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": row["kid"]}
+    )
+    tampered = f"{head}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    v31 = f"{payload}.{signature}"  # the v3.1 format: payload.signature
+    for token in ("garbage", tampered, expired, foreign, "a.b.c", v31):
         response = await client.get("/api/orders", headers={"Authorization": f"Bearer {token}"})
         assert response.status == 401, token
     ok = await client.get("/api/orders", headers=tenant.headers)
@@ -42,7 +54,7 @@ async def test_admin_token_never_opens_api_and_reseller_token_never_opens_admin(
 
 
 async def test_operator_api_is_absent_without_admin_token(aiohttp_client, dsn):
-    client = await aiohttp_client(create_app(Settings(database_url=dsn, admin_token=None), dsn=dsn))
+    client = await aiohttp_client(create_app(Settings(database_url=dsn, admin_token=None, secret_key=SECRET_KEY), dsn=dsn))
     response = await client.post(
         "/admin/resellers",
         json={"name": "x", "edition": "Free"},

@@ -13,6 +13,7 @@ from service.app import create_app
 from service.settings import Settings
 from service.state import SERVICES
 from tests.api import ADMIN_TOKEN, PROBLEM, Api
+from tests.keys import SECRET_KEY, box
 
 QUERIES = {
     "pid": "SELECT pg_backend_pid()",
@@ -208,9 +209,12 @@ async def test_a_stopped_database_answers_writes_and_reads_503(own_server, aioht
     dsn = own_server.get_uri()
     conn = await asyncpg.connect(dsn)
     sql = db.sql_dir()
-    await migrate.migrate(conn, migrate.discover(sql / "migrations"), db.load_queries(sql / "queries"))
+    await migrate.migrate(
+        conn, migrate.discover(sql / "migrations"), db.load_queries(sql / "queries"), box=box()
+    )
     await conn.close()
-    client = await aiohttp_client(create_app(Settings(database_url=dsn, admin_token=ADMIN_TOKEN), dsn=dsn))
+    settings = Settings(database_url=dsn, admin_token=ADMIN_TOKEN, secret_key=SECRET_KEY)
+    client = await aiohttp_client(create_app(settings, dsn=dsn))
     api = Api(client)
     tenant = await api.tenant()
     own_server.stop()

@@ -24,6 +24,7 @@ from kubernetes_validate.utils import all_versions
 
 from service.app import create_app
 from service.settings import Settings
+from tests.keys import SECRET_KEY, SECRET_KEY_TEXT
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -35,8 +36,12 @@ COMPOSE_SCHEMA = ROOT / "tests" / "schemas" / "compose-spec.json"
 KUBERNETES_VERSIONS = ("1.33.0", "1.37.0")
 
 # What Compose would read from deploy/.env.
-COMPOSE_ENV = {"POSTGRES_PASSWORD": "pg-password-for-the-test", "ADMIN_TOKEN": "admin-token-for-the-test"}
-SECRET_VARIABLES = ("POSTGRES_PASSWORD", "ADMIN_TOKEN")
+COMPOSE_ENV = {
+    "POSTGRES_PASSWORD": "pg-password-for-the-test",
+    "ADMIN_TOKEN": "admin-token-for-the-test",
+    "SECRET_KEY": SECRET_KEY_TEXT,
+}
+SECRET_VARIABLES = ("POSTGRES_PASSWORD", "ADMIN_TOKEN", "SECRET_KEY")
 
 
 # --- reading the files -------------------------------------------------------
@@ -163,7 +168,7 @@ def healthcheck_command() -> list[str]:
 
 
 def app_get_paths() -> set[str]:
-    app = create_app(Settings(), dsn="postgresql://nowhere/unused")  # builds routes, no I/O
+    app = create_app(Settings(secret_key=SECRET_KEY), dsn="postgresql://nowhere/unused")  # builds routes, no I/O
     return {r.resource.canonical for r in app.router.routes() if r.method == "GET" and r.resource}
 
 
@@ -245,7 +250,7 @@ def test_compose_keeps_secrets_out_of_the_file():
             compose({**env, name: ""})  # example.env copied without filling it in
     for service in raw["services"].values():
         environment = service.get("environment", {})
-        for key in ("ADMIN_TOKEN", "PGPASSWORD", "POSTGRES_PASSWORD"):
+        for key in ("ADMIN_TOKEN", "PGPASSWORD", "POSTGRES_PASSWORD", "SECRET_KEY"):
             if key in environment:
                 assert re.fullmatch(r"\$\{[A-Z_]+:\?[^}]+\}", environment[key]), f"{key} is not a required variable"
     example = (DEPLOY / "example.env").read_text(encoding="utf-8")
@@ -264,6 +269,8 @@ def test_compose_api_reaches_the_postgres_service_with_its_credentials():
     password = url.password or api["environment"].get("PGPASSWORD")
     assert password == postgres["environment"]["POSTGRES_PASSWORD"] == COMPOSE_ENV["POSTGRES_PASSWORD"]
     assert services["migrate"]["environment"]["DATABASE_URL"] == api["environment"]["DATABASE_URL"]
+    # The migration seals with the replicas' key: one key for the whole deployment.
+    assert services["migrate"]["environment"]["SECRET_KEY"] == api["environment"]["SECRET_KEY"] == SECRET_KEY_TEXT
 
 
 def test_compose_postgres_is_18_with_a_named_volume_and_a_tcp_healthcheck():
@@ -427,7 +434,13 @@ def test_secrets_reach_the_pods_from_secrets_and_the_example_is_never_applied():
         if s["kind"] == "Secret"
     }
     assert not [o for o in kubernetes_objects() if o["kind"] == "Secret"], "placeholders would be applied"
-    wanted = {("Deployment", "DATABASE_URL"), ("Deployment", "ADMIN_TOKEN"), ("Job", "DATABASE_URL")}
+    wanted = {
+        ("Deployment", "DATABASE_URL"),
+        ("Deployment", "ADMIN_TOKEN"),
+        ("Deployment", "SECRET_KEY"),
+        ("Job", "DATABASE_URL"),
+        ("Job", "SECRET_KEY"),
+    }
     for kind, name in wanted:
         (entry,) = [e for e in container(the(kind)).get("env", []) if e["name"] == name]
         assert "value" not in entry, f"{kind} {name} is written in the manifest"

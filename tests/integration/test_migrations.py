@@ -5,6 +5,7 @@ import asyncpg
 import pytest
 
 from service import db, migrate
+from tests.keys import box
 
 SQL = db.sql_dir()
 QUERIES = db.load_queries(SQL / "queries")
@@ -13,7 +14,7 @@ QUERIES = db.load_queries(SQL / "queries")
 async def _run(dsn, directory=SQL / "migrations"):
     conn = await asyncpg.connect(dsn, **db.connect_kwargs())
     try:
-        return await migrate.migrate(conn, migrate.discover(directory), QUERIES)
+        return await migrate.migrate(conn, migrate.discover(directory), QUERIES, box=box())
     finally:
         await conn.close()
 

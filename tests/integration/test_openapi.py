@@ -41,8 +41,9 @@ async def test_every_route_is_documented_and_every_operation_routed(client, docu
         (method, path) for path, item in document["paths"].items() for method in item if method in METHODS
     }
     assert documented == routed_operations(client.app)
-    # The contract's surface, spelled as it spells it: v3's 26 operations and v3.1's.
-    assert len(documented) == 40
+    # The contract's surface, spelled as it spells it: v3's 26 operations, v3.1's, and v3.2's
+    # JWKS and signing keys.
+    assert len(documented) == 44
     for path, item in document["paths"].items():
         for method, operation in item.items():
             names = {resolve(document, p)["name"] for p in operation["parameters"]}
@@ -172,6 +173,13 @@ async def test_real_responses_of_every_operation_match_the_document(client, docu
     await api.admin(
         "DELETE", f"/admin/resellers/{tenant.reseller_id}/credentials/{spare['clientId']}", expect=204
     )
+    assert (await checked.get("/.well-known/jwks.json")).status == 200
+    first = (await api.admin("GET", "/admin/signing-keys", expect=200))[0]
+    await api.admin("DELETE", f"/admin/signing-keys/{first['kid']}", expect=409)
+    await api.admin("POST", "/admin/signing-keys", expect=201)
+    await api.admin("DELETE", f"/admin/signing-keys/{first['kid']}", expect=204)
+    await api.admin("DELETE", f"/admin/signing-keys/{first['kid']}", expect=404)
+    tenant.token = await api.token(tenant.client_id, tenant.client_secret)  # the old key's is refused now
     await api.admin(
         "POST",
         f"/admin/resellers/{tenant.reseller_id}/customfields",

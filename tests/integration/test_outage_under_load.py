@@ -14,6 +14,7 @@ import asyncpg
 
 from service import db, migrate
 from tests.api import ADMIN_TOKEN, Api
+from tests.keys import box
 from tests.process import free_port, service_env, wait_for_status
 
 CLIENTS = 8
@@ -59,7 +60,9 @@ async def test_a_database_restart_under_write_load_gives_no_500_and_loses_no_ack
     dsn = own_server.get_uri()
     conn = await asyncpg.connect(dsn)
     sql = db.sql_dir()
-    await migrate.migrate(conn, migrate.discover(sql / "migrations"), db.load_queries(sql / "queries"))
+    await migrate.migrate(
+        conn, migrate.discover(sql / "migrations"), db.load_queries(sql / "queries"), box=box()
+    )
     await conn.close()
     port = free_port()
     env = service_env(

@@ -1,8 +1,10 @@
 """The service as an operator runs it: a real process, real signals."""
 
 import asyncio
+import base64
 import json
 import signal
+import stat
 import time
 import urllib.request
 from pathlib import Path
@@ -61,10 +63,13 @@ def test_sigterm_turns_readiness_503_then_exits_cleanly(dsn):
 
 
 def test_embedded_default_from_an_empty_directory_is_ready_and_keeps_its_data(tmp_path):
-    # No DATABASE_URL: the service starts its own PostgreSQL under ./.data.
+    # No DATABASE_URL: the service starts its own PostgreSQL under ./.data, and
+    # generates its SECRET_KEY there on the first start (private to its user).
+    kept = []
     for attempt in ("first", "second"):
         port = free_port()
-        process = start(["serve"], env=service_env(PORT=str(port), HOST="127.0.0.1"), cwd=tmp_path)
+        env = service_env(PORT=str(port), HOST="127.0.0.1", SECRET_KEY="")
+        process = start(["serve"], env=env, cwd=tmp_path)
         try:
             took = wait_for_status(f"http://127.0.0.1:{port}/health/ready", 200, within=30, process=process)
             assert took < 30
@@ -75,7 +80,11 @@ def test_embedded_default_from_an_empty_directory_is_ready_and_keeps_its_data(tm
         applied_now = "migration applied" in err
         assert applied_now is (attempt == "first")
         assert (tmp_path / ".data" / "pg" / "PG_VERSION").exists()
-    migrate = start(["migrate"], env=service_env(), cwd=tmp_path)
+        key_file = tmp_path / ".data" / "secret_key"
+        assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+        kept.append(key_file.read_text())
+    assert kept[0] == kept[1] and len(base64.b64decode(kept[0])) == 32
+    migrate = start(["migrate"], env=service_env(SECRET_KEY=""), cwd=tmp_path)
     out, err = migrate.communicate(timeout=60)
     assert migrate.returncode == 0, err
     assert "nothing to apply" in out

@@ -133,3 +133,62 @@ async def test_unknown_client_ids_are_braked_like_real_ones(dsn, settings, aioht
     client = await aiohttp_client(create_app(settings, dsn=dsn))
     statuses = [(await _token(client, "ro_guess", "x")).status for _ in range(11)]
     assert statuses == [401] * 10 + [429]
+
+
+class CountingBrake(TokenBrake):
+    """The product's brake, counting the attempts that reached it."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen = 0
+
+    def attempt(self, key: str) -> int | None:
+        self.seen += 1
+        return super().attempt(key)
+
+
+class CountsAfterTheCheck(CountingBrake):
+    """The brake as it was: read before the attempt, a failure counted only once the
+    database said the secret was wrong. The control: it must let parallel guesses through."""
+
+    def attempt(self, key: str) -> int | None:
+        self.seen += 1
+        failures = self._failures.get(key)
+        if failures is not None and len(failures) >= self.attempts:
+            return 60
+        return None
+
+    def settle(self, key: str, *, failed: bool) -> None:
+        if failed:
+            super().attempt(key)
+
+
+async def _guess_in_parallel(dsn, settings, aiohttp_client, conn, brake: CountingBrake) -> list[int]:
+    """30 wrong secrets for one clientId at once, while the credentials table is locked, so
+    every guess let through waits on the database: the statuses, once the lock is let go."""
+    app = create_app(settings, dsn=dsn)
+    app[TOKEN_BRAKE] = brake
+    client = await aiohttp_client(app)
+    tenant = await Api(client).tenant()
+    async with conn.transaction():
+        await conn.execute("LOCK TABLE credentials IN ACCESS EXCLUSIVE MODE")
+        guesses = [asyncio.create_task(_token(client, tenant.client_id, f"guess-{n}")) for n in range(30)]
+        while brake.seen < 30:
+            await asyncio.sleep(0.01)
+        await asyncio.sleep(0.2)  # for the refusals to arrive; nothing let through can finish
+        answered_while_locked = sum(task.done() for task in guesses)
+    statuses = [(await task).status for task in guesses]
+    assert answered_while_locked == statuses.count(429)  # only refusals came back under the lock
+    return statuses
+
+
+async def test_parallel_wrong_guesses_meet_the_brake_before_any_is_checked(dsn, settings, aiohttp_client, conn):
+    statuses = await _guess_in_parallel(dsn, settings, aiohttp_client, conn, CountingBrake())
+    assert statuses.count(401) == 10 and statuses.count(429) == 20
+
+
+async def test_control_a_brake_read_before_counting_lets_every_parallel_guess_be_checked(
+    dsn, settings, aiohttp_client, conn
+):
+    statuses = await _guess_in_parallel(dsn, settings, aiohttp_client, conn, CountsAfterTheCheck())
+    assert statuses.count(401) == 30

@@ -3,6 +3,7 @@ clear 503, never a traceback."""
 
 from __future__ import annotations
 
+import base64
 import json
 import signal
 import urllib.request
@@ -86,6 +87,31 @@ def test_a_bad_database_url_is_named_without_its_password(url, says):
     assert process.returncode == 2
     assert len(err.strip().splitlines()) == 1 and says in err
     assert "pw@" not in err and "pa/ss" not in err
+
+
+def test_a_database_of_ones_own_without_a_secret_key_is_refused_in_one_line(dsn):
+    for command in ("serve", "migrate"):
+        process = start([command], env=service_env(DATABASE_URL=dsn, SECRET_KEY=""))
+        _, err = process.communicate(timeout=30)
+        assert process.returncode == 2
+        (line,) = err.strip().splitlines()
+        assert line.startswith("error: SECRET_KEY is required with DATABASE_URL: 32 random bytes in base64")
+
+
+def test_a_secret_key_that_does_not_open_the_databases_secrets_stops_serve_in_one_line(dsn):
+    other = base64.b64encode(bytes(32)).decode()
+    process = start(["serve"], env=service_env(DATABASE_URL=dsn, SECRET_KEY=other, PORT=str(free_port())))
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    (line,) = err.strip().splitlines()
+    assert "SECRET_KEY does not open this database's secrets" in line and other not in line
+
+
+def test_a_short_admin_token_is_refused_in_one_line():
+    process = start(["serve"], env=service_env(ADMIN_TOKEN="change-me"))
+    _, err = process.communicate(timeout=30)
+    assert process.returncode == 2
+    assert err.strip().splitlines() == ["error: ADMIN_TOKEN must be at least 16 characters, got 9"]
 
 
 async def test_migrate_without_the_rights_to_create_says_so_in_one_line(empty_dsn):

@@ -17,6 +17,7 @@ from service.app import create_app
 from service.execution.webhook_dispatcher import WebhookDispatcher
 from service.execution.webhook_sender import WebhookSender
 from tests.execution_support import QUERIES
+from tests.keys import box
 from tests.webhook_support import PUBLIC_IP, eventually, fast, subscribe
 
 UNLOCKED_DISPATCH = {**QUERIES, "webhook_dispatch_lock": "SELECT $1::bigint IS NOT NULL"}
@@ -130,6 +131,7 @@ def _sender(pool, session, queries=QUERIES, **changes) -> WebhookSender:
         "disable_after_seconds": 3600.0,
         "poll_interval_seconds": 0.05,
         "allow_private": True,
+        "box": box(),
     }
     options.update(changes)
     return WebhookSender(db=db.Database(pool=pool, queries=queries), session=session, **options)

@@ -77,9 +77,16 @@ def test_the_table_covers_every_bound_of_the_contract():
         "database_busy",
         "DB_ACQUIRE_TIMEOUT_SECONDS",
         "order_busy",
+        "too_many_failed_attempts",
     ):
         assert needed in text, needed
 
 
 def test_a_reseller_holds_at_most_half_of_a_pool():
     assert [limits.pool_share(size) for size in (1, 2, 3, 10, 11, 500)] == [1, 1, 1, 5, 5, 250]
+
+
+def test_the_token_brake_counts_what_the_table_says():
+    from service.http.ratelimit import TokenBrake
+
+    assert TokenBrake().attempts == limits.TOKEN_BRAKE_FAILURES

@@ -79,44 +79,76 @@ def test_a_bucket_still_refilling_survives_the_sweep(clock):
     assert len(limiter) == 2
 
 
+def fail(brake: TokenBrake, key: str) -> None:
+    assert brake.attempt(key) is None
+    brake.settle(key, failed=True)
+
+
+def braked_for(brake: TokenBrake, key: str) -> int | None:
+    """What an attempt that turns out right meets: the wait while braked, else None."""
+    wait = brake.attempt(key)
+    if wait is None:
+        brake.settle(key, failed=False)
+    return wait
+
+
 def test_the_brake_engages_at_ten_failures_within_a_minute_and_lets_go_after_it(clock):
     brake = TokenBrake(clock=clock)
     for _ in range(9):
-        brake.failed("ro_x")
+        fail(brake, "ro_x")
         clock.now += 1
-    assert brake.retry_after("ro_x") is None
-    brake.failed("ro_x")
+    assert braked_for(brake, "ro_x") is None
+    fail(brake, "ro_x")
     # The first of the ten was 9 s ago: a minute after it, attempts are heard again.
-    assert brake.retry_after("ro_x") == 51
-    assert brake.retry_after("ro_other") is None
+    assert braked_for(brake, "ro_x") == 51
+    assert braked_for(brake, "ro_other") is None
     clock.now += 50.5
-    assert brake.retry_after("ro_x") == 1
+    assert braked_for(brake, "ro_x") == 1
     clock.now += 0.5
-    assert brake.retry_after("ro_x") is None
+    assert braked_for(brake, "ro_x") is None
+
+
+def test_attempts_in_flight_count_as_failures_until_they_prove_right(clock):
+    brake = TokenBrake(clock=clock)
+    assert [brake.attempt("ro_x") for _ in range(10)] == [None] * 10  # ten checks under way
+    assert brake.attempt("ro_x") == 60  # the eleventh meets the brake before any has failed
+    for _ in range(10):
+        brake.settle("ro_x", failed=False)  # all ten were right after all
+    assert len(brake) == 0
+    assert braked_for(brake, "ro_x") is None
+
+
+def test_a_right_attempt_is_forgiven_and_a_wrong_one_kept(clock):
+    brake = TokenBrake(clock=clock)
+    for _ in range(9):
+        fail(brake, "ro_x")
+    assert brake.attempt("ro_x") is None
+    brake.settle("ro_x", failed=False)
+    assert braked_for(brake, "ro_x") is None  # still nine failures
+    fail(brake, "ro_x")
+    assert braked_for(brake, "ro_x") == 60
 
 
 def test_failures_spread_over_more_than_a_minute_never_brake(clock):
     brake = TokenBrake(clock=clock)
     for _ in range(30):
-        brake.failed("ro_x")
+        fail(brake, "ro_x")
         clock.now += 7  # ten failures span 63 s
-        assert brake.retry_after("ro_x") is None
+        assert braked_for(brake, "ro_x") is None
 
 
 def test_made_up_client_ids_cannot_grow_the_brake_without_bound(clock):
     brake = TokenBrake(max_clients=100, clock=clock)
-    for _ in range(10):
-        brake.failed("ro_target")
-    for n in range(99):
-        brake.failed(f"made-up-{n}")
+    for _ in range(9):
+        fail(brake, "ro_target")
+    for n in range(90):
+        fail(brake, f"made-up-{n}")
+    fail(brake, "ro_target")  # its latest failure moves it to the back of the line
+    for n in range(90, 150):
+        fail(brake, f"made-up-{n}")
     assert len(brake) == 100
-    assert brake.retry_after("ro_target") is not None
-    brake.failed("ro_target")  # its latest failure moves it to the back of the line
-    for n in range(99, 150):
-        brake.failed(f"made-up-{n}")
-    assert len(brake) == 100
-    assert brake.retry_after("ro_target") is not None
+    assert braked_for(brake, "ro_target") is not None
     clock.now += 61
-    brake.failed("one-more")
+    fail(brake, "one-more")
     # The stale entries go first once the table is full.
     assert len(brake) == 1

@@ -17,12 +17,12 @@ def test_defaults_follow_the_contract():
 
 def test_values_are_read_and_fractions_allowed():
     settings = Settings.from_env(
-        {"PORT": "9000", "POLL_INTERVAL_SECONDS": "0.5", "MIGRATE_ON_START": "false", "ADMIN_TOKEN": "x"}
+        {"PORT": "9000", "POLL_INTERVAL_SECONDS": "0.5", "MIGRATE_ON_START": "false", "ADMIN_TOKEN": "x" * 16}
     )
     assert settings.port == 9000
     assert settings.poll_interval_seconds == 0.5
     assert settings.migrate_on_start is False
-    assert settings.admin_token == "x"
+    assert settings.admin_token == "x" * 16
 
 
 @pytest.mark.parametrize(
@@ -54,8 +54,9 @@ def test_the_event_loop_is_asyncio_unless_uvloop_is_asked_for_and_installed(monk
 
 
 def test_the_readme_states_every_setting_with_its_default():
-    """Every variable the service reads is in the README's configuration table, with the
-    default the code has (a new setting cannot go undocumented)."""
+    """Every variable the service reads is in the README's configuration table, or in the
+    same table on a page of docs/ (its heading `## Configuration`), with the default the
+    code has (a new setting cannot go undocumented)."""
     import dataclasses
     import re
 
@@ -65,6 +66,12 @@ def test_the_readme_states_every_setting_with_its_default():
     readme = (root / "README.md").read_text()
     table = readme[readme.index("## Configuration") :]
     table = table[: table.index("\n## ")]
+    for page in sorted((root / "docs").glob("*.md")):
+        text = page.read_text()
+        if "\n## Configuration\n" in text:
+            section = text[text.index("\n## Configuration\n") + 1 :]
+            end = section.find("\n## ")
+            table += "\n" + (section if end < 0 else section[:end])
     rows = {}
     for line in table.splitlines():
         cells = [cell.strip() for cell in line.split("|")[1:-1]]

@@ -13,7 +13,7 @@ QUERIES = db.load_queries(SQL / "queries")
 
 # Tables that belong to no tenant: the catalog, the tenants themselves, the
 # service's own bookkeeping. On Citus they are reference or local tables.
-GLOBAL_TABLES = {"products", "resellers", "service_keys", "schema_migrations"}
+GLOBAL_TABLES = {"products", "resellers", "service_keys", "signing_keys", "schema_migrations"}
 
 # Queries that work across tenants on purpose, and why.
 GLOBAL_QUERIES = {
