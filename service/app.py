@@ -29,6 +29,7 @@ from service.routes import (
     oauth,
     orders,
     stream,
+    subscriptions,
     values,
     webhooks,
 )
@@ -105,7 +106,19 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_cleanup.append(_flush_access_log)
     for module in (
-        health, oauth, admin, catalog, orders, items, values, events, stream, reseller_settings, webhooks, metrics
+        health,
+        oauth,
+        admin,
+        catalog,
+        orders,
+        items,
+        values,
+        events,
+        stream,
+        reseller_settings,
+        webhooks,
+        subscriptions,
+        metrics,
     ):
         app.add_routes(module.routes)
     openapi.setup(app)

@@ -12,6 +12,7 @@ from service.domain.catalog import Catalog
 from service.domain.events import Events
 from service.domain.items import Items
 from service.domain.orders import Orders
+from service.domain.subscriptions import Subscriptions
 from service.domain.tenancy import Tenancy
 from service.domain.values import Values
 from service.domain.webhooks import Webhooks
@@ -28,18 +29,21 @@ class Services:
     tenancy: Tenancy
     events: Events
     webhooks: Webhooks
+    subscriptions: Subscriptions
 
 
 def build(db: Database, settings: Settings, *, resolver: AbstractResolver) -> Services:
     """`resolver` answers for the hosts of webhook URLs (the checks of service.webhooks.addresses)."""
-    orders = Orders(db=db, item_deadline_seconds=settings.item_deadline_seconds)
+    subscriptions = Subscriptions(db=db)
+    orders = Orders(db=db, item_deadline_seconds=settings.item_deadline_seconds, subscriptions=subscriptions)
     return Services(
         db=db,
         orders=orders,
-        items=Items(db=db, orders=orders),
+        items=Items(db=db, orders=orders, subscriptions=subscriptions),
         values=Values(db=db, orders=orders),
         catalog=Catalog(db=db),
         tenancy=Tenancy(db=db),
         events=Events(db=db, orders=orders),
         webhooks=Webhooks(db=db, resolver=resolver, allow_private=settings.webhook_allow_private_urls),
+        subscriptions=subscriptions,
     )

@@ -75,7 +75,7 @@ def _cursor_after(query) -> tuple[datetime.date, int] | None:
     summary="List orders, newest first",
     tag="Orders",
     returns=o.page_of(o.Order),
-    query=("stage", "accountId", "status", "fromDate", "toDate", "pageSize", "cursor"),
+    query=("stage", "accountIdFilter", "status", "fromDate", "toDate", "pageSize", "cursor"),
     description="Orders of the reseller and its end customers, by `orderDate` then `id`, descending. "
     "Without `stage`, only confirmed orders are listed: Drafts, orders waiting for approval and "
     "cancelled ones need `stage=Draft` or `stage=All`.",

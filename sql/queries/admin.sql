@@ -42,7 +42,7 @@ RETURNING approval_required;
 -- name: customer_create
 INSERT INTO accounts (reseller_id, name, type)
 SELECT id, $2::text, 'Customer' FROM resellers WHERE id = $1::bigint
-RETURNING id, name, type;
+RETURNING id, name, type, approval_required;
 
 -- name: credential_create
 INSERT INTO credentials (client_id, reseller_id, secret_hash, scopes)
