@@ -10,6 +10,7 @@ most one change checked out and not final (`subscriptions_claim`).
 
 from __future__ import annotations
 
+import datetime
 from collections.abc import Mapping
 from typing import Any
 
@@ -51,10 +52,10 @@ class Subscriptions:
         account_id: int | None,
         product_id: int | None,
         status: str | None,
-        after: int | None,
+        after: tuple[datetime.datetime, int] | None,
         size: int,
     ) -> list[dict]:
-        args = (who.reseller_id, status, after, size)
+        args = (who.reseller_id, status, after[0] if after else None, after[1] if after else None, size)
         if account_id is not None:
             # An account may hold a handful of subscriptions or most of the tenant's:
             # plan for the values, as the orders of one account are (Database.fetch_planned).

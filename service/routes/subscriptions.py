@@ -5,11 +5,22 @@ Read-only here: a subscription changes through an order item that names it
 
 from __future__ import annotations
 
+import datetime
+
 from aiohttp import web
 
 from service.auth import READS
 from service.http.endpoint import endpoint
-from service.http.requests import id_after, id_page, page_size, path_id, query_id, query_text
+from service.http.requests import (
+    decode_cursor,
+    invalid_cursor,
+    page,
+    page_size,
+    path_id,
+    positive_id,
+    query_id,
+    query_text,
+)
 from service.http.responses import json_response
 from service.schemas import orders as o
 from service.schemas import subscriptions as s
@@ -25,6 +36,19 @@ async def subscription_exists(request: web.Request) -> None:
     )
 
 
+def _cursor_after(query) -> tuple[datetime.datetime, int] | None:
+    after = decode_cursor(query, "subscriptions", 2)
+    if after is None:
+        return None
+    try:
+        created = datetime.datetime.fromisoformat(after[0])
+    except (TypeError, ValueError):
+        raise invalid_cursor() from None
+    if created.tzinfo is None:
+        raise invalid_cursor()
+    return created, positive_id(after[1], "cursor")
+
+
 @routes.get("/api/subscriptions")
 @endpoint(
     permission=READS,
@@ -33,8 +57,8 @@ async def subscription_exists(request: web.Request) -> None:
     returns=o.page_of(s.Subscription),
     query=("accountIdFilter", "productIdFilter", "subscriptionStatus", "pageSize", "cursor"),
     description="The subscriptions of the reseller and its end customers: one per completed purchase "
-    "item, created when it completed. Newest first means highest `id` first (ids are given in the "
-    "order subscriptions are created). Both editions may read them.",
+    "item, created when it completed. Newest first: by `createdAt`, then `id`, descending. Both editions "
+    "may read them.",
 )
 async def list_subscriptions(request: web.Request) -> web.Response:
     query = request.query
@@ -44,10 +68,12 @@ async def list_subscriptions(request: web.Request) -> web.Response:
         account_id=query_id(query, "accountId"),
         product_id=query_id(query, "productId"),
         status=query_text(query, "status"),
-        after=id_after(query, "subscriptions"),
+        after=_cursor_after(query),
         size=size + 1,
     )
-    return json_response(id_page(found, size, "subscriptions"))
+    items = found[:size]
+    next_key = [items[-1]["createdAt"], items[-1]["id"]] if len(found) > size else None
+    return json_response(page(items, next_key, "subscriptions"))
 
 
 @routes.get(SUBSCRIPTION)

@@ -36,10 +36,13 @@ CREATE TABLE subscriptions (
     cancelled_at     timestamptz,
     CONSTRAINT subscriptions_cancelled_at CHECK ((status = 'Cancelled') = (cancelled_at IS NOT NULL))
 );
--- Keyset pages, newest (highest id) first: per tenant, per account, per product.
-CREATE INDEX subscriptions_reseller_page_idx ON subscriptions (reseller_id, id);
-CREATE INDEX subscriptions_account_page_idx ON subscriptions (account_id, id);
-CREATE INDEX subscriptions_product_page_idx ON subscriptions (reseller_id, product_id, id);
+-- Keyset pages, newest first (created_at, then id, as orders by order_date
+-- and id): per tenant, per account, per product. Not by id alone: the primary
+-- key would then serve every page too, and a plan walking it past other
+-- tenants' rows is one the planner may pick for a tenant with few of them.
+CREATE INDEX subscriptions_reseller_page_idx ON subscriptions (reseller_id, created_at, id);
+CREATE INDEX subscriptions_account_page_idx ON subscriptions (account_id, created_at, id);
+CREATE INDEX subscriptions_product_page_idx ON subscriptions (reseller_id, product_id, created_at, id);
 
 -- Every item says what it does: buys (the default, every item so far),
 -- changes the quantity of a subscription, or cancels it. A change item names

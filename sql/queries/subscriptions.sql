@@ -2,48 +2,51 @@
 -- became, read by their reseller, claimed by the checkout of a change, and
 -- created or changed in the transaction that finishes an item.
 
--- The pages share their parameters: $1 reseller, $2 status or NULL, $3 the
--- id of the previous page's last row or NULL, $4 the page size (+1). Newest
--- first is highest id first: ids are given in the order subscriptions are
--- created. One statement per index, as the order lists do, so a deep page
--- starts where it should in the index instead of filtering its way down.
+-- The pages share their parameters: $1 reseller, $2 status or NULL, $3 $4
+-- the keyset position (created_at, id) of the previous page's last row or
+-- NULLs, $5 the page size (+1). Newest first: created_at, then id, descending.
+-- One statement per index, as the order lists do, so a deep page starts where
+-- it should in the index instead of filtering its way down.
 
 -- name: subscriptions_page
--- Every subscription of the tenant, over (reseller_id, id).
+-- Every subscription of the tenant, over (reseller_id, created_at, id).
 SELECT s.id, s.account_id, a.name AS account_name, s.product_id, s.sku, s.product_name,
        s.quantity, s.billing_cycle, s.unit_price, s.currency, s.status, s.external_id,
        s.order_id, s.item_id, s.created_at, s.updated_at, s.cancelled_at
 FROM subscriptions s JOIN accounts a ON a.id = s.account_id
 WHERE s.reseller_id = $1::bigint
   AND ($2::text IS NULL OR s.status = $2::text)
-  AND s.id < coalesce($3::bigint, 9223372036854775807)
-ORDER BY s.id DESC
-LIMIT $4::integer;
+  AND (s.created_at, s.id) < (coalesce($3::timestamptz, 'infinity'::timestamptz),
+                              coalesce($4::bigint, 9223372036854775807))
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT $5::integer;
 
 -- name: subscriptions_page_product
--- Of one product ($5), over (reseller_id, product_id, id).
+-- Of one product ($6), over (reseller_id, product_id, created_at, id).
 SELECT s.id, s.account_id, a.name AS account_name, s.product_id, s.sku, s.product_name,
        s.quantity, s.billing_cycle, s.unit_price, s.currency, s.status, s.external_id,
        s.order_id, s.item_id, s.created_at, s.updated_at, s.cancelled_at
 FROM subscriptions s JOIN accounts a ON a.id = s.account_id
-WHERE s.reseller_id = $1::bigint AND s.product_id = $5::bigint
+WHERE s.reseller_id = $1::bigint AND s.product_id = $6::bigint
   AND ($2::text IS NULL OR s.status = $2::text)
-  AND s.id < coalesce($3::bigint, 9223372036854775807)
-ORDER BY s.id DESC
-LIMIT $4::integer;
+  AND (s.created_at, s.id) < (coalesce($3::timestamptz, 'infinity'::timestamptz),
+                              coalesce($4::bigint, 9223372036854775807))
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT $5::integer;
 
 -- name: subscriptions_page_account
--- Of one account ($5), and of one product ($6) or any, over (account_id, id).
+-- Of one account ($6), and of one product ($7) or any, over (account_id, created_at, id).
 SELECT s.id, s.account_id, a.name AS account_name, s.product_id, s.sku, s.product_name,
        s.quantity, s.billing_cycle, s.unit_price, s.currency, s.status, s.external_id,
        s.order_id, s.item_id, s.created_at, s.updated_at, s.cancelled_at
 FROM subscriptions s JOIN accounts a ON a.id = s.account_id
-WHERE s.account_id = $5::bigint AND s.reseller_id = $1::bigint
-  AND ($6::bigint IS NULL OR s.product_id = $6::bigint)
+WHERE s.account_id = $6::bigint AND s.reseller_id = $1::bigint
+  AND ($7::bigint IS NULL OR s.product_id = $7::bigint)
   AND ($2::text IS NULL OR s.status = $2::text)
-  AND s.id < coalesce($3::bigint, 9223372036854775807)
-ORDER BY s.id DESC
-LIMIT $4::integer;
+  AND (s.created_at, s.id) < (coalesce($3::timestamptz, 'infinity'::timestamptz),
+                              coalesce($4::bigint, 9223372036854775807))
+ORDER BY s.created_at DESC, s.id DESC
+LIMIT $5::integer;
 
 -- name: subscription_get
 SELECT s.id, s.account_id, a.name AS account_name, s.product_id, s.sku, s.product_name,

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import datetime
+import json
+
+import pytest
 
 from service.schemas import orders, subscriptions
 from tests.subscription_support import bought, checked_out, executed
@@ -151,3 +154,77 @@ async def test_another_resellers_subscription_is_missing_and_free_may_read(api):
     assert await api.call(reader, "GET", f"/api/subscriptions/{owned['id']}") == (200, owned)
     status, page = await api.call(reader, "GET", "/api/subscriptions")
     assert (status, [s["id"] for s in page["items"]]) == (200, [owned["id"]])
+
+
+@pytest.mark.parametrize(
+    ("query", "extra", "index"),
+    [
+        ("subscriptions_page", (), {"subscriptions_reseller_page_idx"}),
+        ("subscriptions_page_product", ("product",), {"subscriptions_product_page_idx"}),
+        # Half the tenant's subscriptions are this account's: either index serves the page.
+        ("subscriptions_page_account", ("account", None),
+         {"subscriptions_account_page_idx", "subscriptions_reseller_page_idx"}),
+    ],
+)
+async def test_a_deep_page_walks_an_index_without_sorting(api, conn, query, extra, index):
+    """Pages stay fast with many subscriptions: the order comes from an index, no sort, no scan
+    of the tenant, and the keyset position is where the walk starts (an Index Cond), with the
+    values given and with the generic plan a cached statement uses."""
+    from service import db
+
+    # Five tenants' subscriptions interleaved, as ids come in a shared table: walking the
+    # primary key would pass four others' rows for each of this tenant's.
+    tenants = [await api.tenant(name=f"T{n}") for n in range(5)]
+    tenant = tenants[0]
+    products = [(await api.product())["id"] for _ in range(3)]
+    await conn.execute(
+        """INSERT INTO subscriptions (reseller_id, account_id, product_id, sku, product_name, quantity,
+                                      billing_cycle, unit_price, currency, order_id, item_id, created_at)
+           SELECT ($1::bigint[])[1 + g % 5],
+                  CASE WHEN g / 5 % 2 = 0 THEN ($2::bigint[])[1 + g % 5] ELSE ($3::bigint[])[1 + g % 5] END,
+                  ($4::bigint[])[1 + g / 5 % 3], 'SKU', 'Product', 1, 'Monthly', 1.00, 'EUR', g, g,
+                  now() - make_interval(secs => 60000 - g)
+           FROM generate_series(1, 60000) g""",
+        [t.reseller_id for t in tenants],
+        [t.account_id for t in tenants],
+        [t.customer_id for t in tenants],
+        products,
+    )
+    await conn.execute("ANALYZE subscriptions")
+    sql = db.load_queries(db.sql_dir() / "queries")[query]
+    values = {"product": products[1], "account": tenant.customer_id, None: None}
+    middle = await conn.fetchval("SELECT created_at FROM subscriptions WHERE id = 30000")
+    args = [tenant.reseller_id, None, middle, 30000, 51, *(values[name] for name in extra)]
+    custom = await conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args)
+    literals = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
+    async with conn.transaction():
+        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
+        await conn.execute(f"PREPARE page AS {sql}")
+        generic = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE page({literals})")
+        await conn.execute("DEALLOCATE page")
+    assert "$4" in str(generic) and "$4" not in str(custom)
+    # The account's statement is always planned for its values (Database.fetch_planned).
+    for plan in (custom,) if "account" in extra else (custom, generic):
+        text = str(plan)
+        assert any(name in text for name in index), text
+        nodes = _nodes(plan)
+        assert not {"Sort", "Seq Scan"} & {n["Node Type"] for n in nodes}, text
+        scans = [n for n in nodes if n.get("Index Name", "").startswith("subscriptions_")]
+        assert scans and "created_at" in scans[0].get("Index Cond", ""), text
+
+
+def _nodes(plan) -> list[dict]:
+    found = []
+
+    def walk(node):
+        if isinstance(node, dict):
+            if "Node Type" in node:
+                found.append(node)
+            for value in node.values():
+                walk(value)
+        elif isinstance(node, list):
+            for value in node:
+                walk(value)
+
+    walk(json.loads(plan) if isinstance(plan, str) else plan)
+    return found
