@@ -2,16 +2,20 @@
 // their characteristics, custom fields, and the timeline of its events.
 
 import { call, can, current, get } from "./api.js";
-import { byId, fill, h, show } from "./dom.js";
-import { PENDING_APPROVAL, actor, badgeClass, day, describeEvent, explain, moment, money, when } from "./format.js";
+import { byId, cell, fact, fill, h, show } from "./dom.js";
+import {
+  PENDING_APPROVAL, actionLabel, actor, badgeClass, day, describeEvent, explain, moment, money, when,
+} from "./format.js";
 
 const CONFIRMED = new Set(["Pending", "In Progress", "Completed", "Partially Completed", "Failed"]);
 const MAX_TIMELINE_PAGES = 5;
 const VALUE_EVENTS = new Set(["order.values_changed", "order.item_added", "order.item_removed"]);
 
 export class OrderView {
-  constructor({ onDecided }) {
+  /** accountHref(accountId): the link of an account's view (its approval setting and subscriptions). */
+  constructor({ onDecided, accountHref }) {
     this.onDecided = onDecided;
+    this.accountHref = accountHref;
     this.id = null;
     this.timer = null;
     this.generation = 0;
@@ -71,7 +75,7 @@ export class OrderView {
     const status = byId("order-status");
     status.textContent = order.status;
     status.className = badgeClass(order.status);
-    fill(byId("order-facts"), facts(order));
+    fill(byId("order-facts"), facts(order, this.accountHref(order.accountId)));
     this.#renderDecision(order);
     show(byId("progress-block"), Boolean(execution));
     if (execution) fill(byId("progress"), progress(execution));
@@ -153,15 +157,10 @@ async function timeline(base) {
   return events;
 }
 
-function fact(label, value, className = "") {
-  const shown = value === null || value === undefined || value === "" ? "—" : value;
-  return h("div", { class: "fact" }, h("dt", {}, label), h("dd", { class: className }, shown));
-}
-
-function facts(order) {
+function facts(order, accountHref) {
   const present = (value) => value !== null && value !== undefined && value !== "";
   return [
-    fact("Account", order.accountName),
+    fact("Account", h("a", { href: accountHref }, order.accountName)),
     fact("Order date", day(order.orderDate)),
     fact("Total", money(order.total, order.currency), "numeric-strong"),
     fact("Items", String(order.itemCount)),
@@ -199,7 +198,9 @@ function progress(execution) {
 }
 
 function itemsTable(items, characteristics, currency) {
-  const headers = [["Product", ""], ["Quantity", "numeric"], ["Price", "numeric"], ["Total", "numeric"], ["Status", ""]];
+  const headers = [
+    ["Product", ""], ["Action", ""], ["Quantity", "numeric"], ["Price", "numeric"], ["Total", "numeric"], ["Status", ""],
+  ];
   return h("div", { class: "table-scroll" }, h("table", { class: "items-table" },
     h("caption", { class: "visually-hidden" }, "Items of the order"),
     h("thead", {}, h("tr", {}, headers.map(([label, kind]) => h("th", { scope: "col", class: kind }, label)))),
@@ -208,17 +209,13 @@ function itemsTable(items, characteristics, currency) {
         h("span", { class: "product" }, item.productName),
         h("span", { class: "sku" }, item.sku),
         characteristicList(characteristics[index])),
+      cell("Action", "cell-action", actionLabel(item.action),
+        item.subscriptionId ? h("span", { class: "sub" }, `Subscription #${item.subscriptionId}`) : null),
       cell("Quantity", "numeric", String(item.quantity)),
       cell("Price", "numeric cell-price", money(item.unitPrice, currency), h("span", { class: "sub" }, item.billingCycle)),
       cell("Total", "numeric", money(item.totalPrice, currency)),
       cell("Status", "cell-status",
-        item.status ? h("span", { class: badgeClass(item.status) }, item.status) : h("span", { class: "muted" }, "Not started"),
-        item.subscriptionId ? h("span", { class: "sub mono" }, item.subscriptionId) : null))))));
-}
-
-/** A cell of a table that phones show as a card: the label comes from data-label. */
-function cell(label, className, ...content) {
-  return h("td", { class: className, dataset: { label } }, h("span", { class: "value" }, content));
+        item.status ? h("span", { class: badgeClass(item.status) }, item.status) : h("span", { class: "muted" }, "Not started")))))));
 }
 
 function characteristicList(values) {
