@@ -33,13 +33,14 @@ claimed AS (
     FROM due
     WHERE e.item_id = due.item_id
     RETURNING e.item_id, e.order_id, e.operation_id, e.attempts, e.deadline_at, e.message,
-              e.deadline_at <= now() AS overdue, due.was
+              e.deadline_at <= now() AS overdue, due.was, e.subscription_id
 ),
 started AS (
+    -- subscriptionId: a change item's record names its subscription from checkout on.
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)
     SELECT o.reseller_id, o.id, o.account_id, 'item.status_changed', 'system',
            jsonb_build_object('itemId', c.item_id, 'from', 'Pending', 'to', 'In Progress',
-                              'message', NULL, 'subscriptionId', NULL)
+                              'message', NULL, 'subscriptionId', c.subscription_id)
     FROM claimed c JOIN orders o ON o.id = c.order_id
     WHERE c.was = 'Pending'
     ORDER BY c.item_id
