@@ -4,6 +4,7 @@
 import { get } from "./api.js";
 import { byId, cell, fact, fill, h, show } from "./dom.js";
 import { badgeClass, day, explain, money } from "./format.js";
+import { LiveView } from "./view.js";
 
 const PAGE_SIZE = 50;
 
@@ -15,13 +16,11 @@ export function approvalText(account, resellerRequires) {
   return `As the reseller's setting says${follows}`;
 }
 
-export class AccountView {
+export class AccountView extends LiveView {
   constructor() {
-    this.id = null;
+    super({ message: "account-message", what: "the account" });
     this.next = null;
     this.rows = [];
-    this.timer = null;
-    this.generation = 0;
     byId("subscriptions-more").addEventListener("click", () => this.#more());
   }
 
@@ -36,43 +35,23 @@ export class AccountView {
     await this.refresh();
   }
 
-  close() {
-    this.id = null;
-    clearTimeout(this.timer);
-    this.timer = null;
+  load(id) {
+    return Promise.all([
+      get(`/api/accounts/${id}`),
+      get("/api/settings").catch(() => ({ approvalRequired: null })),
+      get(`/api/subscriptions?${new URLSearchParams({ accountId: String(id), pageSize: String(PAGE_SIZE) })}`),
+    ]);
   }
 
-  /** Read the account again soon (a subscription of it changed): at most once per `delay`. */
-  soon(delay = 300) {
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.refresh();
-    }, delay);
-  }
-
-  async refresh() {
-    const id = this.id;
-    if (id === null) return;
-    const generation = ++this.generation;
-    try {
-      const [account, settings, page] = await Promise.all([
-        get(`/api/accounts/${id}`),
-        get("/api/settings").catch(() => ({ approvalRequired: null })),
-        get(`/api/subscriptions?${new URLSearchParams({ accountId: String(id), pageSize: String(PAGE_SIZE) })}`),
-      ]);
-      if (generation !== this.generation || id !== this.id) return; // superseded
-      this.account = account;
-      this.rows = page.items;
-      this.next = page.nextCursor;
-      this.#render(account, settings.approvalRequired);
-      show(byId("account-message"), false);
-    } catch (error) {
-      if (generation !== this.generation) return;
-      const message = byId("account-message");
-      message.textContent = explain(error, "Loading the account");
-      show(message);
-    }
+  render([account, settings, page]) {
+    this.account = account;
+    this.rows = page.items;
+    this.next = page.nextCursor;
+    byId("account-title").textContent = account.name;
+    fill(byId("account-facts"),
+      fact("Type", account.type === "Reseller" ? "Your own account" : "Customer"),
+      fact("Approval", approvalText(account, settings.approvalRequired), "wide"));
+    this.#renderSubscriptions();
   }
 
   async #more() {
@@ -90,14 +69,6 @@ export class AccountView {
       message.textContent = explain(error, "Loading more subscriptions");
       show(message);
     }
-  }
-
-  #render(account, resellerRequires) {
-    byId("account-title").textContent = account.name;
-    fill(byId("account-facts"),
-      fact("Type", account.type === "Reseller" ? "Your own account" : "Customer"),
-      fact("Approval", approvalText(account, resellerRequires), "wide"));
-    this.#renderSubscriptions();
   }
 
   #renderSubscriptions() {

@@ -6,19 +6,18 @@ import { byId, cell, fact, fill, h, show } from "./dom.js";
 import {
   PENDING_APPROVAL, actionLabel, actor, badgeClass, day, describeEvent, explain, moment, money, when,
 } from "./format.js";
+import { LiveView } from "./view.js";
 
 const CONFIRMED = new Set(["Pending", "In Progress", "Completed", "Partially Completed", "Failed"]);
 const MAX_TIMELINE_PAGES = 5;
 const VALUE_EVENTS = new Set(["order.values_changed", "order.item_added", "order.item_removed"]);
 
-export class OrderView {
+export class OrderView extends LiveView {
   /** accountHref(accountId): the link of an account's view (its approval setting and subscriptions). */
   constructor({ onDecided, accountHref }) {
+    super({ message: "order-message", what: "the order" });
     this.onDecided = onDecided;
     this.accountHref = accountHref;
-    this.id = null;
-    this.timer = null;
-    this.generation = 0;
     this.cooldown = null;
     byId("approve").addEventListener("click", () => this.#decide("approve"));
     byId("cancel").addEventListener("click", () => this.#decide("cancel"));
@@ -36,38 +35,20 @@ export class OrderView {
     await this.refresh();
   }
 
-  close() {
-    this.id = null;
-    clearTimeout(this.timer);
-    this.timer = null;
-  }
-
   /** Read the order again soon: at most once per `delay` however many events arrive. */
   soon(event, delay = 300) {
     if (event && VALUE_EVENTS.has(event.type)) this.values = null;
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.refresh();
-    }, delay);
+    super.soon(delay);
   }
 
-  async refresh() {
-    const id = this.id;
-    if (id === null) return;
-    const generation = ++this.generation;
-    try {
-      const loaded = await load(id, this.values);
-      if (generation !== this.generation || id !== this.id) return; // superseded
-      this.values = { values: loaded.values, characteristics: loaded.characteristics, itemIds: loaded.items.map((i) => i.id) };
-      this.#render(loaded);
-      show(byId("order-message"), false);
-    } catch (error) {
-      if (generation !== this.generation) return;
-      const message = byId("order-message");
-      message.textContent = explain(error, "Loading the order");
-      show(message);
-    }
+  load(id) {
+    return load(id, this.values);
+  }
+
+  render(loaded) {
+    const { items } = loaded;
+    this.values = { values: loaded.values, characteristics: loaded.characteristics, itemIds: items.map((i) => i.id) };
+    this.#render(loaded);
   }
 
   #render({ order, items, characteristics, values, events, execution }) {

@@ -100,7 +100,7 @@ async def test_orders_waiting_keep_waiting_when_the_account_turns_approval_off(a
     await api.call(approver, "PUT", path, {"approvalRequired": True})
     order = await api.draft(tenant, tenant.customer_id)
     await api.item(tenant, order["id"], product)
-    status, waiting = await api.call(tenant, "POST", f"/api/orders/{order['id']}/checkout")
+    _, waiting = await api.call(tenant, "POST", f"/api/orders/{order['id']}/checkout")
     assert waiting["status"] == "Reseller Pending Approval"
     await api.call(approver, "PUT", path, {"approvalRequired": False})
     assert (await api.call(tenant, "GET", f"/api/orders/{order['id']}"))[1]["status"] == "Reseller Pending Approval"

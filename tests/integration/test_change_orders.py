@@ -149,10 +149,8 @@ async def test_every_rule_of_a_change_item_answers_422_naming_its_field(api):
         assert (status, problem["code"]) == (422, "validation_error"), (body, problem)
         assert (field, code) in {(e["field"], e["code"]) for e in problem["errors"]}, (body, problem)
     # A foreign subscription answers exactly like an unknown one.
-    answers = [await api.call(tenant, "POST", path, cases[n][0]) for n in (0, 1)]
-    assert [{k: v for k, v in a[1].items() if k != "requestId"} for a in answers][0]["errors"] == (
-        [{k: v for k, v in a[1].items() if k != "requestId"} for a in answers][1]["errors"]
-    )
+    unknown, foreign = [(await api.call(tenant, "POST", path, cases[n][0]))[1] for n in (0, 1)]
+    assert (unknown["detail"], unknown["errors"]) == (foreign["detail"], foreign["errors"])
     # The product and cycle it has are accepted; then it may not appear twice in one order.
     body = {"subscriptionId": sid, "action": "changeQuantity", "quantity": 4, "productId": product["id"],
             "billingCycle": "Monthly"}
@@ -179,7 +177,7 @@ async def test_concurrent_adds_naming_one_subscription_add_it_once(api):
     ))
     assert sorted(status for status, _ in results) == [201] + [422] * 5
     assert {body["errors"][0]["code"] for status, body in results if status == 422} == {"duplicate_subscription"}
-    status, order = await api.call(tenant, "GET", f"/api/orders/{draft['id']}")
+    _, order = await api.call(tenant, "GET", f"/api/orders/{draft['id']}")
     assert order["itemCount"] == 1
 
 
@@ -309,7 +307,7 @@ async def test_a_change_the_connector_fails_leaves_the_subscription_as_it_was(ap
     await checked_out(api, tenant, order["id"])
     assert (await executed(api, tenant, order["id"]))["status"] == "Failed"
     assert await subscription(api, tenant, target["id"]) == target
-    status, shown = await api.call(tenant, "GET", f"/api/orders/{order['id']}/items/{item['id']}")
+    _, shown = await api.call(tenant, "GET", f"/api/orders/{order['id']}/items/{item['id']}")
     assert (shown["status"], shown["subscriptionId"]) == ("Failed", str(target["id"]))
     assert await _events(api, tenant, "type=subscription.changed") == []
     # The connector was asked for the change by its own id of the subscription.

@@ -82,7 +82,7 @@ async def test_every_change_of_an_order_leaves_its_event_with_who_made_it(api):
         "subscriptionId": None,
     }
     assert data[12] == {"from": "Pending", "to": "In Progress"}
-    status, item = await api.call(clerk, "GET", f"/api/orders/{o}/items/{kept['id']}")
+    _, item = await api.call(clerk, "GET", f"/api/orders/{o}/items/{kept['id']}")
     assert data[13] == {
         "itemId": kept["id"],
         "from": "In Progress",

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import datetime
-import json
 
 import pytest
 
 from service.schemas import orders, subscriptions
+from tests.plans import custom_and_generic, plan_nodes
 from tests.subscription_support import bought, checked_out, executed
 
 
@@ -83,10 +83,10 @@ async def test_a_failed_purchase_makes_no_subscription(api, simulator):
     item = await api.item(tenant, order["id"], remote)
     await checked_out(api, tenant, order["id"])
     assert (await executed(api, tenant, order["id"]))["status"] == "Failed"
-    status, shown = await api.call(tenant, "GET", f"/api/orders/{order['id']}/items/{item['id']}")
+    _, shown = await api.call(tenant, "GET", f"/api/orders/{order['id']}/items/{item['id']}")
     assert (shown["status"], shown["subscriptionId"]) == ("Failed", None)
     assert (await api.call(tenant, "GET", "/api/subscriptions"))[1]["items"] == []
-    status, feed = await api.call(tenant, "GET", "/api/events?type=subscription.created")
+    _, feed = await api.call(tenant, "GET", "/api/events?type=subscription.created")
     assert feed["items"] == []
 
 
@@ -195,36 +195,14 @@ async def test_a_deep_page_walks_an_index_without_sorting(api, conn, query, extr
     values = {"product": products[1], "account": tenant.customer_id, None: None}
     middle = await conn.fetchval("SELECT created_at FROM subscriptions WHERE id = 30000")
     args = [tenant.reseller_id, None, middle, 30000, 51, *(values[name] for name in extra)]
-    custom = await conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args)
-    literals = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
-    async with conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        await conn.execute(f"PREPARE page AS {sql}")
-        generic = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE page({literals})")
-        await conn.execute("DEALLOCATE page")
+    custom, generic = await custom_and_generic(conn, sql, args)
     assert "$4" in str(generic) and "$4" not in str(custom)
     # The account's statement is always planned for its values (Database.fetch_planned).
     for plan in (custom,) if "account" in extra else (custom, generic):
         text = str(plan)
         assert any(name in text for name in index), text
-        nodes = _nodes(plan)
+        nodes = plan_nodes(plan)
         assert not {"Sort", "Seq Scan"} & {n["Node Type"] for n in nodes}, text
         scans = [n for n in nodes if n.get("Index Name", "").startswith("subscriptions_")]
         assert scans and "created_at" in scans[0].get("Index Cond", ""), text
 
-
-def _nodes(plan) -> list[dict]:
-    found = []
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "Node Type" in node:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(json.loads(plan) if isinstance(plan, str) else plan)
-    return found
