@@ -56,10 +56,13 @@ async def token(session: aiohttp.ClientSession, url: str, client_id: str, secret
 
 
 async def deep_list_path(
-    session: aiohttp.ClientSession, url: str, *, token: str, skip: int, max_pages: int = 400
+    session: aiohttp.ClientSession, url: str, *, token: str, skip: int, max_pages: int = 400,
+    list_path: str = "/api/orders?stage=All",
 ) -> tuple[str, int]:
-    """The list path of a page `skip` orders deep, reached by following nextCursor; and the depth."""
+    """The path of a page of `list_path` (a keyset list: orders, subscriptions) `skip` rows
+    deep, reached by following nextCursor; and the depth."""
     headers = {"Authorization": f"Bearer {token}"}
+    joiner = "&" if "?" in list_path else "?"
     cursor = None
     seen = 0
     for _ in range(max_pages):
@@ -67,15 +70,15 @@ async def deep_list_path(
         page_size = min(200, skip - seen)
         if page_size <= 0:
             break
-        query = f"stage=All&pageSize={page_size}" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
-        async with session.get(f"{url}/api/orders?{query}", headers=headers) as response:
-            body = await _json(response, "GET /api/orders")
+        query = f"pageSize={page_size}" + (f"&cursor={quote(cursor, safe='')}" if cursor else "")
+        async with session.get(f"{url}{list_path}{joiner}{query}", headers=headers) as response:
+            body = await _json(response, f"GET {list_path}")
         seen += len(body["items"])
         if not body.get("nextCursor"):
             cursor = None
             break
         cursor = body["nextCursor"]
-    path = "/api/orders?stage=All&pageSize=50"
+    path = f"{list_path}{joiner}pageSize=50"
     if cursor:
         path += f"&cursor={quote(cursor, safe='')}"
     return path, seen

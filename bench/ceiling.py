@@ -1,6 +1,7 @@
 """The ceiling: the same requests answered by one query each, with no framework around it.
-GET order and the list page run the service's own statements (order_get, orders_page) and
-answer the same fields, so the ratio measures what the service adds around the same SQL.
+GET order and the list pages run the service's own statements (order_get, orders_page,
+subscriptions_page) and answer the same fields, so the ratio measures what the service adds
+around the same SQL.
 
 No middleware, no schemas, no token verification (the bearer token is the
 reseller id), no logging. What the service spends above this server is the
@@ -96,6 +97,34 @@ async def list_orders(request: web.Request) -> web.Response:
     return _json({"items": [_order(r) for r in rows], "nextCursor": following})
 
 
+def _subscription(row) -> dict:
+    return {
+        "id": row["id"], "accountId": row["account_id"], "accountName": row["account_name"],
+        "productId": row["product_id"], "sku": row["sku"], "productName": row["product_name"],
+        "quantity": row["quantity"], "billingCycle": row["billing_cycle"], "unitPrice": row["unit_price"],
+        "currency": row["currency"], "status": row["status"], "externalId": row["external_id"],
+        "orderId": row["order_id"], "itemId": row["item_id"], "createdAt": row["created_at"],
+        "updatedAt": row["updated_at"], "cancelledAt": row["cancelled_at"],
+    }
+
+
+async def list_subscriptions(request: web.Request) -> web.Response:
+    reseller = _reseller(request)
+    size = int(request.query.get("pageSize", "50"))
+    cursor = request.query.get("cursor")
+    after = (None, None)
+    if cursor:
+        created, _, last = cursor.partition("_")
+        after = (dt.datetime.fromisoformat(created), int(last))
+    rows = await request.app[POOL].fetch(
+        request.app[SERVICE_QUERIES]["subscriptions_page"], reseller, None, *after, size
+    )
+    following = None
+    if len(rows) == size:
+        following = f"{rows[-1]['created_at'].isoformat()}_{rows[-1]['id']}"
+    return _json({"items": [_subscription(r) for r in rows], "nextCursor": following})
+
+
 async def execution_status(request: web.Request) -> web.Response:
     row = await request.app[POOL].fetchrow(
         request.app[QUERIES]["ceiling_execution_status"], int(request.match_info["id"]),
@@ -170,6 +199,7 @@ def create_app(dsn: str, *, pool_size: int) -> web.Application:
     app.router.add_post("/api/orders/{id}/items", add_item)
     app.router.add_post("/api/orders/{id}/checkout", checkout)
     app.router.add_get("/api/orders/{id}/execute/status", execution_status)
+    app.router.add_get("/api/subscriptions", list_subscriptions)
     return app
 
 

@@ -52,6 +52,15 @@ ITEM_COLUMNS = (
 EVENT_COLUMNS = (
     "reseller_id", "order_id", "account_id", "type", "actor_type", "actor_client_id", "data", "occurred_at",
 )
+SUBSCRIPTION_COLUMNS = (
+    "id", "reseller_id", "account_id", "product_id", "sku", "product_name", "quantity", "billing_cycle",
+    "unit_price", "currency", "status", "external_id", "order_id", "item_id", "created_at", "updated_at",
+    "cancelled_at",
+)
+# The purchase items loaded subscriptions name are not loaded (reads never join them): their
+# ids are taken far above any item's, so item_id stays unique beside the service's own.
+SUBSCRIPTION_ITEM_BASE = 10**12
+CANCELLED_SHARE = 0.08
 EXECUTION_COLUMNS = (
     "item_id", "order_id", "reseller_id", "status", "message", "subscription_id", "operation_id", "attempts",
     "next_attempt_at", "deadline_at", "started_at", "completed_at", "created_at", "updated_at",
@@ -196,6 +205,36 @@ async def load_orders(
     await conn.execute(queries["loader_reset_identities"])
     stats.seconds = time.perf_counter() - started
     return stats
+
+
+async def load_subscriptions(conn: asyncpg.Connection, tenants: Tenants, count: int, *, seed: int = 8) -> float:
+    """COPY `count` subscriptions over the tenants as their orders are (the large tenant a
+    tenth), created over two years, some cancelled; then VACUUM ANALYZE them. Seconds taken."""
+    queries = bench_queries()
+    first = await conn.fetchval(queries["loader_reserve_subscriptions"], count) + 1
+    rng = random.Random(seed)
+    await _fast_session(conn)
+    now = dt.datetime.now(UTC)
+    started = time.perf_counter()
+    for start in range(first, first + count, CHUNK):
+        n = min(CHUNK, first + count - start)
+        reseller_ids = rng.choices(list(tenants.accounts), cum_weights=tenants.weights, k=n)
+        rows = []
+        for sid, rid in zip(range(start, start + n), reseller_ids, strict=True):
+            accounts = tenants.accounts[rid]
+            product = tenants.products[rng.randrange(len(tenants.products))]
+            cycle = CYCLES[rng.randrange(2)]
+            created = now - dt.timedelta(seconds=rng.randrange(730 * 86_400))
+            ended = created + dt.timedelta(days=rng.randint(1, 90)) if rng.random() < CANCELLED_SHARE else None
+            rows.append((
+                sid, rid, accounts[rng.randrange(len(accounts))], product.id, product.sku, product.name,
+                rng.randint(1, 50), cycle, product.prices[cycle], "USD",
+                "Cancelled" if ended else "Active", f"ext-{sid}", SUBSCRIPTION_ITEM_BASE + sid,
+                SUBSCRIPTION_ITEM_BASE + sid, created, ended or created, ended,
+            ))
+        await conn.copy_records_to_table("subscriptions", records=rows, columns=SUBSCRIPTION_COLUMNS)
+    await conn.execute("VACUUM (ANALYZE) subscriptions")
+    return time.perf_counter() - started
 
 
 async def finish(conn: asyncpg.Connection, queries: Mapping[str, str]) -> float:

@@ -50,7 +50,8 @@ def profile_scenarios(dsn: str, admin_token: str, target: Target | None, fixture
         server = start_service(dsn, admin_token=admin_token, profile_to=out)
         try:
             profiled = Target(server=server, read_token=target.read_token,
-                              write_token=target.write_token, list_path=target.list_path)
+                              write_token=target.write_token, list_path=target.list_path,
+                              subscriptions_path=target.subscriptions_path)
             result = wrk.run(connections=connections, seconds=seconds,
                              **SCENARIOS[key].build(profiled, fixtures))
         finally:

@@ -83,6 +83,21 @@ async def _deep_paths(session, targets: list[Target], tenant_orders: int) -> int
     return depth
 
 
+async def _subscriptions(session, conn, tenants, queries, targets: list[Target], count: int, data: dict) -> None:
+    """Load the subscriptions, then point each target's subscriptions page half way down the large tenant's."""
+    seconds = await loader.load_subscriptions(conn, tenants, count)
+    tenant_subscriptions = await conn.fetchval(queries["bench_subscriptions_count"], loader.LARGE_TENANT)
+    logger.info("loaded %d subscriptions in %.1fs", count, seconds)
+    depth = 0
+    for target in targets:
+        target.subscriptions_path, depth = await api.deep_list_path(
+            session, target.server.url, token=target.read_token, skip=tenant_subscriptions // 2,
+            list_path="/api/subscriptions",
+        )
+    data["subscriptions"] = {"loaded": count, "seconds": round(seconds, 2),
+                             "tenant_subscriptions": tenant_subscriptions, "list_depth": depth}
+
+
 async def run(server_dsn: str, options: Options) -> dict:
     mode = options.mode
     queries = database.bench_queries()
@@ -140,6 +155,9 @@ async def run(server_dsn: str, options: Options) -> dict:
             results["data"]["orders"] = loaded
             results["data"]["tenant_orders"] = tenant_orders
             results["data"]["list_depth"] = depth
+            if "subscriptions_page" in options.scenarios:
+                await _subscriptions(session, conn, tenants, queries, with_auth, mode.subscriptions,
+                                     results["data"])
             for key in (k for k in options.scenarios if k in SCENARIOS):
                 targets = [ceiling_target, service_target] if key == "ready" else with_auth
                 if key in ("ops_overhead", "ops_overhead_list"):

@@ -29,6 +29,7 @@ class Target:
     read_token: str  # the large tenant's
     write_token: str  # the writer tenant's
     list_path: str = "/api/orders?stage=All&pageSize=50"
+    subscriptions_path: str = "/api/subscriptions?pageSize=50"
     stream_tokens: list[str] = dataclasses.field(default_factory=list)  # the service's only
 
 
@@ -66,6 +67,12 @@ def _list(target: Target, fixtures: Fixtures) -> dict:
             "headers": {"Authorization": f"Bearer {target.read_token}"}}
 
 
+def _subscriptions(target: Target, fixtures: Fixtures) -> dict:
+    script = wrk.build_script(f"subscriptions-{target.server.name}", None, {})
+    return {"url": target.server.url + target.subscriptions_path, "script": script,
+            "headers": {"Authorization": f"Bearer {target.read_token}"}}
+
+
 def _write(*, keyed: bool) -> Callable[[Target, Fixtures], dict]:
     """The write flow; keyed: a new Idempotency-Key on every POST (the ceiling ignores it)."""
     def build(target: Target, fixtures: Fixtures) -> dict:
@@ -91,6 +98,8 @@ SCENARIOS = {
         Scenario(key="get_order_streams", title=f"GET /api/orders/{{id}}, {STREAMS} event streams open",
                  build=_get("get_order_streams", "/api/orders/%d"), streams=STREAMS),
         Scenario(key="list_page", title="GET /api/orders?stage=All&pageSize=50 (deep cursor)", build=_list),
+        Scenario(key="subscriptions_page", title="GET /api/subscriptions?pageSize=50 (deep cursor)",
+                 build=_subscriptions),
         Scenario(key="exec_status", title="GET /api/orders/{id}/execute/status",
                  build=_get("exec_status", "/api/orders/%d/execute/status")),
         Scenario(key="write_flow", title="POST draft -> POST item -> POST checkout", build=_write(keyed=False)),

@@ -30,6 +30,7 @@ from service.routes import (
     oauth,
     orders,
     stream,
+    subscriptions,
     values,
     webhooks,
 )
@@ -127,7 +128,19 @@ def create_app(settings: Settings, *, dsn: str) -> web.Application:
     app.cleanup_ctx.append(scheduler_ctx)
     app.on_cleanup.append(_flush_access_log)
     for module in (
-        health, oauth, keys, admin, catalog, orders, items, values, events, stream, reseller_settings, webhooks,
+        health,
+        oauth,
+        keys,
+        admin,
+        catalog,
+        orders,
+        items,
+        values,
+        events,
+        stream,
+        reseller_settings,
+        webhooks,
+        subscriptions,
         metrics,
     ):
         app.add_routes(module.routes)

@@ -3,7 +3,9 @@ products — one `instant`, one provisioned through the reference connector
 running inside the same process — so an order can go from Draft to Completed
 on a laptop with nothing else running. A second reseller requires approval
 and has two credentials, a clerk who checks out and an approver, to try the
-four-eyes flow. The first reseller's events go to a webhook receiver that also
+four-eyes flow. Every completed purchase becomes a subscription, which an
+order item naming it changes (a new quantity) or cancels; the reference
+connector carries out those actions too. The first reseller's events go to a webhook receiver that also
 runs in the process and prints each verified delivery; so that the service may
 deliver to that loopback address, --demo turns WEBHOOK_ALLOW_PRIVATE_URLS on."""
 
@@ -157,6 +159,9 @@ def banner(seeded: Seeded, *, port: int) -> str:
     lines += [
         "",
         f"products: {INSTANT_SKU} (instant), {CONNECTOR_SKU} (reference connector)",
+        "subscriptions: each completed purchase becomes one (GET /api/subscriptions); an order item",
+        '  {"subscriptionId": N, "action": "changeQuantity", "quantity": Q} or {"subscriptionId": N,',
+        '  "action": "cancel"} changes it when its order completes',
         f"the approver's console: {base}/console; the API's documentation: {base}/api/docs",
         "",
     ]

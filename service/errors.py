@@ -186,6 +186,12 @@ class OrderNotPendingApproval(Conflict):
     code = "order_not_pending_approval"
 
 
+class SubscriptionChangePending(Conflict):
+    """A subscription of this order has another change checked out and not final"""
+
+    code = "subscription_change_pending"
+
+
 class WebhookDisabled(Conflict):
     """The webhook is disabled"""
 

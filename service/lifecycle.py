@@ -1,6 +1,8 @@
 """The order lifecycle: every status, the stages that group them, and the moves
-between them. The one place these names live in Python; the SQL that moves an
-order declares each move with a `-- transition: A -> B` line, and
+between them; the subscriptions that completed purchases become, and the
+actions an item takes. The one place these names live in Python; the SQL that
+moves an order, an item or a subscription declares each move with a
+`-- transition: [item |subscription ]A -> B` line, and
 tests/unit/test_lifecycle.py checks that the SQL uses exactly these names and
 only these moves.
 
@@ -9,6 +11,11 @@ only these moves.
       │ checkout           │ approve           └──▶ Failed
       │ (approval on)      │
       └──▶ Reseller Pending Approval ──cancel──▶ Cancelled by Reseller
+
+A purchase item that completes creates a subscription (Active); a change item
+(changeQuantity, cancel) names one, and when it completes changes it:
+
+    Active ──cancel item completes──▶ Cancelled
 
 A Draft whose expirationDate is before today (UTC) is expired: invisible to
 every endpoint at once, deleted by the expiry job later. In SQL that rule is
@@ -63,6 +70,25 @@ ITEM_TRANSITIONS = MappingProxyType(
     }
 )
 
+# What an order item does. Without a subscription it buys (PURCHASE, the
+# default); naming one, it changes that subscription's quantity or cancels it.
+PURCHASE = "purchase"
+CHANGE_QUANTITY = "changeQuantity"
+CANCEL = "cancel"
+ITEM_ACTIONS = (PURCHASE, CHANGE_QUANTITY, CANCEL)
+CHANGE_ACTIONS = frozenset({CHANGE_QUANTITY, CANCEL})
+
+# A subscription's status. Not the order's "Cancelled by Reseller": that order never executed.
+ACTIVE = "Active"
+SUBSCRIPTION_CANCELLED = "Cancelled"
+SUBSCRIPTION_STATUSES = (ACTIVE, SUBSCRIPTION_CANCELLED)
+SUBSCRIPTION_TRANSITIONS = MappingProxyType(
+    {
+        ACTIVE: frozenset({SUBSCRIPTION_CANCELLED}),
+        SUBSCRIPTION_CANCELLED: frozenset(),
+    }
+)
+
 EXECUTING = frozenset({PENDING, IN_PROGRESS})
 FINAL = frozenset({COMPLETED, PARTIALLY_COMPLETED, FAILED})
 # Stage Confirmed is every status but these; stage Draft is DRAFT alone.
@@ -92,4 +118,7 @@ EVENT_TYPES = (
     "order.status_changed",
     "item.status_changed",
     "order.expired",
+    "subscription.created",
+    "subscription.changed",
+    "subscription.cancelled",
 )

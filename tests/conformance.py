@@ -89,6 +89,11 @@ class ConformingClient:
         self.operations = Operations(document)
         self.seen: set[tuple[str, str, int]] = set()
 
+    @property
+    def server(self):
+        """The test server, for the app's jobs (tests.subscription_support runs the poll job)."""
+        return self.client.server
+
     async def request(self, method: str, path: str, **kwargs: Any) -> ClientResponse:
         response = await self.client.request(method, path, **kwargs)
         body = await response.read()  # kept by the response: callers can still .json()

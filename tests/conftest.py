@@ -116,6 +116,37 @@ async def dsn(fresh_database) -> str:
     return await fresh_database()
 
 
+V31 = 9  # the last migration of v3.1
+
+
+async def migrate_to(dsn: str, *, up_to: int | None = None) -> list[int]:
+    """Apply sql/migrations up to `up_to` (all when None) with the tests' SECRET_KEY;
+    the versions applied."""
+    sql = db.sql_dir()
+    migrations = [m for m in migrate.discover(sql / "migrations") if up_to is None or m.version <= up_to]
+    conn = await asyncpg.connect(dsn, **db.connect_kwargs())
+    try:
+        applied = await migrate.migrate(conn, migrations, db.load_queries(sql / "queries"), box=box())
+    finally:
+        await conn.close()
+    return [m.version for m in applied]
+
+
+@pytest.fixture
+async def v31_dsn(server_dsn):
+    """A database of its own migrated to 0009, as a v3.1 deployment left it (the upgrade tests)."""
+    name = f"v31_{uuid.uuid4().hex[:12]}"
+    conn = await asyncpg.connect(server_dsn)
+    await conn.execute(f"CREATE DATABASE {name}")
+    await conn.close()
+    dsn = with_database(server_dsn, name)
+    assert max(await migrate_to(dsn, up_to=V31)) == V31
+    yield dsn
+    conn = await asyncpg.connect(server_dsn)
+    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
+    await conn.close()
+
+
 @pytest.fixture
 def settings(dsn) -> Settings:
     return Settings(

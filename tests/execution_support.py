@@ -101,6 +101,16 @@ async def executions(conn: asyncpg.Connection, order: int) -> dict[int, asyncpg.
     return {row["item_id"]: row for row in rows}
 
 
+async def external_id(conn: asyncpg.Connection, row: asyncpg.Record) -> str | None:
+    """The connector's id of the subscription an execution record names (ours, as text)."""
+    assert row["subscription_id"] is not None, dict(row)
+    return await conn.fetchval(
+        "SELECT external_id FROM subscriptions WHERE id = $1::text::bigint AND item_id = $2",
+        row["subscription_id"],
+        row["item_id"],
+    )
+
+
 async def run_until_final(pollers, conn, order: int, *, within: float = 15.0) -> asyncpg.Record:
     """Tick every poller together until the order is final; fail after `within` seconds."""
     pollers = pollers if isinstance(pollers, list) else [pollers]

@@ -1,5 +1,5 @@
-"""Hold an order's row lock from the test, so a request blocks inside its own
-transaction at a known point, and wait until it does."""
+"""Hold an order's (or a subscription's) row lock from the test, so a request
+blocks inside its own transaction at a known point, and wait until it does."""
 
 from __future__ import annotations
 
@@ -12,18 +12,27 @@ import asyncpg
 
 from service import db
 
+_LOCK = {
+    "orders": "SELECT id FROM orders WHERE id = $1 FOR UPDATE",
+    "subscriptions": "SELECT id FROM subscriptions WHERE id = $1 FOR UPDATE",
+}
+
 
 @contextlib.asynccontextmanager
-async def order_held(dsn: str, order_id: int) -> AsyncIterator[asyncpg.Connection]:
-    """The order's row locked FOR UPDATE on a connection of the test's own,
-    until the block ends (then rolled back: nothing of it stays)."""
+async def row_held(dsn: str, table: str, row_id: int) -> AsyncIterator[asyncpg.Connection]:
+    """The row locked FOR UPDATE on a connection of the test's own, until the
+    block ends (then rolled back: nothing of it stays)."""
     holder = await asyncpg.connect(dsn, **db.connect_kwargs())
     try:
         async with holder.transaction():
-            await holder.execute("SELECT id FROM orders WHERE id = $1 FOR UPDATE", order_id)
+            await holder.execute(_LOCK[table], row_id)
             yield holder
     finally:
         await holder.close()
+
+
+def order_held(dsn: str, order_id: int) -> contextlib.AbstractAsyncContextManager[asyncpg.Connection]:
+    return row_held(dsn, "orders", order_id)
 
 
 async def waiting_for_locks(conn: asyncpg.Connection, count: int, *, within: float = 10.0) -> list[int]:

@@ -95,6 +95,22 @@ SELECT setval(pg_get_serial_sequence('orders', 'id'), greatest(o.base + $1::bigi
        setval(pg_get_serial_sequence('order_items', 'id'), greatest(i.base + $2::bigint, 1)) - $2::bigint AS items
 FROM o, i;
 
+-- name: loader_reserve_subscriptions
+-- $1 subscriptions about to be COPYed with explicit ids: the identity is moved
+-- past the block first (with a margin, when the service has created some), so
+-- a purchase completing meanwhile takes an id after it. Returns the id before.
+WITH s AS (
+    SELECT greatest((SELECT coalesce(max(id), 0) FROM subscriptions),
+                    coalesce(pg_sequence_last_value(pg_get_serial_sequence('subscriptions', 'id')::regclass), 0))
+           + CASE WHEN pg_sequence_last_value(pg_get_serial_sequence('subscriptions', 'id')::regclass) IS NULL
+                  THEN 0 ELSE 1000 END AS base
+)
+SELECT setval(pg_get_serial_sequence('subscriptions', 'id'), greatest(s.base + $1::bigint, 1)) - $1::bigint
+FROM s;
+
+-- name: bench_subscriptions_count
+SELECT count(*) FROM subscriptions WHERE reseller_id = $1::bigint;
+
 -- name: loader_reset_identities
 -- COPY writes explicit ids; move the identities past them so the API's own
 -- inserts do not collide. Never backwards: an insert still in flight may hold

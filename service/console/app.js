@@ -1,6 +1,7 @@
 // The approver's console: sign in, browse orders, decide the approval queue,
 // and watch execution live. Only the public API; see docs/console-and-live-events.md.
 
+import { AccountView } from "./account.js";
 import * as api from "./api.js";
 import { byId, fill, show } from "./dom.js";
 import { explain } from "./format.js";
@@ -9,7 +10,11 @@ import { OrderView } from "./order.js";
 import { LiveEvents } from "./stream.js";
 
 const list = new OrderList({ href: (id) => `#${list.view}/order/${id}` });
-const orderView = new OrderView({ onDecided: () => { list.soon(0); countSoon(0); } });
+const orderView = new OrderView({
+  onDecided: () => { list.soon(0); countSoon(0); },
+  accountHref: (id) => `#${list.view}/account/${id}`,
+});
+const accountView = new AccountView();
 const live = new LiveEvents({
   onEvent,
   onState,
@@ -68,6 +73,7 @@ async function enter() {
 function leave(reason) {
   live.stop();
   orderView.close();
+  accountView.close();
   fill(byId("order-rows"));
   list.loaded = false;
   show(byId("workspace"), false);
@@ -77,32 +83,40 @@ function leave(reason) {
   byId("client-id").focus();
 }
 
-/** #<view>[/order/<id>]: which tab, and which order is open. */
+/** #<view>[/order/<id> | /account/<id>]: which tab, and which order or account is open. */
 function parseHash() {
   const [view, kind, id] = location.hash.replace(/^#/, "").split("/");
+  const valid = /^\d{1,18}$/.test(id || "");
   return {
     view: VIEW_NAMES.includes(view) ? view : list.view,
-    orderId: kind === "order" && /^\d{1,18}$/.test(id || "") ? Number(id) : null,
+    orderId: kind === "order" && valid ? Number(id) : null,
+    accountId: kind === "account" && valid ? Number(id) : null,
   };
 }
 
 async function route() {
   if (!api.current()) return;
-  const { view, orderId } = parseHash();
+  const { view, orderId, accountId } = parseHash();
   const opening = orderId !== null && orderId !== orderView.id;
-  document.body.classList.toggle("has-order", orderId !== null);
+  const openingAccount = accountId !== null && accountId !== accountView.id;
+  document.body.classList.toggle("has-order", orderId !== null || accountId !== null);
   show(byId("order-view"), orderId !== null);
-  show(byId("order-placeholder"), orderId === null);
+  show(byId("account-view"), accountId !== null);
+  show(byId("order-placeholder"), orderId === null && accountId === null);
   list.select(orderId);
   const loads = [view !== list.view || !list.loaded ? list.showView(view) : null];
   if (orderId === null) orderView.close();
   else loads.push(orderView.open(orderId));
+  if (accountId === null) accountView.close();
+  else loads.push(accountView.open(accountId));
   await Promise.all(loads);
   if (opening) byId("order-title").focus({ preventScroll: window.innerWidth > 900 });
+  if (openingAccount) byId("account-title").focus({ preventScroll: window.innerWidth > 900 });
 }
 
 function onEvent(event) {
   if (event.orderId === orderView.id) orderView.soon(event);
+  if (event.accountId === accountView.id && event.type.startsWith("subscription.")) accountView.soon();
   list.soon();
   countSoon();
 }
@@ -130,11 +144,16 @@ function countSoon(delay = 500) {
 function wire() {
   byId("sign-in-form").addEventListener("submit", signIn);
   byId("sign-out").addEventListener("click", () => api.signOut(null));
-  byId("refresh").addEventListener("click", () => { list.load(); orderView.refresh(); countSoon(0); });
+  byId("refresh").addEventListener("click", () => {
+    list.load(); orderView.refresh(); accountView.refresh(); countSoon(0);
+  });
   byId("back").addEventListener("click", () => { location.hash = `#${list.view}`; });
+  byId("account-back").addEventListener("click", () => { location.hash = `#${list.view}`; });
   for (const tab of document.querySelectorAll('[role="tab"]')) {
     tab.addEventListener("click", () => {
-      location.hash = `#${tab.dataset.view}${orderView.id === null ? "" : `/order/${orderView.id}`}`;
+      const open = orderView.id !== null ? `/order/${orderView.id}`
+        : accountView.id !== null ? `/account/${accountView.id}` : "";
+      location.hash = `#${tab.dataset.view}${open}`;
     });
   }
   window.addEventListener("hashchange", route);

@@ -50,3 +50,14 @@ export function byId(id) {
 export function show(element, visible = true) {
   element.hidden = !visible;
 }
+
+/** A fact of a <dl class="facts">: a label and its value ("—" when there is none). */
+export function fact(label, value, className = "") {
+  const shown = value === null || value === undefined || value === "" ? "—" : value;
+  return h("div", { class: "fact" }, h("dt", {}, label), h("dd", { class: className }, shown));
+}
+
+/** A cell of a table that phones show as a card: the label comes from data-label. */
+export function cell(label, className, ...content) {
+  return h("td", { class: className, dataset: { label } }, h("span", { class: "value" }, content));
+}

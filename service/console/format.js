@@ -13,7 +13,17 @@ const BADGES = {
   Completed: "completed",
   "Partially Completed": "partial",
   Failed: "failed",
+  // A subscription's.
+  Active: "completed",
+  Cancelled: "cancelled",
 };
+
+const ACTIONS = { purchase: "Purchase", changeQuantity: "Change quantity", cancel: "Cancel subscription" };
+
+/** What an item does, in words; actions added later show as they are named. */
+export function actionLabel(action) {
+  return ACTIONS[action] || action || "Purchase";
+}
 
 /** The CSS class of a status badge; statuses added later get a neutral one. */
 export function badgeClass(status) {
@@ -77,6 +87,11 @@ export function describeEvent(event) {
       return [`Item ${data.itemId}: ${data.from} → ${data.to}`,
         [data.message, data.subscriptionId && `subscription ${data.subscriptionId}`].filter(Boolean).join(" · ")];
     case "order.expired": return ["Draft expired"];
+    case "subscription.created":
+      return [`Subscription #${data.subscriptionId} created`, `from item ${data.itemId}, quantity ${data.quantity}`];
+    case "subscription.changed":
+      return [`Subscription #${data.subscriptionId}: quantity ${(data.from || {}).quantity} → ${(data.to || {}).quantity}`];
+    case "subscription.cancelled": return [`Subscription #${data.subscriptionId} cancelled`];
     default: return [event.type];
   }
 }
@@ -108,6 +123,8 @@ export function explain(error, action = "That") {
       return `Too many requests for now.${wait || " Try again shortly."}`;
     case "not_found":
       return "This order does not exist, or is no longer visible to you.";
+    case "subscription_change_pending":
+      return `${problem.detail || "A subscription of this order has another change pending"}.`;
     case "validation_error":
       return `${action} was refused: ${(problem.errors || []).map((e) => `${e.field}: ${e.message}`).join("; ") || problem.detail}.`;
     case "invalid_client":

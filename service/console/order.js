@@ -2,19 +2,22 @@
 // their characteristics, custom fields, and the timeline of its events.
 
 import { call, can, current, get } from "./api.js";
-import { byId, fill, h, show } from "./dom.js";
-import { PENDING_APPROVAL, actor, badgeClass, day, describeEvent, explain, moment, money, when } from "./format.js";
+import { byId, cell, fact, fill, h, show } from "./dom.js";
+import {
+  PENDING_APPROVAL, actionLabel, actor, badgeClass, day, describeEvent, explain, moment, money, when,
+} from "./format.js";
+import { LiveView } from "./view.js";
 
 const CONFIRMED = new Set(["Pending", "In Progress", "Completed", "Partially Completed", "Failed"]);
 const MAX_TIMELINE_PAGES = 5;
 const VALUE_EVENTS = new Set(["order.values_changed", "order.item_added", "order.item_removed"]);
 
-export class OrderView {
-  constructor({ onDecided }) {
+export class OrderView extends LiveView {
+  /** accountHref(accountId): the link of an account's view (its approval setting and subscriptions). */
+  constructor({ onDecided, accountHref }) {
+    super({ message: "order-message", what: "the order" });
     this.onDecided = onDecided;
-    this.id = null;
-    this.timer = null;
-    this.generation = 0;
+    this.accountHref = accountHref;
     this.cooldown = null;
     byId("approve").addEventListener("click", () => this.#decide("approve"));
     byId("cancel").addEventListener("click", () => this.#decide("cancel"));
@@ -32,38 +35,20 @@ export class OrderView {
     await this.refresh();
   }
 
-  close() {
-    this.id = null;
-    clearTimeout(this.timer);
-    this.timer = null;
-  }
-
   /** Read the order again soon: at most once per `delay` however many events arrive. */
   soon(event, delay = 300) {
     if (event && VALUE_EVENTS.has(event.type)) this.values = null;
-    if (this.timer) return;
-    this.timer = setTimeout(() => {
-      this.timer = null;
-      this.refresh();
-    }, delay);
+    super.soon(delay);
   }
 
-  async refresh() {
-    const id = this.id;
-    if (id === null) return;
-    const generation = ++this.generation;
-    try {
-      const loaded = await load(id, this.values);
-      if (generation !== this.generation || id !== this.id) return; // superseded
-      this.values = { values: loaded.values, characteristics: loaded.characteristics, itemIds: loaded.items.map((i) => i.id) };
-      this.#render(loaded);
-      show(byId("order-message"), false);
-    } catch (error) {
-      if (generation !== this.generation) return;
-      const message = byId("order-message");
-      message.textContent = explain(error, "Loading the order");
-      show(message);
-    }
+  load(id) {
+    return load(id, this.values);
+  }
+
+  render(loaded) {
+    const { items } = loaded;
+    this.values = { values: loaded.values, characteristics: loaded.characteristics, itemIds: items.map((i) => i.id) };
+    this.#render(loaded);
   }
 
   #render({ order, items, characteristics, values, events, execution }) {
@@ -71,7 +56,7 @@ export class OrderView {
     const status = byId("order-status");
     status.textContent = order.status;
     status.className = badgeClass(order.status);
-    fill(byId("order-facts"), facts(order));
+    fill(byId("order-facts"), facts(order, this.accountHref(order.accountId)));
     this.#renderDecision(order);
     show(byId("progress-block"), Boolean(execution));
     if (execution) fill(byId("progress"), progress(execution));
@@ -153,15 +138,10 @@ async function timeline(base) {
   return events;
 }
 
-function fact(label, value, className = "") {
-  const shown = value === null || value === undefined || value === "" ? "—" : value;
-  return h("div", { class: "fact" }, h("dt", {}, label), h("dd", { class: className }, shown));
-}
-
-function facts(order) {
+function facts(order, accountHref) {
   const present = (value) => value !== null && value !== undefined && value !== "";
   return [
-    fact("Account", order.accountName),
+    fact("Account", h("a", { href: accountHref }, order.accountName)),
     fact("Order date", day(order.orderDate)),
     fact("Total", money(order.total, order.currency), "numeric-strong"),
     fact("Items", String(order.itemCount)),
@@ -199,7 +179,9 @@ function progress(execution) {
 }
 
 function itemsTable(items, characteristics, currency) {
-  const headers = [["Product", ""], ["Quantity", "numeric"], ["Price", "numeric"], ["Total", "numeric"], ["Status", ""]];
+  const headers = [
+    ["Product", ""], ["Action", ""], ["Quantity", "numeric"], ["Price", "numeric"], ["Total", "numeric"], ["Status", ""],
+  ];
   return h("div", { class: "table-scroll" }, h("table", { class: "items-table" },
     h("caption", { class: "visually-hidden" }, "Items of the order"),
     h("thead", {}, h("tr", {}, headers.map(([label, kind]) => h("th", { scope: "col", class: kind }, label)))),
@@ -208,17 +190,13 @@ function itemsTable(items, characteristics, currency) {
         h("span", { class: "product" }, item.productName),
         h("span", { class: "sku" }, item.sku),
         characteristicList(characteristics[index])),
+      cell("Action", "cell-action", actionLabel(item.action),
+        item.subscriptionId ? h("span", { class: "sub" }, `Subscription #${item.subscriptionId}`) : null),
       cell("Quantity", "numeric", String(item.quantity)),
       cell("Price", "numeric cell-price", money(item.unitPrice, currency), h("span", { class: "sub" }, item.billingCycle)),
       cell("Total", "numeric", money(item.totalPrice, currency)),
       cell("Status", "cell-status",
-        item.status ? h("span", { class: badgeClass(item.status) }, item.status) : h("span", { class: "muted" }, "Not started"),
-        item.subscriptionId ? h("span", { class: "sub mono" }, item.subscriptionId) : null))))));
-}
-
-/** A cell of a table that phones show as a card: the label comes from data-label. */
-function cell(label, className, ...content) {
-  return h("td", { class: className, dataset: { label } }, h("span", { class: "value" }, content));
+        item.status ? h("span", { class: badgeClass(item.status) }, item.status) : h("span", { class: "muted" }, "Not started")))))));
 }
 
 function characteristicList(values) {

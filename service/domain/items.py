@@ -1,4 +1,7 @@
-"""Items of an order: add, read, list, delete."""
+"""Items of an order: add, read, list, delete.
+
+An item buys a product (a purchase) or, naming a subscription, changes its
+quantity or cancels it (service.domain.subscriptions prices those)."""
 
 from __future__ import annotations
 
@@ -8,18 +11,21 @@ from typing import Any
 
 import asyncpg
 
+from service import lifecycle
 from service.auth import Principal
 from service.db import Database
 from service.domain import representations as rep
 from service.domain.definitions import validate_entries
 from service.domain.orders import Orders, not_draft
+from service.domain.subscriptions import Subscriptions
 from service.errors import NotFound, ServiceError, field_error
 
 
 class Items:
-    def __init__(self, *, db: Database, orders: Orders) -> None:
+    def __init__(self, *, db: Database, orders: Orders, subscriptions: Subscriptions) -> None:
         self._db = db
         self._orders = orders
+        self._subscriptions = subscriptions
 
     async def _row(self, who: Principal, order_id: int, item_id: int) -> asyncpg.Record:
         row = await self._db.fetchrow("item_get", order_id, who.reseller_id, item_id)
@@ -42,7 +48,10 @@ class Items:
         self, who: Principal, order_id: int, data: Mapping[str, Any], *, if_match: str | None
     ) -> dict:
         try:
-            args = await self._priced(data)
+            if data.get("subscriptionId") is None:
+                args = await self._priced(data)
+            else:
+                args = await self._subscriptions.priced_change(who, order_id, data)
         except ServiceError:
             await self._orders.require_visible(who, order_id)  # 404 before 422
             raise
@@ -63,7 +72,7 @@ class Items:
         if order["status"] != "Draft":
             raise not_draft(order_id, order["status"])
         raise field_error(
-            "productId",
+            "productId" if args[8] == lifecycle.PURCHASE else "subscriptionId",
             f"is priced in {args[6]}; this order is in {order['currency']}",
             code="currency_mismatch",
         )
@@ -93,15 +102,23 @@ class Items:
             price,
             product["currency"],
             values,
+            lifecycle.PURCHASE,
+            None,
         )
 
     async def _insert(self, who: Principal, order_id: int, args: tuple) -> asyncpg.Record | None:
+        # args: the item's columns ($3..$10), then its action and subscription ($12, $13).
         try:
-            return await self._db.fetchrow("item_add", order_id, who.reseller_id, *args, who.client_id)
+            return await self._db.fetchrow("item_add", order_id, who.reseller_id, *args[:8], who.client_id, *args[8:])
         except asyncpg.NumericValueOutOfRangeError:
             # Totals are numeric(20, 2); the statement failed whole, nothing was added.
             raise field_error(
                 "quantity", "would take the order total over 999999999999999999.99", code="total_too_large"
+            ) from None
+        except asyncpg.UniqueViolationError:
+            # order_items_subscription_idx: another add naming this subscription won the race.
+            raise field_error(
+                "subscriptionId", "is already named by another item of this order", code="duplicate_subscription"
             ) from None
 
     async def delete(self, who: Principal, order_id: int, item_id: int, *, if_match: str | None) -> None:

@@ -22,6 +22,7 @@ from service.auth import Principal
 from service.db import Database
 from service.domain import representations as rep
 from service.domain.definitions import missing_required
+from service.domain.subscriptions import Subscriptions
 from service.errors import (
     ApproverIsSubmitter,
     FieldError,
@@ -46,9 +47,10 @@ def not_draft(order_id: int, status: str) -> OrderNotDraft:
 
 
 class Orders:
-    def __init__(self, *, db: Database, item_deadline_seconds: float) -> None:
+    def __init__(self, *, db: Database, item_deadline_seconds: float, subscriptions: Subscriptions) -> None:
         self._db = db
         self._item_deadline_seconds = item_deadline_seconds
+        self._subscriptions = subscriptions
 
     async def require_visible(self, who: Principal, order_id: int) -> None:
         if await self._db.fetchrow("order_state", order_id, who.reseller_id) is None:
@@ -137,7 +139,9 @@ class Orders:
                 FieldError(f"customFields.{name}", "required", f"custom field {name!r} is required")
                 for name in missing_required(fields, row["custom_fields"])
             ]
-            for item in items:
+            # A change item takes what it changes from its subscription: none of the
+            # product's characteristics is required of it.
+            for item in (i for i in items if i["action"] == lifecycle.PURCHASE):
                 errors.extend(
                     FieldError(
                         f"items[{item['id']}].characteristics.{name}",
@@ -148,6 +152,8 @@ class Orders:
                 )
             if errors:
                 raise OrderIncomplete("Set every required value before checking out", errors=errors)
+            if any(item["action"] != lifecycle.PURCHASE for item in items):
+                await self._subscriptions.claim_for_checkout(who, order_id)
             confirmed = await self._db.fetchrow(
                 "order_checkout", order_id, who.reseller_id, self._item_deadline_seconds, who.client_id
             )

@@ -94,6 +94,7 @@ def item(row: Mapping[str, Any]) -> dict:
     return {
         "id": row["id"],
         "orderId": row["order_id"],
+        "action": row["action"],
         "productId": row["product_id"],
         "sku": row["sku"],
         "productName": row["product_name"],
@@ -119,7 +120,34 @@ def product(row: Mapping[str, Any]) -> dict:
 
 
 def account(row: Mapping[str, Any]) -> dict:
-    return {"id": row["id"], "name": row["name"], "type": row["type"]}
+    return {
+        "id": row["id"],
+        "name": row["name"],
+        "type": row["type"],
+        "approvalRequired": row["approval_required"],
+    }
+
+
+def subscription(row: Mapping[str, Any]) -> dict:
+    return {
+        "id": row["id"],
+        "accountId": row["account_id"],
+        "accountName": row["account_name"],
+        "productId": row["product_id"],
+        "sku": row["sku"],
+        "productName": row["product_name"],
+        "quantity": row["quantity"],
+        "billingCycle": row["billing_cycle"],
+        "unitPrice": money(row["unit_price"]),
+        "currency": row["currency"],
+        "status": row["status"],
+        "externalId": row["external_id"],
+        "orderId": row["order_id"],
+        "itemId": row["item_id"],
+        "createdAt": timestamp(row["created_at"]),
+        "updatedAt": timestamp(row["updated_at"]),
+        "cancelledAt": timestamp(row["cancelled_at"]),
+    }
 
 
 def reseller(row: Mapping[str, Any]) -> dict:

@@ -13,6 +13,7 @@ from service.domain.events import Events
 from service.domain.items import Items
 from service.domain.orders import Orders
 from service.domain.signing_keys import SigningKeys
+from service.domain.subscriptions import Subscriptions
 from service.domain.tenancy import Tenancy
 from service.domain.values import Values
 from service.domain.webhooks import Webhooks
@@ -31,16 +32,18 @@ class Services:
     events: Events
     webhooks: Webhooks
     signing_keys: SigningKeys
+    subscriptions: Subscriptions
 
 
 def build(db: Database, settings: Settings, *, resolver: AbstractResolver, box: SecretBox) -> Services:
     """`resolver` answers for the hosts of webhook URLs (the checks of service.webhooks.addresses);
     `box` seals the secrets those services keep (service.secretbox)."""
-    orders = Orders(db=db, item_deadline_seconds=settings.item_deadline_seconds)
+    subscriptions = Subscriptions(db=db)
+    orders = Orders(db=db, item_deadline_seconds=settings.item_deadline_seconds, subscriptions=subscriptions)
     return Services(
         db=db,
         orders=orders,
-        items=Items(db=db, orders=orders),
+        items=Items(db=db, orders=orders, subscriptions=subscriptions),
         values=Values(db=db, orders=orders),
         catalog=Catalog(db=db),
         tenancy=Tenancy(db=db),
@@ -53,4 +56,5 @@ def build(db: Database, settings: Settings, *, resolver: AbstractResolver, box: 
             box=box,
         ),
         signing_keys=SigningKeys(db=db, box=box),
+        subscriptions=subscriptions,
     )

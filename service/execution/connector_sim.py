@@ -7,6 +7,14 @@ operation completes `delay` seconds after it was accepted, and fails with
 probability `failure_rate`, drawn from a generator seeded by `seed` so runs
 can be repeated. GET /stats tells how often each key was submitted and how
 many operations were provisioned, so tests can assert exactly-once.
+
+It keeps the subscriptions it provisioned (GET /subscriptions): a purchase
+(`"action": "purchase"`, or no action, as before v3.2) becomes `sim-sub-<itemId>`
+when it completes; a change (`"changeQuantity"`, `"cancel"`, with the
+`"subscriptionId"` it changes) completes by setting its quantity or cancelling
+it. A change of a subscription it has cancelled is refused (409, so the item
+fails); one it has never seen is taken as given, since it keeps nothing
+across restarts and the service may know subscriptions from before.
 """
 
 from __future__ import annotations
@@ -35,12 +43,19 @@ _REQUIRED = {
 }
 
 
+ACTIONS = ("purchase", "changeQuantity", "cancel")
+
+
 @dataclasses.dataclass(kw_only=True)
 class Operation:
     operation_id: str
     item_id: int
     accepted_at: float
     fails: bool
+    action: str = "purchase"
+    subscription_id: str | None = None  # what it provisions, or the subscription it changes
+    quantity: int = 0
+    applied: bool = False
 
 
 @dataclasses.dataclass(kw_only=True)
@@ -52,11 +67,16 @@ class Simulator:
     submissions: dict[str, int] = dataclasses.field(default_factory=dict)
     operations: dict[str, Operation] = dataclasses.field(default_factory=dict)
     by_key: dict[str, str] = dataclasses.field(default_factory=dict)
+    # subscriptionId -> {"quantity", "status"}: what completed operations left.
+    subscriptions: dict[str, dict] = dataclasses.field(default_factory=dict)
 
     def __post_init__(self) -> None:
         self._rng = random.Random(self.seed)
 
-    def submit(self, key: str, item_id: int) -> Operation:
+    def submit(
+        self, key: str, item_id: int, *, action: str = "purchase", subscription_id: str | None = None,
+        quantity: int = 0,
+    ) -> Operation:
         self.submissions[key] = self.submissions.get(key, 0) + 1
         known = self.by_key.get(key)
         if known is not None:
@@ -66,6 +86,9 @@ class Simulator:
             item_id=item_id,
             accepted_at=time.monotonic(),
             fails=self._rng.random() < self.failure_rate,
+            action=action,
+            subscription_id=subscription_id if action != "purchase" else f"sim-sub-{item_id}",
+            quantity=quantity,
         )
         self.operations[operation.operation_id] = operation
         self.by_key[key] = operation.operation_id
@@ -79,7 +102,26 @@ class Simulator:
             return {"status": "In Progress", "message": "provisioning"}
         if operation.fails:
             return {"status": "Failed", "message": f"the provider declined item {operation.item_id}"}
-        return {"status": "Completed", "subscriptionId": f"sim-sub-{operation.item_id}"}
+        if not operation.applied:
+            operation.applied = True
+            current = self.subscriptions.setdefault(
+                operation.subscription_id, {"quantity": operation.quantity, "status": "Active"}
+            )
+            if operation.action == "cancel":
+                current.update(quantity=0, status="Cancelled")
+            else:
+                current["quantity"] = operation.quantity
+        return {"status": "Completed", "subscriptionId": operation.subscription_id}
+
+    def refusal(self, action: str, subscription_id: str | None) -> str | None:
+        """Why a change cannot be accepted, or None."""
+        if action == "purchase":
+            return None
+        if not subscription_id:
+            return f"a {action} needs the subscriptionId it changes"
+        if self.subscriptions.get(subscription_id, {}).get("status") == "Cancelled":
+            return f"subscription {subscription_id} is cancelled"
+        return None
 
 
 SIMULATOR = web.AppKey("simulator", Simulator)
@@ -102,8 +144,20 @@ async def submit(request: web.Request) -> web.Response:
     for field, kind in _REQUIRED.items():
         if not isinstance(body.get(field), kind) or isinstance(body.get(field), bool):
             return _problem(400, f"{field} is missing or not a {kind.__name__}")
+    action = body.get("action", "purchase")
+    if action not in ACTIONS:
+        return _problem(400, f"action must be one of {', '.join(ACTIONS)}")
+    subscription_id = body.get("subscriptionId")
+    if subscription_id is not None and not isinstance(subscription_id, str):
+        return _problem(400, "subscriptionId must be a string")
     simulator = request.app[SIMULATOR]
-    operation = simulator.submit(key, body["itemId"])
+    if key not in simulator.by_key:
+        refusal = simulator.refusal(action, subscription_id)
+        if refusal is not None:
+            return _problem(409 if subscription_id else 400, refusal)
+    operation = simulator.submit(
+        key, body["itemId"], action=action, subscription_id=subscription_id, quantity=body["quantity"]
+    )
     # Accepted before answering, as a real provider would: a client that dies
     # while waiting must find its submission on the retry under the same key.
     await asyncio.sleep(simulator.latency)
@@ -117,6 +171,10 @@ async def progress(request: web.Request) -> web.Response:
         return _problem(404, "unknown operation")
     await asyncio.sleep(simulator.latency)
     return web.json_response(simulator.progress(operation))
+
+
+async def subscriptions(request: web.Request) -> web.Response:
+    return web.json_response(request.app[SIMULATOR].subscriptions)
 
 
 async def stats(request: web.Request) -> web.Response:
@@ -136,6 +194,7 @@ def create_app(
             web.post("/provisioning", submit),
             web.get("/provisioning/{operation_id}", progress),
             web.get("/stats", stats),
+            web.get("/subscriptions", subscriptions),
         ]
     )
     return app

@@ -31,6 +31,9 @@ class RetryableError(Exception):
     """The connector could not be reached or was unavailable; try the step again later."""
 
 
+PURCHASE = "purchase"
+
+
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Work:
     """One claimed item, as the connector needs it."""
@@ -43,9 +46,16 @@ class Work:
     billing_cycle: str
     characteristics: Mapping[str, Any]
     operation_id: str | None
+    action: str = PURCHASE  # purchase, changeQuantity or cancel (service.lifecycle.ITEM_ACTIONS)
+    # For a change: the subscription as the connector knows it (its own id when it gave one, else ours).
+    subscription_id: str | None = None
+
+    @property
+    def changes(self) -> bool:
+        return self.action != PURCHASE
 
     def provisioning_request(self) -> dict[str, Any]:
-        return {
+        body = {
             "orderId": self.order_id,
             "itemId": self.item_id,
             "accountId": self.account_id,
@@ -53,7 +63,11 @@ class Work:
             "quantity": self.quantity,
             "billingCycle": self.billing_cycle,
             "characteristics": dict(self.characteristics),
+            "action": self.action,
         }
+        if self.changes:
+            body["subscriptionId"] = self.subscription_id
+        return body
 
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
@@ -76,6 +90,8 @@ class InstantConnector:
     """Products with nothing external to set up: the item is done at once."""
 
     async def advance(self, work: Work) -> Outcome:
+        if work.changes:
+            return Outcome(status=COMPLETED)  # the subscription keeps the id it has
         return Outcome(status=COMPLETED, subscription_id=f"sub-{work.item_id}")
 
 
@@ -127,13 +143,18 @@ class HttpConnector:
             return failed(message or "the connector reported that provisioning failed")
         if state == COMPLETED:
             subscription = body.get("subscriptionId")
-            if (
-                not isinstance(subscription, str | int)
-                or isinstance(subscription, bool)
-                or not str(subscription).strip()
-            ):
-                return failed("the connector reported Completed without a subscriptionId")
-            return Outcome(status=COMPLETED, subscription_id=str(subscription), message=message)
+            usable = (
+                isinstance(subscription, str | int)
+                and not isinstance(subscription, bool)
+                and bool(str(subscription).strip())
+                and len(str(subscription)) <= 200
+            )
+            if usable:
+                return Outcome(status=COMPLETED, subscription_id=str(subscription), message=message)
+            if work.changes and subscription is None:
+                # A change completes the subscription the connector already knows: no new id needed.
+                return Outcome(status=COMPLETED, message=message)
+            return failed("the connector reported Completed without a usable subscriptionId")
         return failed(f"the connector answered an unknown status {str(state)[:50]!r}")
 
     async def _call(self, method: str, url: str, **kwargs: Any) -> tuple[int, Any]:

@@ -125,6 +125,8 @@ class Poller:
             billing_cycle=claim["billing_cycle"],
             characteristics=claim["characteristics"] or {},
             operation_id=claim["operation_id"],
+            action=claim["action"],
+            subscription_id=claim["subscription_ref"],
         )
         try:
             async with semaphore:
@@ -147,7 +149,7 @@ class Poller:
         elif outcome.status == IN_PROGRESS:
             query, args = "execution_still_running", (outcome.message,)
         else:
-            query, args = "execution_finished", (outcome.status, outcome.subscription_id, outcome.message)
+            query, args = "execution_finished", (outcome.status, outcome.message)
         async with self._db.transaction():
             await self._db.fetchval("execution_order_lock", order_id)
             written = await self._db.fetchval(query, item_id, token, *args)
@@ -157,6 +159,9 @@ class Poller:
                     extra={"item_id": item_id, "order_id": order_id},
                 )
                 return
+            if query == "execution_finished":
+                # The subscription the item creates or changes, in the same transaction.
+                await self._db.fetchrow("subscription_apply", item_id, outcome.status, outcome.subscription_id)
             changed = await self._db.fetchrow("execution_order_refresh", order_id)
         log = logger.info if outcome.status in (COMPLETED, FAILED) else logger.debug
         log(

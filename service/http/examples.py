@@ -26,6 +26,7 @@ _order = {
 _item = {
     "id": 1,
     "orderId": 1,
+    "action": "purchase",
     "productId": 1,
     "sku": "BACKUP-100",
     "productName": "Cloud Backup",
@@ -46,7 +47,29 @@ _product = {
     "currency": "EUR",
     "characteristics": [_characteristic],
 }
-_account = {"id": 2, "name": "Contoso", "type": "Customer"}
+_account = {"id": 2, "name": "Contoso", "type": "Customer", "approvalRequired": None}
+_subscription = {
+    "id": 7,
+    "accountId": 2,
+    "accountName": "Contoso",
+    "productId": 1,
+    "sku": "BACKUP-100",
+    "productName": "Cloud Backup",
+    "quantity": 2,
+    "billingCycle": "Monthly",
+    "unitPrice": "12.50",
+    "currency": "EUR",
+    "status": "Active",
+    "externalId": "bk-4471",
+    "orderId": 1,
+    "itemId": 1,
+    "createdAt": "2025-06-02T09:20:05.000120Z",
+    "updatedAt": "2025-06-02T09:20:05.000120Z",
+    "cancelledAt": None,
+}
+_change_item = dict(
+    _item, id=3, orderId=2, action="changeQuantity", quantity=5, totalPrice="62.50", subscriptionId="7"
+)
 _value = {
     "name": "po_number",
     "label": "PO number",
@@ -183,6 +206,16 @@ EXAMPLES: dict[str, Any] = {
         "characteristics": [{"name": "domain", "value": "example.com"}],
     },
     "Item": _item,
+    "Subscription": _subscription,
+    "SubscriptionPage": {
+        "items": [
+            dict(_subscription, id=8, itemId=4, orderId=3, quantity=1, externalId=None, status="Cancelled",
+                 cancelledAt="2025-07-01T10:00:00.000000Z", updatedAt="2025-07-01T10:00:00.000000Z"),
+            _subscription,
+        ],
+        "nextCursor": None,
+    },
+    "AccountSettings": {"approvalRequired": True},
     "ExecutionStatus": {
         "orderId": 1,
         "status": "In Progress",
@@ -194,7 +227,7 @@ EXAMPLES: dict[str, Any] = {
                 "itemId": 1,
                 "status": "Completed",
                 "message": None,
-                "subscriptionId": "sub-981",
+                "subscriptionId": "7",
                 "updatedAt": "2025-06-02T09:20:05Z",
             },
             {
@@ -210,12 +243,13 @@ EXAMPLES: dict[str, Any] = {
     "ValueList": [_value],
     "ValueEntryList": [{"name": "po_number", "value": "PO-7"}],
     "AccountPage": {
-        "items": [{"id": 1, "name": "Acme Cloud", "type": "Reseller"}, _account],
+        "items": [{"id": 1, "name": "Acme Cloud", "type": "Reseller", "approvalRequired": None},
+                  dict(_account, approvalRequired=True)],
         "nextCursor": None,
     },
     "ProductPage": {"items": [_product], "nextCursor": "WyJwcm9kdWN0cyIsIDFd"},
     "OrderPage": {"items": [_checked_out], "nextCursor": None},
-    "ItemPage": {"items": [_item], "nextCursor": None},
+    "ItemPage": {"items": [_item, _change_item], "nextCursor": None},
     "WebhookCreate": {k: _webhook[k] for k in ("url", "eventTypes", "description")},
     "WebhookPatch": {"enabled": True},
     "Webhook": _webhook,
@@ -229,6 +263,17 @@ EXAMPLES: dict[str, Any] = {
                  lastError=None, nextAttemptAt=None),
         ],
         "nextCursor": "WyJkZWxpdmVyaWVzIiwgNl0",
+    },
+}
+# Request bodies of several kinds: one example of each (OpenAPI `examples`).
+BODY_VARIANTS: dict[str, dict[str, Any]] = {
+    "ItemCreate": {
+        "purchase": {"summary": "Buy a product", "value": EXAMPLES["ItemCreate"]},
+        "changeQuantity": {
+            "summary": "Change a subscription's quantity to a new total",
+            "value": {"subscriptionId": 7, "action": "changeQuantity", "quantity": 5},
+        },
+        "cancel": {"summary": "Cancel a subscription", "value": {"subscriptionId": 7, "action": "cancel"}},
     },
 }
 PROBLEM_EXAMPLE = {"detail": "See `errors`", "errors": [], "requestId": "4f1c2a9be0d14c57a1e3b3f1d2c4e5f6"}

@@ -24,7 +24,7 @@ from swagger_ui import core as swagger_ui
 from service import errors as e
 from service.http import idempotency
 from service.http.endpoint import Doc
-from service.http.examples import EXAMPLES, PROBLEM_EXAMPLE
+from service.http.examples import BODY_VARIANTS, EXAMPLES, PROBLEM_EXAMPLE
 from service.http.protocol import NotHttp
 from service.schemas.admin import Price
 from service.schemas.common import ENUMS, MAX_ID, Problem, Text
@@ -90,6 +90,8 @@ Build, execute and follow orders for a reseller's own account and its end custom
 _id = {"type": "integer", "format": "int64", "minimum": 1, "maximum": MAX_ID, "example": 1}
 PATH_PARAMETERS: dict[str, dict[str, Any]] = {
     "orderId": {"schema": _id, "description": "an order of yours or of one of your customers"},
+    "accountId": {"schema": _id, "description": "your own account or one of your customers'"},
+    "subscriptionId": {"schema": _id, "description": "a subscription of yours or of one of your customers"},
     "itemId": {"schema": _id, "description": "an item of that order"},
     "resellerId": {"schema": _id, "description": "a reseller"},
     "webhookId": {"schema": _id, "description": "a webhook of yours"},
@@ -122,10 +124,17 @@ QUERY_PARAMETERS: dict[str, dict[str, Any]] = {
         "description": "matched case-insensitively (`draft` works too). Draft: status `Draft`. Confirmed: "
         "every status except `Draft`, `Reseller Pending Approval` and `Cancelled by Reseller`. All: everything.",
     },
-    "accountId": {"schema": _id, "description": "only orders of this account"},
+    # Component names differ from the names in requests where a path parameter has the name.
+    "accountIdFilter": {"name": "accountId", "schema": _id, "description": "only those of this account"},
+    "productIdFilter": {"name": "productId", "schema": _id, "description": "only those of this product"},
     "status": {
         "schema": {"type": "string", "maxLength": 64, "pattern": NO_NUL, "example": "Completed"},
         "description": "only orders with exactly this status",
+    },
+    "subscriptionStatus": {
+        "name": "status",
+        "schema": {"type": "string", "maxLength": 64, "pattern": NO_NUL, "example": "Active"},
+        "description": "only subscriptions with exactly this status (`Active`, `Cancelled`)",
     },
     "fromDate": {
         "schema": {"type": "string", "format": "date"},
@@ -255,7 +264,8 @@ SECURITY_SCHEMES = {
                 "scopes": {
                     "orders:read": "every GET under /api",
                     "orders:write": "create and change drafts, check out, manage webhooks and settings",
-                    "orders:approve": "approve and cancel orders waiting for approval",
+                    "orders:approve": "approve and cancel orders waiting for approval; set an account's "
+                    "approval",
                 },
             }
         },
@@ -432,7 +442,7 @@ def _implied_errors(method: str, path: str, doc: Doc) -> list[type[e.ServiceErro
         implied.append(e.RequestTimeout)
     if doc.body is not None and not doc.form:
         implied += [e.MalformedJson, e.PayloadTooLarge, e.UnsupportedMediaType, e.ValidationFailed]
-    if {"pageSize", "cursor", "stage", "type", "orderIdFilter", "accountId"} & set(doc.query):
+    if {"pageSize", "cursor", "stage", "type", "orderIdFilter", "accountIdFilter"} & set(doc.query):
         implied.append(e.ValidationFailed)
     return implied
 
@@ -442,8 +452,10 @@ _QUERY_FIELD_CODES = {
     "pageSize": ("invalid",),
     "cursor": ("invalid_cursor", "invalid"),
     "stage": ("invalid_stage",),
-    "accountId": ("invalid",),
+    "accountIdFilter": ("invalid",),
+    "productIdFilter": ("invalid",),
     "status": ("invalid",),
+    "subscriptionStatus": ("invalid",),
     "fromDate": ("invalid",),
     "toDate": ("invalid",),
     "type": ("invalid_event_type",),
@@ -517,10 +529,13 @@ def _operation(spec: APISpec, method: str, path: str, handler: Any, doc: Doc) ->
         operation["description"] = description
     if doc.body is not None:
         media = "application/x-www-form-urlencoded" if doc.form else "application/json"
-        operation["requestBody"] = {
-            "required": doc.body_required,
-            "content": {media: {"schema": doc.body, "example": EXAMPLES[doc.body_example_key]}},
-        }
+        content: dict[str, Any] = {"schema": doc.body}
+        if doc.body_example_key in BODY_VARIANTS:
+            # A body of several kinds (an item: a purchase or a change) shows one example of each.
+            content["examples"] = BODY_VARIANTS[doc.body_example_key]
+        else:
+            content["example"] = EXAMPLES[doc.body_example_key]
+        operation["requestBody"] = {"required": doc.body_required, "content": {media: content}}
     security = {"/api/": "resellerToken", "/admin/": "operatorToken", "/oauth/": "clientCredentials"}
     for prefix, scheme in security.items():
         if path.startswith(prefix):

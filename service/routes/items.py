@@ -37,17 +37,29 @@ async def item_exists(request: web.Request) -> None:
         "unknown_name",
         "duplicate_name",
         "invalid_value",
+        "unknown_subscription",
+        "subscription_of_another_account",
+        "subscription_not_active",
+        "duplicate_subscription",
+        "product_mismatch",
+        "billing_cycle_mismatch",
+        "quantity_unchanged",
     ),
     if_match=IF_MATCH_ORDER,
-    summary="Add an item to a Draft",
+    summary="Add an item to a Draft: a purchase, or a change of a subscription",
     tag="Items",
     status=201,
     returns=o.Item,
     returns_description="Created",
     headers=("Location",),
     errors=(e.OrderNotDraft,),
-    description=f"{DRAFT_ONLY} Product, billing cycle, quantity and characteristic values are checked against "
-    "the catalog; required characteristics may stay unset until checkout.",
+    description=f"{DRAFT_ONLY} A purchase (`productId`, `quantity`, `billingCycle`; `action` purchase, the "
+    "default): product, billing cycle, quantity and characteristic values are checked against the catalog; "
+    "required characteristics may stay unset until checkout. A change (`subscriptionId` and `action` "
+    "`changeQuantity` with the new total `quantity`, or `cancel`) takes product, billing cycle and unit price "
+    "from the subscription, which must be an Active one of the order's account and named once per order; a "
+    "`productId` or `billingCycle` sent with it must be the subscription's; a new quantity must differ from "
+    "the current one; a cancel has quantity 0 and total 0. Each broken rule is a 422 naming its field.",
 )
 async def add_item(request: web.Request, data: dict) -> web.Response:
     order_id = path_id(request, "order_id")

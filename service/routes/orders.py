@@ -75,7 +75,7 @@ def _cursor_after(query) -> tuple[datetime.date, int] | None:
     summary="List orders, newest first",
     tag="Orders",
     returns=o.page_of(o.Order),
-    query=("stage", "accountId", "status", "fromDate", "toDate", "pageSize", "cursor"),
+    query=("stage", "accountIdFilter", "status", "fromDate", "toDate", "pageSize", "cursor"),
     description="Orders of the reseller and its end customers, by `orderDate` then `id`, descending. "
     "Without `stage`, only confirmed orders are listed: Drafts, orders waiting for approval and "
     "cancelled ones need `stage=Draft` or `stage=All`.",
@@ -128,10 +128,15 @@ async def get_order(request: web.Request) -> web.Response:
     "`Reseller Pending Approval` when the reseller requires approval (`Location` is the order)",
     headers=("Location",),
     example="CheckedOutOrder",
-    errors=(e.OrderNotDraft, e.OrderEmpty, e.OrderIncomplete),
-    field_codes=("required",),
+    errors=(e.OrderNotDraft, e.OrderEmpty, e.OrderIncomplete, e.SubscriptionChangePending),
+    field_codes=("required", "subscription_not_active"),
     description="422 `required_values_missing` lists every missing custom field and characteristic. "
-    "Of concurrent checkouts of one order exactly one wins; the others answer 409.",
+    "Approval is asked for when the order's account says `approvalRequired: true`, or says null and the "
+    "reseller's setting is true. A change item whose subscription has another change checked out and not "
+    "final (waiting for approval included) answers 409 `subscription_change_pending`, and one whose "
+    "subscription is no longer Active 422 `validation_error` naming `items[<id>].subscriptionId`; nothing "
+    "is checked out then. Of concurrent checkouts of one order, or of orders changing one subscription, "
+    "exactly one wins; the others answer 409.",
 )
 async def checkout(request: web.Request) -> web.Response:
     order_id = path_id(request, "order_id")

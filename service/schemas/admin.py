@@ -47,6 +47,14 @@ class Account(Response):
     id = Id(required=True)
     name = fields.String(required=True)
     type = NamedEnum("AccountType", ("Reseller", "Customer"), required=True)
+    approvalRequired = fields.Boolean(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "whether checkouts for this account wait for approval; null: as the reseller's "
+            "`approvalRequired` says"
+        },
+    )
 
 
 class CredentialsCreate(Request):

@@ -4,11 +4,31 @@ from __future__ import annotations
 
 import functools
 
-from marshmallow import fields, validate
+from marshmallow import ValidationError, fields, post_load, validate, validates_schema
 
-from service.lifecycle import EVENT_TYPES, ITEM_STATUSES, ORDER_STATUSES
+from service.lifecycle import (
+    CANCEL,
+    CHANGE_ACTIONS,
+    CHANGE_QUANTITY,
+    EVENT_TYPES,
+    ITEM_ACTIONS,
+    ITEM_STATUSES,
+    ORDER_STATUSES,
+    PURCHASE,
+)
 from service.limits import MAX_REASON_LENGTH
-from service.schemas.common import Id, JsonValue, Name, OpenEnum, Request, Response, StrictBoolean, Text
+from service.schemas.common import (
+    Id,
+    JsonValue,
+    Name,
+    NamedEnum,
+    OpenEnum,
+    Request,
+    Response,
+    StrictBoolean,
+    Text,
+)
+from service.schemas.subscriptions import SubscriptionRef
 
 ORDER_READ_ONLY = (
     "id",
@@ -33,8 +53,8 @@ ITEM_READ_ONLY = (
     "unitPrice",
     "totalPrice",
     "status",
-    "subscriptionId",
 )
+MISSING = "Missing data for required field."
 
 
 class ValueEntry(Request):
@@ -52,11 +72,56 @@ class OrderCreate(Request):
 
 
 class ItemCreate(Request):
+    """A purchase (`productId`, `quantity`, `billingCycle`), or a change of a subscription
+    (`subscriptionId`, `action`, and for changeQuantity the new `quantity`). The rules that
+    tie the fields together are checked here; what needs the catalog or the subscription, in
+    the domain (service.domain.items, service.domain.subscriptions)."""
+
     read_only = ITEM_READ_ONLY + ("orderId",)
-    productId = Id(required=True)
-    quantity = fields.Integer(strict=True, required=True, validate=validate.Range(min=1, max=100_000))
-    billingCycle = Text(max_length=40, required=True)
+    productId = Id(metadata={"description": "required for a purchase; a change may send its subscription's"})
+    quantity = fields.Integer(
+        strict=True,
+        validate=validate.Range(min=0, max=100_000),
+        metadata={
+            "description": "required for a purchase (1 or more) and for changeQuantity (the new total, "
+            "not the difference); a cancel has 0 and may leave it out"
+        },
+    )
+    billingCycle = Text(
+        max_length=40, metadata={"description": "required for a purchase; a change may send its subscription's"}
+    )
     characteristics = fields.List(fields.Nested(ValueEntry), validate=validate.Length(max=50))
+    subscriptionId = SubscriptionRef()
+    # purchase (the default without subscriptionId), changeQuantity or cancel.
+    action = NamedEnum("ItemAction", ITEM_ACTIONS)
+
+    @validates_schema
+    def _action_fits(self, data, **kwargs):
+        changes = data.get("subscriptionId") is not None
+        action = data.get("action", None if changes else PURCHASE)
+        errors: dict[str, list[str]] = {}
+        if changes and "action" not in data:
+            errors["action"] = ["A change item needs an action: changeQuantity or cancel."]
+        elif changes and action == PURCHASE:
+            errors["action"] = ["A purchase names no subscription: use changeQuantity or cancel."]
+        elif not changes and action in CHANGE_ACTIONS:
+            errors["subscriptionId"] = [MISSING]
+        if action == PURCHASE and not changes:
+            errors.update({name: [MISSING] for name in ("productId", "billingCycle", "quantity") if name not in data})
+        if action == CHANGE_QUANTITY and changes and "quantity" not in data:
+            errors["quantity"] = [MISSING]
+        quantity = data.get("quantity")
+        if quantity == 0 and action in (PURCHASE, CHANGE_QUANTITY):
+            errors["quantity"] = ["Must be greater than or equal to 1."]
+        if quantity and action == CANCEL:
+            errors["quantity"] = ["A cancel has quantity 0: leave it out."]
+        if errors:
+            raise ValidationError(errors)
+
+    @post_load
+    def _default_action(self, data, **kwargs):
+        data.setdefault("action", PURCHASE)
+        return data
 
 
 class Order(Response):
@@ -129,6 +194,12 @@ class Event(Response):
 class Item(Response):
     id = Id(required=True)
     orderId = Id(required=True)
+    action = OpenEnum(
+        "ItemAction",
+        ITEM_ACTIONS,
+        required=True,
+        description="purchase, changeQuantity or cancel; clients must tolerate new values",
+    )
     productId = Id(required=True)
     sku = fields.String(required=True)
     productName = fields.String(required=True)
@@ -139,7 +210,14 @@ class Item(Response):
     status = OpenEnum(
         "ItemStatus", ITEM_STATUSES, nullable=True, required=True, description="null until the order executes"
     )
-    subscriptionId = fields.String(required=True, allow_none=True)
+    subscriptionId = fields.String(
+        required=True,
+        allow_none=True,
+        metadata={
+            "description": "the subscription's id as a string: the one a change item names; for a purchase, "
+            "the one it created once Completed (null before)"
+        },
+    )
 
 
 class Progress(Response):

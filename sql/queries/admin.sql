@@ -48,7 +48,7 @@ RETURNING approval_required, settings_updated_at, settings_updated_by;
 -- name: customer_create
 INSERT INTO accounts (reseller_id, name, type)
 SELECT id, $2::text, 'Customer' FROM resellers WHERE id = $1::bigint
-RETURNING id, name, type;
+RETURNING id, name, type, approval_required;
 
 -- name: credential_create
 INSERT INTO credentials (client_id, reseller_id, secret_hash, scopes)

@@ -33,23 +33,27 @@ claimed AS (
     FROM due
     WHERE e.item_id = due.item_id
     RETURNING e.item_id, e.order_id, e.operation_id, e.attempts, e.deadline_at, e.message,
-              e.deadline_at <= now() AS overdue, due.was
+              e.deadline_at <= now() AS overdue, due.was, e.subscription_id
 ),
 started AS (
+    -- subscriptionId: a change item's record names its subscription from checkout on.
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)
     SELECT o.reseller_id, o.id, o.account_id, 'item.status_changed', 'system',
            jsonb_build_object('itemId', c.item_id, 'from', 'Pending', 'to', 'In Progress',
-                              'message', NULL, 'subscriptionId', NULL)
+                              'message', NULL, 'subscriptionId', c.subscription_id)
     FROM claimed c JOIN orders o ON o.id = c.order_id
     WHERE c.was = 'Pending'
     ORDER BY c.item_id
 )
 SELECT c.item_id, c.order_id, c.operation_id, c.attempts, c.deadline_at, c.message, c.overdue,
-       o.account_id, i.sku, i.quantity, i.billing_cycle, i.characteristics, p.fulfillment
+       o.account_id, i.sku, i.quantity, i.billing_cycle, i.characteristics, p.fulfillment, i.action,
+       -- What the connector knows the changed subscription by: its own id when it gave one.
+       CASE WHEN i.action <> 'purchase' THEN coalesce(s.external_id, s.id::text) END AS subscription_ref
 FROM claimed c
 JOIN order_items i ON i.id = c.item_id
 JOIN orders o ON o.id = c.order_id
 JOIN products p ON p.id = i.product_id
+LEFT JOIN subscriptions s ON s.id = i.subscription_id
 ORDER BY c.item_id;
 
 -- name: execution_order_lock
@@ -86,19 +90,27 @@ RETURNING item_id;
 -- name: execution_finished
 -- transition: item In Progress -> Completed
 -- transition: item In Progress -> Failed
--- $1 item, $2 lease token, $3 'Completed' or 'Failed', $4 subscription id, $5 message.
+-- $1 item, $2 lease token, $3 'Completed' or 'Failed', $4 message.
+-- subscription_apply follows in the same transaction. The record names the
+-- item's subscription by our id, as text: a completed purchase's is drawn
+-- here (subscription_apply creates it under that id), a change's is the one it
+-- names; a failed purchase names none.
 WITH finished AS (
-    UPDATE executions
+    UPDATE executions e
     SET status = $3::text,
-        subscription_id = $4::text,
-        message = $5::text,
+        subscription_id = CASE WHEN $3::text = 'Completed' AND i.action = 'purchase'
+                               THEN nextval(pg_get_serial_sequence('subscriptions', 'id'))::text
+                               ELSE i.subscription_id::text END,
+        message = $4::text,
         lease_until = NULL,
         lease_token = NULL,
         completed_at = now(),
         updated_at = now()
-    WHERE item_id = $1::bigint AND lease_token = $2::uuid AND status = 'In Progress'
+    FROM order_items i
+    WHERE e.item_id = $1::bigint AND e.lease_token = $2::uuid AND e.status = 'In Progress'
       AND $3::text IN ('Completed', 'Failed')
-    RETURNING item_id, order_id, status, message, subscription_id
+      AND i.order_id = e.order_id AND i.id = e.item_id
+    RETURNING e.item_id, e.order_id, e.status, e.message, e.subscription_id
 ), event AS (
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, data)
     SELECT o.reseller_id, o.id, o.account_id, 'item.status_changed', 'system',

@@ -1,8 +1,8 @@
 -- Items of one order of one reseller; the order's scope is in every WHERE.
 
 -- name: items_page
-SELECT i.id, i.order_id, i.product_id, i.sku, i.product_name, i.quantity, i.billing_cycle,
-       i.unit_price, i.total_price, e.status, e.subscription_id
+SELECT i.id, i.order_id, i.action, i.product_id, i.sku, i.product_name, i.quantity, i.billing_cycle,
+       i.unit_price, i.total_price, e.status, i.subscription_id::text AS subscription_id
 FROM order_items i
 JOIN visible_orders o ON o.id = i.order_id
 LEFT JOIN executions e ON e.item_id = i.id
@@ -12,8 +12,8 @@ ORDER BY i.id
 LIMIT $4::integer;
 
 -- name: item_get
-SELECT i.id, i.order_id, i.product_id, i.sku, i.product_name, i.quantity, i.billing_cycle,
-       i.unit_price, i.total_price, e.status, e.subscription_id
+SELECT i.id, i.order_id, i.action, i.product_id, i.sku, i.product_name, i.quantity, i.billing_cycle,
+       i.unit_price, i.total_price, e.status, i.subscription_id::text AS subscription_id
 FROM order_items i
 JOIN visible_orders o ON o.id = i.order_id
 LEFT JOIN executions e ON e.item_id = i.id
@@ -23,7 +23,9 @@ WHERE i.id = $3::bigint AND i.order_id = $1::bigint AND o.reseller_id = $2::bigi
 -- One statement: the guarded UPDATE locks the order while it is a Draft of
 -- this reseller in this currency (or none yet), and the item is inserted only
 -- through it, so an add racing a checkout either lands before it or not at all.
--- $11 the client adding it.
+-- $11 the client adding it, $12 the item's action, $13 the subscription a
+-- change item names (NULL for a purchase); a second item naming one
+-- subscription in one order breaks order_items_subscription_idx.
 WITH draft AS (
     UPDATE visible_orders
     SET total = total + $8::numeric * $6::integer, item_count = item_count + 1,
@@ -33,20 +35,22 @@ WITH draft AS (
     RETURNING id, account_id
 ), item AS (
     INSERT INTO order_items (order_id, reseller_id, product_id, sku, product_name, quantity,
-                             billing_cycle, unit_price, total_price, currency, characteristics)
+                             billing_cycle, unit_price, total_price, currency, characteristics,
+                             action, subscription_id)
     SELECT draft.id, $2::bigint, $3::bigint, $4::text, $5::text, $6::integer,
-           $7::text, $8::numeric, $8::numeric * $6::integer, $9::text, $10::jsonb
+           $7::text, $8::numeric, $8::numeric * $6::integer, $9::text, $10::jsonb,
+           $12::text, $13::bigint
     FROM draft
-    RETURNING id, order_id, product_id, sku, product_name, quantity, billing_cycle,
-              unit_price, total_price
+    RETURNING id, order_id, action, product_id, sku, product_name, quantity, billing_cycle,
+              unit_price, total_price, subscription_id
 ), event AS (
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
     SELECT $2::bigint, draft.id, draft.account_id, 'order.item_added', 'client', $11::text,
            jsonb_build_object('itemId', item.id)
     FROM draft, item
 )
-SELECT id, order_id, product_id, sku, product_name, quantity, billing_cycle,
-       unit_price, total_price, NULL::text AS status, NULL::text AS subscription_id
+SELECT id, order_id, action, product_id, sku, product_name, quantity, billing_cycle,
+       unit_price, total_price, NULL::text AS status, subscription_id::text AS subscription_id
 FROM item;
 
 -- name: item_delete
@@ -85,7 +89,7 @@ WITH changed AS (
 SELECT characteristics FROM changed;
 
 -- name: checkout_items
-SELECT i.id, i.characteristics AS item_values, p.characteristics AS definitions
+SELECT i.id, i.action, i.characteristics AS item_values, p.characteristics AS definitions
 FROM order_items i JOIN products p ON p.id = i.product_id
 WHERE i.order_id = $1::bigint
 ORDER BY i.id;

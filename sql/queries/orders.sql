@@ -117,20 +117,25 @@ WHERE o.id = $1::bigint;
 -- name: order_checkout
 -- transition: Draft -> Pending
 -- transition: Draft -> Reseller Pending Approval
--- Under the order's lock. $1 order, $2 reseller, $3 item deadline seconds,
--- $4 the submitting client. With the reseller's approval on, the order waits
--- for a decision and nothing executes; otherwise one execution record per
--- item is created and the poll job takes it from there.
+-- Under the order's lock, after subscriptions_claim. $1 order, $2 reseller,
+-- $3 item deadline seconds, $4 the submitting client. When the order's account
+-- requires approval (its approval_required, or the reseller's when the
+-- account's is NULL), the order waits for a decision and nothing executes;
+-- otherwise one execution record per item is created and the poll job takes it
+-- from there. A change item's record names its subscription from the start.
 WITH confirmed AS (
     UPDATE orders o
-    SET status = CASE WHEN r.approval_required THEN 'Reseller Pending Approval' ELSE 'Pending' END,
+    SET status = CASE WHEN coalesce(a.approval_required, r.approval_required)
+                      THEN 'Reseller Pending Approval' ELSE 'Pending' END,
         checked_out_at = now(), expiration_date = NULL, submitted_by = $4::text, updated_at = now()
-    FROM resellers r
+    FROM resellers r, accounts a
     WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint AND o.status = 'Draft' AND r.id = o.reseller_id
+      AND a.id = o.account_id
     RETURNING o.*
 ), records AS (
-    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at)
-    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision)
+    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at, subscription_id)
+    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision),
+           i.subscription_id::text
     FROM order_items i JOIN confirmed c ON c.id = i.order_id
     WHERE c.status = 'Pending' AND i.reseller_id = $2::bigint
 ), events AS (
@@ -155,7 +160,9 @@ FROM confirmed o JOIN accounts a ON a.id = o.account_id;
 -- transition: Reseller Pending Approval -> Pending
 -- $1 order, $2 reseller, $3 item deadline seconds, $4 the approving client.
 -- Four eyes: the submitter cannot approve. Execution starts as after a
--- checkout without approval.
+-- checkout without approval. The subscriptions its change items name were
+-- claimed by its checkout (subscriptions_claim) and stay claimed: no other
+-- change of them can have been checked out meanwhile.
 WITH approved AS (
     UPDATE orders
     SET status = 'Pending', decided_by = $4::text, updated_at = now()
@@ -163,8 +170,9 @@ WITH approved AS (
       AND submitted_by IS DISTINCT FROM $4::text
     RETURNING *
 ), records AS (
-    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at)
-    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision)
+    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at, subscription_id)
+    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision),
+           i.subscription_id::text
     FROM order_items i JOIN approved c ON c.id = i.order_id
     WHERE i.reseller_id = $2::bigint
 ), events AS (
@@ -185,13 +193,19 @@ FROM approved o JOIN accounts a ON a.id = o.account_id;
 -- name: order_cancel
 -- transition: Reseller Pending Approval -> Cancelled by Reseller
 -- $1 order, $2 reseller, $3 reason (may be null), $4 the deciding client.
--- The submitter may cancel its own order.
+-- The submitter may cancel its own order. The subscriptions its change items
+-- claimed at checkout are free for other changes again.
 WITH cancelled AS (
     UPDATE orders
     SET status = 'Cancelled by Reseller', decided_by = $4::text, cancellation_reason = $3::text,
         updated_at = now()
     WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Reseller Pending Approval'
     RETURNING *
+), released AS (
+    UPDATE subscriptions s SET pending_order_id = NULL
+    FROM cancelled c, order_items i
+    WHERE i.order_id = c.id AND i.reseller_id = $2::bigint AND i.action <> 'purchase'
+      AND s.id = i.subscription_id AND s.pending_order_id = c.id
 ), events AS (
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
     SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data

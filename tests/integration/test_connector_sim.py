@@ -91,3 +91,31 @@ def test_the_command_refuses_a_failure_rate_outside_0_to_1():
     out, err = process.communicate(timeout=20)
     assert process.returncode == 2
     assert "must be between 0 and 1" in err
+
+
+async def test_it_changes_and_cancels_the_subscriptions_it_provisioned(aiohttp_client):
+    client = await aiohttp_client(connector_sim.create_app(delay=0))
+
+    async def run(key: str, body: dict) -> dict:
+        response = await _submit(client, key, body)
+        assert response.status == 202, await response.text()
+        operation = (await response.json())["operationId"]
+        return await (await client.get(f"/provisioning/{operation}")).json()
+
+    bought = await run("item-7", {**REQUEST, "action": "purchase"})
+    assert bought == {"status": "Completed", "subscriptionId": "sim-sub-7"}
+    change = {**REQUEST, "itemId": 8, "action": "changeQuantity", "subscriptionId": "sim-sub-7", "quantity": 5}
+    assert await run("item-8", change) == {"status": "Completed", "subscriptionId": "sim-sub-7"}
+    assert await (await client.get("/subscriptions")).json() == {"sim-sub-7": {"quantity": 5, "status": "Active"}}
+    cancel = {**REQUEST, "itemId": 9, "action": "cancel", "subscriptionId": "sim-sub-7", "quantity": 0}
+    assert (await run("item-9", cancel))["status"] == "Completed"
+    assert await (await client.get("/subscriptions")).json() == {"sim-sub-7": {"quantity": 0, "status": "Cancelled"}}
+    # A change of a cancelled subscription is refused (the item fails); a repeat of an accepted key is not.
+    refused = await _submit(client, "item-10", {**change, "itemId": 10})
+    assert refused.status == 409 and "cancelled" in (await refused.json())["detail"]
+    assert (await _submit(client, "item-8", change)).status == 202
+    # One it never saw (it keeps nothing across restarts) is taken as given.
+    assert (await run("item-11", {**change, "itemId": 11, "subscriptionId": "from-before"}))["status"] == "Completed"
+    for body in ({**REQUEST, "action": "upgrade"}, {**REQUEST, "action": "cancel"},
+                 {**change, "subscriptionId": 7}):
+        assert (await _submit(client, "item-12", body)).status == 400, body

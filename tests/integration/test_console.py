@@ -309,6 +309,83 @@ def serious_violations(page) -> list[str]:
     ]
 
 
+def _subscriptions_of(north, account: str) -> list[dict]:
+    query = f"/api/subscriptions?accountId={north.accounts[account]}&pageSize=200"
+    return north.call(north.viewer, "GET", query, None, 200)["items"]
+
+
+def test_an_order_shows_each_items_action_and_subscription(console, north):
+    (exchange,) = [s for s in _subscriptions_of(north, "Fabrikam Inc") if s["sku"] == "EXCH-P2"]
+    order = north.call(north.clerk, "POST", "/api/orders", {"accountId": north.accounts["Fabrikam Inc"]}, 201)
+    path = f"/api/orders/{order['id']}/items"
+    north.call(north.clerk, "POST", path,
+               {"subscriptionId": exchange["id"], "action": "changeQuantity", "quantity": 55}, 201)
+    north.call(north.clerk, "POST", path, {"productId": north.products["BACKUP-500"]["id"], "quantity": 2,
+                                           "billingCycle": "Monthly"}, 201)
+    north.call(north.clerk, "PUT", f"/api/orders/{order['id']}/customfields",
+               [{"name": "po_number", "value": "PO-2301"}], 200)
+    north.call(north.clerk, "POST", f"/api/orders/{order['id']}/checkout", None, 202)
+    tab = console()
+    tab.sign_in(north.approver)
+    tab.open(order["id"])
+    items = tab.page.locator("#items tbody tr")
+    expect(items).to_have_count(2)
+    change = items.filter(has_text="Hosted Exchange Plan 2")
+    expect(change.locator(".cell-action")).to_contain_text("Change quantity")
+    expect(change.locator(".cell-action")).to_contain_text(f"Subscription #{exchange['id']}")
+    expect(change.locator("td").nth(1)).to_have_text("55")
+    expect(items.filter(has_text="Cloud Backup 500 GB").locator(".cell-action")).to_have_text("Purchase")
+    tab.page.get_by_role("button", name="Approve").click()
+    expect(tab.status).to_have_text("Completed", timeout=LIVE)
+    timeline = tab.page.get_by_role("region", name="Timeline")
+    expect(timeline).to_contain_text(f"Subscription #{exchange['id']}: quantity 40 → 55")
+    (bought,) = [s for s in _subscriptions_of(north, "Fabrikam Inc") if s["orderId"] == order["id"]]
+    expect(timeline).to_contain_text(f"Subscription #{bought['id']} created")
+    # Once Completed, the purchase names the subscription it became.
+    expect(items.filter(has_text="Cloud Backup 500 GB").locator(".cell-action")).to_contain_text(
+        f"Subscription #{bought['id']}"
+    )
+
+
+def test_an_account_shows_its_approval_setting_and_its_subscriptions(console, north):
+    owned = _subscriptions_of(north, "Woodgrove Bank")
+    assert owned
+    north.call(north.approver, "PUT", f"/api/accounts/{north.accounts['Woodgrove Bank']}/settings",
+               {"approvalRequired": False}, 200)
+    (order,) = [o for o in north.call(north.viewer, "GET", "/api/orders?stage=Confirmed&pageSize=200")["items"]
+                if o["accountName"] == "Woodgrove Bank"]
+    tab = console()
+    tab.sign_in(north.viewer)
+    tab.tab("Confirmed")
+    tab.open(order["id"])
+    tab.page.get_by_role("link", name="Woodgrove Bank").click()
+    expect(tab.page.get_by_role("heading", name="Woodgrove Bank")).to_be_visible()
+    facts = tab.page.locator("#account-facts")
+    expect(facts).to_contain_text("Not required: this account's own setting")
+    region = tab.page.get_by_role("region", name="Subscriptions")
+    rows = region.locator("tbody tr")
+    expect(rows).to_have_count(len(owned))
+    expect(rows.first).to_contain_text(f"#{owned[0]['id']}")
+    expect(rows.first).to_contain_text(owned[0]["productName"])
+    expect(rows.first.locator(".badge")).to_have_text("Active")
+    assert serious_violations(tab.page) == []
+    # An account that says nothing follows the reseller, which requires approval here.
+    tab.page.evaluate(f"location.hash = '#confirmed/account/{north.accounts['Tailspin Toys']}'")
+    expect(tab.page.get_by_role("heading", name="Tailspin Toys")).to_be_visible()
+    expect(tab.page.locator("#account-facts")).to_contain_text("As the reseller's setting says: required")
+    # A cancellation shows as it completes, without a reload.
+    (target,) = _subscriptions_of(north, "Tailspin Toys")[:1]
+    change = north.call(north.clerk, "POST", "/api/orders", {"accountId": north.accounts["Tailspin Toys"]}, 201)
+    north.call(north.clerk, "POST", f"/api/orders/{change['id']}/items",
+               {"subscriptionId": target["id"], "action": "cancel"}, 201)
+    north.call(north.clerk, "PUT", f"/api/orders/{change['id']}/customfields",
+               [{"name": "po_number", "value": "PO-2302"}], 200)
+    north.call(north.clerk, "POST", f"/api/orders/{change['id']}/checkout", None, 202)
+    north.call(north.approver, "POST", f"/api/orders/{change['id']}/approve", None, 202)
+    row = tab.page.get_by_role("region", name="Subscriptions").locator("tbody tr").filter(has_text=f"#{target['id']}")
+    expect(row.locator(".badge")).to_have_text("Cancelled", timeout=LIVE)
+
+
 @pytest.mark.parametrize("viewport", [WIDE, PHONE], ids=["1280", "390"])
 def test_axe_finds_no_serious_or_critical_violations(console, north, viewport):
     order = north.pending(notes="Check the seat count with the customer")
@@ -330,6 +407,12 @@ def test_axe_finds_no_serious_or_critical_violations(console, north, viewport):
     assert tab.page.evaluate("document.activeElement.id") == "order-view"
     tab.tab("Confirmed") if viewport is WIDE else None
     assert serious_violations(tab.page) == []
+    # An account with its subscriptions (the items table's column for actions was in the order).
+    tab.page.evaluate(f"location.hash = '#confirmed/account/{north.accounts['Fabrikam Inc']}'")
+    expect(tab.page.get_by_role("heading", name="Fabrikam Inc")).to_be_visible()
+    expect(tab.page.get_by_role("region", name="Subscriptions").locator("tbody tr").first).to_be_visible()
+    assert serious_violations(tab.page) == []
+    assert tab.page.evaluate("document.documentElement.scrollWidth") <= viewport["width"]
 
 
 def test_the_token_is_never_stored_nor_put_in_a_url_and_the_page_is_locked_down(console, north, service):

@@ -2,8 +2,18 @@
 
 import asyncio
 
-from service.demo import CONNECTOR_SKU, INSTANT_SKU, seed, start_connector
+from service.demo import CONNECTOR_SKU, INSTANT_SKU, banner, seed, start_connector
 from service.state import POLLER, SERVICES
+
+
+async def _final(app, api, tenant, path: str) -> dict:
+    """Poll the order's execution until it is final (or 20 ticks have passed); its progress then."""
+    for _ in range(20):
+        await app[POLLER].run_once()
+        _, progress = await api.call(tenant, "GET", f"{path}/execute/status")
+        if progress["status"] in ("Completed", "Partially Completed", "Failed"):
+            break
+    return progress
 
 
 async def test_the_demo_seed_is_idempotent_and_its_order_completes(client, api, conn):
@@ -43,12 +53,29 @@ async def test_the_demo_seed_is_idempotent_and_its_order_completes(client, api, 
             },
         )
         assert (await api.call(tenant, "POST", f"{path}/checkout"))[0] == 202
-        for _ in range(20):
-            await app[POLLER].run_once()
-            status, progress = await api.call(tenant, "GET", f"{path}/execute/status")
-            if progress["status"] == "Completed":
-                break
+        progress = await _final(app, api, tenant, path)
         assert progress["status"] == "Completed"
         assert all(item["subscriptionId"] for item in progress["items"])
+
+        # The demo ends with a quantity change and a cancellation, through the same connectors.
+        status, owned = await api.call(tenant, "GET", "/api/subscriptions")
+        by_sku = {s["sku"]: s for s in owned["items"]}
+        assert by_sku[CONNECTOR_SKU]["externalId"].startswith("sim-sub-")
+        status, change = await api.call(tenant, "POST", "/api/orders", {"accountId": first.customer_id})
+        path = f"/api/orders/{change['id']}"
+        mailboxes, vm = by_sku[INSTANT_SKU], by_sku[CONNECTOR_SKU]
+        for body in (
+            {"subscriptionId": mailboxes["id"], "action": "changeQuantity", "quantity": 8},
+            {"subscriptionId": vm["id"], "action": "cancel"},
+        ):
+            assert (await api.call(tenant, "POST", f"{path}/items", body))[0] == 201
+        assert (await api.call(tenant, "POST", f"{path}/checkout"))[0] == 202
+        assert (await _final(app, api, tenant, path))["status"] == "Completed"
+        status, owned = await api.call(tenant, "GET", "/api/subscriptions")
+        assert {s["sku"]: (s["status"], s["quantity"]) for s in owned["items"]} == {
+            INSTANT_SKU: ("Active", 8),
+            CONNECTOR_SKU: ("Cancelled", 1),
+        }
+        assert "GET /api/subscriptions" in banner(first, port=8080)
     finally:
         await runner.cleanup()

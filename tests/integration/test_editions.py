@@ -5,11 +5,14 @@ import time
 
 import pytest
 
+from tests.subscription_support import bought
+
 
 async def _free_tenant_with_orders(api):
     """A reseller that ordered while Standard, then moved to Free."""
     tenant = await api.tenant()
     product = await api.product(characteristics=[{"name": "seats", "label": "Seats", "type": "number"}])
+    tenant.subscription = await bought(api, tenant, await api.product())
     await api.admin(
         "POST",
         f"/admin/resellers/{tenant.reseller_id}/customfields",
@@ -54,6 +57,15 @@ async def test_free_edition_writes_are_403_and_change_nothing(api, conn):
         ("POST", f"/api/orders/{tenant.waiting['id']}/cancel", {"reason": "no"}),
         ("POST", f"/api/orders/{tenant.waiting['id']}/cancel", {"reason": 5}),
         ("PUT", "/api/settings", {"approvalRequired": False}),
+        # Change items are writes like any other item.
+        ("POST", f"/api/orders/{o}/items", {"subscriptionId": tenant.subscription["id"], "action": "cancel"}),
+        (
+            "POST",
+            f"/api/orders/{o}/items",
+            {"subscriptionId": tenant.subscription["id"], "action": "changeQuantity", "quantity": 9},
+        ),
+        ("PUT", f"/api/accounts/{tenant.customer_id}/settings", {"approvalRequired": True}),
+        ("PUT", f"/api/accounts/{tenant.customer_id}/settings", {"approvalRequired": "bad body"}),
     ]
     before = (
         await conn.fetchval("SELECT count(*) FROM orders"),
@@ -61,6 +73,8 @@ async def test_free_edition_writes_are_403_and_change_nothing(api, conn):
         await conn.fetchval("SELECT count(*) FROM order_events"),
         await conn.fetchval("SELECT string_agg(status, ',' ORDER BY id) FROM orders"),
         await conn.fetchval("SELECT approval_required FROM resellers WHERE id = $1", tenant.reseller_id),
+        await conn.fetchval("SELECT count(*) FROM accounts WHERE approval_required IS NOT NULL"),
+        await conn.fetchval("SELECT string_agg(status || quantity, ',' ORDER BY id) FROM subscriptions"),
     )
     for method, path, body in writes:
         status, problem = await api.call(tenant, method, path, body)
@@ -71,6 +85,8 @@ async def test_free_edition_writes_are_403_and_change_nothing(api, conn):
         await conn.fetchval("SELECT count(*) FROM order_events"),
         await conn.fetchval("SELECT string_agg(status, ',' ORDER BY id) FROM orders"),
         await conn.fetchval("SELECT approval_required FROM resellers WHERE id = $1", tenant.reseller_id),
+        await conn.fetchval("SELECT count(*) FROM accounts WHERE approval_required IS NOT NULL"),
+        await conn.fetchval("SELECT string_agg(status || quantity, ',' ORDER BY id) FROM subscriptions"),
     )
     assert before == after
 
@@ -89,6 +105,10 @@ async def test_free_edition_reads_work(api):
         f"/api/orders/{o}/customfields",
         f"/api/orders/{o}/items/{i}/characteristics",
         f"/api/orders/{confirmed['id']}/execute/status",
+        f"/api/accounts/{tenant.customer_id}",
+        "/api/subscriptions",
+        f"/api/subscriptions?accountId={tenant.customer_id}",
+        f"/api/subscriptions/{tenant.subscription['id']}",
     ]:
         status, _ = await api.call(tenant, "GET", path)
         assert status == 200, path

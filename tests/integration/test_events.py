@@ -65,6 +65,7 @@ async def test_every_change_of_an_order_leaves_its_event_with_who_made_it(api):
         ("item.status_changed", "system", None),
         ("order.status_changed", "system", None),
         ("item.status_changed", "system", None),
+        ("subscription.created", "system", None),
         ("order.status_changed", "system", None),
     ]
     data = [e["data"] for e in events]
@@ -81,14 +82,21 @@ async def test_every_change_of_an_order_leaves_its_event_with_who_made_it(api):
         "subscriptionId": None,
     }
     assert data[12] == {"from": "Pending", "to": "In Progress"}
+    _, item = await api.call(clerk, "GET", f"/api/orders/{o}/items/{kept['id']}")
     assert data[13] == {
         "itemId": kept["id"],
         "from": "In Progress",
         "to": "Completed",
         "message": None,
-        "subscriptionId": f"sub-{kept['id']}",
+        "subscriptionId": item["subscriptionId"],
     }
-    assert data[14] == {"from": "In Progress", "to": "Completed"}
+    assert data[14] == {
+        "subscriptionId": item["subscriptionId"],
+        "itemId": kept["id"],
+        "productId": product["id"],
+        "quantity": kept["quantity"],
+    }
+    assert data[15] == {"from": "In Progress", "to": "Completed"}
     assert all(e["orderId"] == o and e["accountId"] == clerk.customer_id for e in events)
     assert len({e["id"] for e in events}) == len(events) and all(e["id"].startswith("evt_") for e in events)
     stamps = [e["occurredAt"] for e in events]

@@ -36,10 +36,16 @@ async def test_a_checked_out_order_is_provisioned_and_reported_through_the_api(a
     assert report["status"] == "Completed"
     assert report["startedAt"] and report["completedAt"]
     assert report["progress"] == {"total": 2, "completed": 2, "failed": 0, "inProgress": 0, "pending": 0}
+    # Each item names the subscription it became, by our id; the connector's id is its externalId.
     subscriptions = {i["itemId"]: i["subscriptionId"] for i in report["items"]}
-    assert subscriptions == {first["id"]: f"sub-{first['id']}", second["id"]: f"sim-sub-{second['id']}"}
+    external = {}
+    for item_id, subscription_id in subscriptions.items():
+        status, subscription = await api.call(tenant, "GET", f"/api/subscriptions/{subscription_id}")
+        assert (status, subscription["itemId"], str(subscription["id"])) == (200, item_id, subscription_id)
+        external[item_id] = subscription["externalId"]
+    assert external == {first["id"]: f"sub-{first['id']}", second["id"]: f"sim-sub-{second['id']}"}
     status, item = await api.call(tenant, "GET", f"/api/orders/{order['id']}/items/{second['id']}")
-    assert (status, item["status"], item["subscriptionId"]) == (200, "Completed", f"sim-sub-{second['id']}")
+    assert (status, item["status"], item["subscriptionId"]) == (200, "Completed", subscriptions[second["id"]])
 
 
 async def test_a_declined_item_is_reported_with_its_message(api, simulator):

@@ -7,7 +7,16 @@ import asyncio
 import time
 import uuid
 
-from tests.execution_support import QUERIES, checked_out, executions, product, run_until_final, stats, tenant
+from tests.execution_support import (
+    QUERIES,
+    checked_out,
+    executions,
+    external_id,
+    product,
+    run_until_final,
+    stats,
+    tenant,
+)
 
 UNGUARDED_CLAIM = QUERIES["execution_claim"].replace("FOR UPDATE OF e SKIP LOCKED", "")
 
@@ -170,12 +179,12 @@ async def test_a_worker_whose_lease_was_taken_over_cannot_overwrite_the_result(c
     await run_until_final(make_poller(), conn, order)
 
     async with pool.acquire() as stale:
-        written = await stale.fetchval(
-            QUERIES["execution_finished"], item, stale_token, "Failed", None, "late"
-        )
+        written = await stale.fetchval(QUERIES["execution_finished"], item, stale_token, "Failed", "late")
     assert written is None
     row = (await executions(conn, order))[item]
-    assert (row["status"], row["subscription_id"], row["message"]) == ("Completed", f"sub-{item}", None)
+    assert (row["status"], row["message"]) == ("Completed", None)
+    assert await external_id(conn, row) == f"sub-{item}"
+    assert await conn.fetchval("SELECT count(*) FROM subscriptions") == 1
 
 
 async def test_racing_pollers_on_many_orders_give_each_order_its_final_status(conn, make_poller, simulator):

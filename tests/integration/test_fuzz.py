@@ -3,8 +3,9 @@
 The service runs as `python -m service serve` on 127.0.0.1 with its own
 migrated database. Before each operation the data is reset and seeded through
 the API, so the ids the document's examples use (1, 2, ...) exist: a Standard
-reseller with a customer, products, a Draft order with an item and a confirmed
-order. Every response, errors included, must be one the document describes:
+reseller with a customer, products, a Draft order with an item, a confirmed
+order executed to completion (so subscription 1 exists) and a Draft changing
+that subscription. Every response, errors included, must be one the document describes:
 status, media type, body and headers, and none may be a 5xx.
 
 Examples per operation: FUZZ_EXAMPLES (default 25). The seed is fixed, so a
@@ -135,6 +136,19 @@ class Service:
         await api.item(tenant, confirmed["id"], product)
         status, _ = await api.call(tenant, "POST", f"/api/orders/{confirmed['id']}/checkout")
         assert status == 202
+        # The poll job (every 0.2 s here) executes it: its item becomes subscription 1.
+        for _ in range(100):
+            status, order = await api.call(tenant, "GET", f"/api/orders/{confirmed['id']}")
+            if order["status"] == "Completed":
+                break
+            await asyncio.sleep(0.05)
+        assert order["status"] == "Completed", order
+        change = await api.draft(tenant, tenant.account_id)  # order 3
+        status, item = await api.call(
+            tenant, "POST", f"/api/orders/{change['id']}/items",
+            {"subscriptionId": 1, "action": "changeQuantity", "quantity": 5},
+        )
+        assert status == 201, item
         self.reseller_token, self.client_id, self.client_secret = (
             tenant.token,
             tenant.client_id,
@@ -163,7 +177,7 @@ def fuzz_service(server_dsn, template_dsn):
         PORT=str(port),
         LOG_LEVEL="WARNING",
         SHUTDOWN_DRAIN_SECONDS="0",
-        POLL_INTERVAL_SECONDS="0.5",
+        POLL_INTERVAL_SECONDS="0.2",
         # Webhooks the fuzzer creates may name any public host: the webhook
         # jobs never run during the session, so nothing is ever sent to them.
         WEBHOOK_POLL_INTERVAL_SECONDS="86400",

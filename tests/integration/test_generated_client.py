@@ -106,3 +106,38 @@ async def _flow(m, reseller, tenant, product):
     assert m.Order.from_dict(unknown).status == "On Hold"
     item_dict = {**item.parsed.to_dict(), "status": None}
     assert m.Item.from_dict(item_dict).status is None
+
+
+async def test_a_generated_client_reads_subscriptions_and_places_a_change(generated, client, api):
+    from tests.subscription_support import bought
+
+    tenant = await api.tenant()
+    owned = await bought(api, tenant, await api.product(), quantity=3)
+    base_url = str(client.make_url("")).rstrip("/")
+    m = importlib.import_module(f"{PACKAGE}.models")
+    list_subscriptions = importlib.import_module(f"{PACKAGE}.api.subscriptions.list_subscriptions")
+    get_subscription = importlib.import_module(f"{PACKAGE}.api.subscriptions.get_subscription")
+    create_order = importlib.import_module(f"{PACKAGE}.api.orders.create_order")
+    add_item = importlib.import_module(f"{PACKAGE}.api.items.add_item")
+    get_account = importlib.import_module(f"{PACKAGE}.api.catalog.get_account")
+    async with generated.AuthenticatedClient(base_url=base_url, token=tenant.token) as reseller:
+        page = await list_subscriptions.asyncio_detailed(client=reseller, account_id=tenant.customer_id)
+        assert page.status_code == 200 and [s.id for s in page.parsed.items] == [owned["id"]]
+        one = await get_subscription.asyncio_detailed(owned["id"], client=reseller)
+        assert isinstance(one.parsed, m.Subscription)
+        assert (one.parsed.status, one.parsed.quantity) == (m.SubscriptionStatus.ACTIVE, 3)
+        account = await get_account.asyncio_detailed(tenant.customer_id, client=reseller)
+        assert isinstance(account.parsed, m.Account) and account.parsed.approval_required is None
+
+        order = (await create_order.asyncio_detailed(
+            client=reseller, body=m.OrderCreate(account_id=tenant.customer_id))).parsed
+        change = m.ItemCreate(subscription_id=owned["id"], action=m.ItemAction.CHANGEQUANTITY, quantity=7)
+        item = await add_item.asyncio_detailed(order.id, client=reseller, body=change)
+        assert item.status_code == 201 and isinstance(item.parsed, m.Item)
+        assert (item.parsed.action, item.parsed.subscription_id) == (m.ItemAction.CHANGEQUANTITY, str(owned["id"]))
+        again = await add_item.asyncio_detailed(order.id, client=reseller, body=change)
+        assert again.status_code == 422 and again.parsed.errors[0].code == "duplicate_subscription"
+
+    # Statuses and actions are open: values this client does not know yet still parse.
+    assert m.Subscription.from_dict({**one.parsed.to_dict(), "status": "Suspended"}).status == "Suspended"
+    assert m.Item.from_dict({**item.parsed.to_dict(), "action": "upgrade"}).action == "upgrade"

@@ -1,9 +1,10 @@
 """Keyset pages and the visibility of expired drafts."""
 
 import datetime
-import json
 
 import pytest
+
+from tests.plans import custom_and_generic, plan_nodes
 
 
 async def _all_pages(api, tenant, query, size):
@@ -148,14 +149,7 @@ async def test_a_deep_page_walks_an_index_without_sorting(api, conn, query, stag
     args = [tenant.reseller_id, stage, None, None, None, datetime.date.today() - datetime.timedelta(days=150), 10**9, 51]
     if account:
         args.append(tenant.customer_id)
-    custom = await conn.fetchval("EXPLAIN (FORMAT JSON) " + sql, *args)
-    # The generic plan a cached prepared statement would use (values only at execution).
-    literals = ", ".join("NULL" if a is None else f"'{a}'" for a in args)
-    async with conn.transaction():
-        await conn.execute("SET LOCAL plan_cache_mode = force_generic_plan")
-        await conn.execute(f"PREPARE page AS {sql}")
-        generic = await conn.fetchval(f"EXPLAIN (FORMAT JSON) EXECUTE page({literals})")
-        await conn.execute("DEALLOCATE page")
+    custom, generic = await custom_and_generic(conn, sql, args)
     assert "$6" in str(generic) and "$6" not in str(custom)  # the generic plan is not made for the values
     # The account's query is always planned for its values (Database.fetch_planned).
     for plan in (custom,) if account else (custom, generic):
@@ -168,30 +162,12 @@ async def test_a_deep_page_walks_an_index_without_sorting(api, conn, query, stag
 
 
 def _node_types(plan) -> set[str]:
-    return {node.get("Node Type") for node in _nodes(plan)}
-
-
-def _nodes(plan) -> list[dict]:
-    found = []
-    plan = json.loads(plan) if isinstance(plan, str) else plan
-
-    def walk(node):
-        if isinstance(node, dict):
-            if "Node Type" in node:
-                found.append(node)
-            for value in node.values():
-                walk(value)
-        elif isinstance(node, list):
-            for value in node:
-                walk(value)
-
-    walk(plan)
-    return found
+    return {node.get("Node Type") for node in plan_nodes(plan)}
 
 
 def _index_scans(plan) -> list[dict]:
     return [
         node
-        for node in _nodes(plan)
+        for node in plan_nodes(plan)
         if node["Node Type"] in ("Index Scan", "Index Scan Backward") and "orders_" in node.get("Index Name", "")
     ]

@@ -12,6 +12,7 @@ from service.app import create_app
 from service.state import WEBHOOK_DISPATCHER
 from tests.api import ADMIN_TOKEN, Api
 from tests.conformance import ConformingClient, resolve, schema_validator
+from tests.subscription_support import bought, executed
 
 METHODS = ("get", "put", "post", "delete", "patch")
 
@@ -41,9 +42,9 @@ async def test_every_route_is_documented_and_every_operation_routed(client, docu
         (method, path) for path, item in document["paths"].items() for method in item if method in METHODS
     }
     assert documented == routed_operations(client.app)
-    # The contract's surface, spelled as it spells it: v3's 26 operations, v3.1's, and v3.2's
-    # JWKS and signing keys.
-    assert len(documented) == 44
+    # The contract's surface, spelled as it spells it: v3's 26 operations, v3.1's (40 in all),
+    # and v3.2's: the JWKS and signing keys (4), subscriptions and account settings (4).
+    assert len(documented) == 48
     for path, item in document["paths"].items():
         for method, operation in item.items():
             names = {resolve(document, p)["name"] for p in operation["parameters"]}
@@ -94,7 +95,10 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
 
     # Every change may wait too long for the order another change holds (order_busy).
     keys_409, keys_422 = {"idempotency_key_in_progress", "order_busy"}, {"idempotency_key_reused"}
-    assert codes("post", "/api/orders/{orderId}/checkout", "409") == {"order_not_draft"} | keys_409
+    assert codes("post", "/api/orders/{orderId}/checkout", "409") == {
+        "order_not_draft",
+        "subscription_change_pending",
+    } | keys_409
     assert codes("post", "/api/orders/{orderId}/checkout", "422") == {
         "order_empty",
         "required_values_missing",
@@ -118,6 +122,30 @@ async def test_document_is_valid_openapi_with_codes_and_security(document):
     assert {"unknown_account", "date_in_past", "unknown_field", "required"} <= field_codes("post", "/api/orders")
     assert {"invalid_cursor", "invalid_stage"} <= field_codes("get", "/api/orders")
     assert {"currency_mismatch", "invalid_value"} <= field_codes("post", "/api/orders/{orderId}/items")
+    assert {
+        "unknown_subscription",
+        "subscription_of_another_account",
+        "subscription_not_active",
+        "duplicate_subscription",
+        "product_mismatch",
+        "billing_cycle_mismatch",
+        "quantity_unchanged",
+    } <= field_codes("post", "/api/orders/{orderId}/items")
+    assert "subscription_not_active" in field_codes("post", "/api/orders/{orderId}/checkout")
+    assert paths["/api/accounts/{accountId}/settings"]["put"]["security"] == [{"resellerToken": ["orders:approve"]}]
+    assert codes("put", "/api/accounts/{accountId}/settings", "403") == {"edition_not_permitted", "insufficient_scope"}
+    assert paths["/api/subscriptions"]["get"]["security"] == [{"resellerToken": ["orders:read"]}]
+    listed = {resolve(document, p)["name"] for p in paths["/api/subscriptions"]["get"]["parameters"]}
+    assert {"accountId", "productId", "status", "pageSize", "cursor"} <= listed
+    # Statuses and actions are open: any string parses, the known ones are named.
+    schemas = document["components"]["schemas"]
+    for schema, field, enum in (("Subscription", "status", "SubscriptionStatus"), ("Item", "action", "ItemAction")):
+        assert schemas[schema]["properties"][field]["anyOf"][:2] == [
+            {"$ref": f"#/components/schemas/{enum}"},
+            {"type": "string"},
+        ]
+    assert schemas["SubscriptionStatus"]["enum"] == ["Active", "Cancelled"]
+    assert schemas["ItemAction"]["enum"] == ["purchase", "changeQuantity", "cancel"]
     assert codes("get", "/api/orders", "401") == {"unauthorized"}
     assert {"413", "415"} <= set(paths["/api/orders/{orderId}/items"]["post"]["responses"])
     assert "503" in paths["/health/ready"]["get"]["responses"]
@@ -143,9 +171,13 @@ async def test_every_example_matches_its_schema(document):
             ]
             for body in bodies:
                 for media in body.get("content", {}).values():
-                    errors = list(schema_validator(document, media["schema"]).iter_errors(media["example"]))
-                    assert not errors, (method, path, [e.message for e in errors])
-                    checked += 1
+                    # One example, or (a body of several kinds) one of each kind.
+                    examples = [e["value"] for e in media["examples"].values()] if "examples" in media else []
+                    assert examples or "example" in media, (method, path)
+                    for example in examples or [media["example"]]:
+                        errors = list(schema_validator(document, media["schema"]).iter_errors(example))
+                        assert not errors, (method, path, [e.message for e in errors])
+                        checked += 1
     assert checked > 100
 
 
@@ -197,6 +229,14 @@ async def test_real_responses_of_every_operation_match_the_document(client, docu
     )
     await api.call(tenant, "GET", "/api/accounts?pageSize=1")
     await api.call(tenant, "GET", "/api/products")
+    for method, path, body, status in [
+        ("GET", f"/api/accounts/{tenant.customer_id}", None, 200),
+        ("PUT", f"/api/accounts/{tenant.customer_id}/settings", {"approvalRequired": None}, 200),
+        ("PUT", f"/api/accounts/{tenant.customer_id}/settings", {"approvalRequired": 3}, 422),
+        ("GET", "/api/accounts/987654321", None, 404),
+    ]:
+        assert (await api.call(tenant, method, path, body))[0] == status, (method, path)
+    await _subscriptions_conform(api)
 
     order = await api.draft(tenant, tenant.customer_id)
     base = f"/api/orders/{order['id']}"
@@ -301,6 +341,34 @@ async def test_real_responses_of_every_operation_match_the_document(client, docu
         415,
         422,
     }
+
+
+async def _subscriptions_conform(api):
+    """A purchase executed to a subscription, and a change order of it, through the conforming client."""
+    tenant = await api.tenant(name="Subscriber")
+    mail = await api.product()
+    subscription = await bought(api, tenant, mail)
+    base = f"/api/subscriptions/{subscription['id']}"
+    order = await api.draft(tenant, tenant.customer_id)
+    items = f"/api/orders/{order['id']}/items"
+    for method, path, body, status in [
+        ("GET", "/api/subscriptions?pageSize=1", None, 200),
+        ("GET", f"/api/subscriptions?accountId={tenant.customer_id}&productId={mail['id']}&status=Active", None, 200),
+        ("GET", "/api/subscriptions?cursor=nope", None, 422),
+        ("GET", base, None, 200),
+        ("GET", "/api/subscriptions/987654321", None, 404),
+        ("POST", items, {"subscriptionId": subscription["id"], "action": "changeQuantity", "quantity": 9}, 201),
+        ("POST", items, {"subscriptionId": str(subscription["id"]), "action": "cancel"}, 422),
+        ("GET", items, None, 200),
+        ("POST", f"/api/orders/{order['id']}/checkout", None, 202),
+    ]:
+        assert (await api.call(tenant, method, path, body))[0] == status, (method, path)
+    other = await api.draft(tenant, tenant.customer_id)
+    await api.call(tenant, "POST", f"/api/orders/{other['id']}/items",
+                   {"subscriptionId": subscription["id"], "action": "cancel"})
+    status, problem = await api.call(tenant, "POST", f"/api/orders/{other['id']}/checkout")
+    assert (status, problem["code"]) == (409, "subscription_change_pending")
+    await executed(api, tenant, order["id"])
 
 
 async def test_admin_responses_with_the_operator_api_disabled_match_the_document(

@@ -155,8 +155,8 @@ async def test_accounts_and_products_are_listed(api):
     status, accounts = await api.call(tenant, "GET", "/api/accounts")
     assert status == 200
     assert accounts["items"] == [
-        {"id": tenant.account_id, "name": "Blue", "type": "Reseller"},
-        {"id": tenant.customer_id, "name": "Blue customer", "type": "Customer"},
+        {"id": tenant.account_id, "name": "Blue", "type": "Reseller", "approvalRequired": None},
+        {"id": tenant.customer_id, "name": "Blue customer", "type": "Customer", "approvalRequired": None},
     ]
     status, products = await api.call(tenant, "GET", "/api/products")
     assert products["items"] == [product]

@@ -71,10 +71,12 @@ async def test_half_sent_heads_are_closed_after_the_header_timeout_while_request
 
         connections, opened_at = [], []
         for _ in range(500):
+            # Taken before connecting: the server's timer cannot start earlier, while a loaded
+            # loop may resume this task well after the server accepted the connection.
+            opened_at.append(time.monotonic())
             reader, writer = await asyncio.open_connection("127.0.0.1", port)
             writer.write(b"GET /api/orders HT")  # half a request line, and nothing more
             connections.append((reader, writer))
-            opened_at.append(time.monotonic())
         opened = time.monotonic()
         closings = [asyncio.create_task(_closed_by_server(reader)) for reader, _ in connections]
 

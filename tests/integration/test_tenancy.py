@@ -4,6 +4,8 @@ Idempotency-Key the owner used."""
 
 import itertools
 
+from tests.subscription_support import bought
+
 MISSING = 987654321
 _keys = itertools.count(1)
 
@@ -22,6 +24,7 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
     owner = await api.tenant(name="Owner")
     intruder = await api.tenant(name="Intruder")
     product = await api.product()
+    owned = await bought(api, owner, product)
     draft = await api.draft(owner)
     item = await api.item(owner, draft["id"], product)
     confirmed = await api.draft(owner, owner.customer_id)
@@ -102,6 +105,28 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
     assert theirs[0] == 404 and "Idempotent-Replayed" not in (theirs[1] or {})
     _same_answer(theirs, missing)
 
+    # Subscriptions and accounts, by id; and a change item naming the owner's subscription.
+    for method, template, body in (
+        ("GET", "/api/subscriptions/{s}", None),
+        ("GET", "/api/accounts/{a}", None),
+        ("PUT", "/api/accounts/{a}/settings", {"approvalRequired": True}),
+        ("PUT", "/api/accounts/{a}/settings", {"approvalRequired": "bad body"}),
+    ):
+        for account_id in (owner.account_id, owner.customer_id):
+            theirs = await api.call(intruder, method, template.format(s=owned["id"], a=account_id), body)
+            missing = await api.call(intruder, method, template.format(s=MISSING, a=MISSING), body)
+            assert theirs[0] == 404, (method, template, theirs)
+            _same_answer(theirs, missing)
+    mine = await api.draft(intruder, intruder.customer_id)
+    change = {"subscriptionId": owned["id"], "action": "cancel"}
+    theirs = await api.call(intruder, "POST", f"/api/orders/{mine['id']}/items", change)
+    missing = await api.call(intruder, "POST", f"/api/orders/{mine['id']}/items", dict(change, subscriptionId=MISSING))
+    assert theirs[0] == 422
+    _same_answer(theirs, missing)
+    for query in ("", f"?accountId={owner.customer_id}", f"?productId={product['id']}", "?status=Active"):
+        status, page = await api.call(intruder, "GET", f"/api/subscriptions{query}")
+        assert (status, page["items"]) == (200, []), query
+
     # The owner's item under the intruder's own order is missing too.
     own = await api.draft(intruder)
     theirs = await api.call(intruder, "GET", f"/api/orders/{own['id']}/items/{item['id']}")
@@ -119,7 +144,7 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
     for query in ("stage=All", "stage=Draft", f"stage=All&accountId={owner.customer_id}"):
         status, page = await api.call(intruder, "GET", f"/api/orders?{query}")
         assert status == 200
-        assert all(o["id"] == own["id"] for o in page["items"]), query
+        assert all(o["id"] in (own["id"], mine["id"]) for o in page["items"]), query
     status, accounts = await api.call(intruder, "GET", "/api/accounts")
     assert {a["id"] for a in accounts["items"]} == {intruder.account_id, intruder.customer_id}
 
@@ -127,10 +152,13 @@ async def test_foreign_ids_answer_like_missing_ones_on_every_endpoint(api):
     for query in ("", f"?orderId={draft['id']}", "?type=order.created"):
         status, feed = await api.call(intruder, "GET", f"/api/events{query}")
         assert status == 200
-        assert all(event["orderId"] == own["id"] for event in feed["items"]), query
+        assert all(event["orderId"] in (own["id"], mine["id"]) for event in feed["items"]), query
     # ... and the owner's order is untouched by all of the above.
     status, still = await api.call(owner, "GET", f"/api/orders/{waiting['id']}")
     assert (still["status"], still["decidedBy"]) == ("Reseller Pending Approval", None)
+    for account_id in (owner.account_id, owner.customer_id):
+        assert (await api.call(owner, "GET", f"/api/accounts/{account_id}"))[1]["approvalRequired"] is None
+    assert await api.call(owner, "GET", f"/api/subscriptions/{owned['id']}") == (200, owned)
 
 
 OWNERS_KEY = "owners-key"

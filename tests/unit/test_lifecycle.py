@@ -13,8 +13,15 @@ SQL = db.sql_dir()
 QUERIES = db.load_queries(SQL / "queries")
 _STATUS_LITERAL = re.compile(r"status\s*(?:=|<>|IN|NOT IN)\s*\(?\s*('[^']*'(?:\s*,\s*'[^']*')*)", re.IGNORECASE)
 _ANY_LITERAL = re.compile(r"'([^']*)'")
-_TRANSITION = re.compile(r"^-- transition: (item )?(.+?) -> (.+?)\s*$", re.MULTILINE)
-_EVENT = re.compile(r"'((?:order|item)\.[a-z_]+)'")
+_TRANSITION = re.compile(r"^-- transition: (item |subscription )?(.+?) -> (.+?)\s*$", re.MULTILINE)
+_EVENT = re.compile(r"'((?:order|item|subscription)\.[a-z_]+)'")
+_ACTION_LITERAL = re.compile(r"\baction\s*(?:=|<>|IN|NOT IN)\s*\(?\s*('[^']*'(?:\s*,\s*'[^']*')*)", re.IGNORECASE)
+# Which moves a `-- transition:` line declares: of an order (no prefix), an item, a subscription.
+_ALLOWED = {
+    "": lifecycle.TRANSITIONS,
+    "item ": lifecycle.ITEM_TRANSITIONS,
+    "subscription ": lifecycle.SUBSCRIPTION_TRANSITIONS,
+}
 
 
 def _sql_files() -> dict[str, str]:
@@ -41,7 +48,7 @@ def _status_literals(text: str) -> set[str]:
 
 
 def test_the_sql_names_only_the_lifecycles_statuses():
-    known = set(lifecycle.ORDER_STATUSES) | set(lifecycle.ITEM_STATUSES)
+    known = set(lifecycle.ORDER_STATUSES) | set(lifecycle.ITEM_STATUSES) | set(lifecycle.SUBSCRIPTION_STATUSES)
     used: dict[str, set[str]] = {}
     for name, text in _sql_files().items():
         for status in _status_literals(text):
@@ -52,6 +59,15 @@ def test_the_sql_names_only_the_lifecycles_statuses():
     assert set(used) == known
 
 
+def test_the_sql_names_only_the_lifecycles_item_actions():
+    used: set[str] = set()
+    for text in _sql_files().values():
+        for match in _ACTION_LITERAL.finditer(_strip_comments(text)):
+            used.update(_ANY_LITERAL.findall(match.group(1)))
+    # Exactly the actions the lifecycle defines: the migration's CHECK names them all.
+    assert used == set(lifecycle.ITEM_ACTIONS)
+
+
 def test_the_sql_writes_only_the_lifecycles_event_types():
     written: set[str] = set()
     for text in _sql_files().values():
@@ -59,22 +75,21 @@ def test_the_sql_writes_only_the_lifecycles_event_types():
     assert written == set(lifecycle.EVENT_TYPES)
 
 
-def _declared_moves() -> dict[str, list[tuple[bool, str, str]]]:
-    moves: dict[str, list[tuple[bool, str, str]]] = {}
+def _declared_moves() -> dict[str, list[tuple[str, str, str]]]:
+    """query -> [(kind, from, to)], kind being a key of _ALLOWED."""
+    moves: dict[str, list[tuple[str, str, str]]] = {}
     for path in sorted((SQL / "queries").glob("*.sql")):
         for block in re.split(r"(?=^-- name: )", path.read_text(), flags=re.MULTILINE):
             name = re.match(r"-- name: (\w+)", block)
             if name:
-                moves[name.group(1)] = [
-                    (bool(item), src, dst) for item, src, dst in _TRANSITION.findall(block)
-                ]
+                moves[name.group(1)] = _TRANSITION.findall(block)
     return moves
 
 
 def test_every_declared_move_is_one_the_lifecycle_allows():
     for query, moves in _declared_moves().items():
-        for is_item, source, target in moves:
-            allowed = lifecycle.ITEM_TRANSITIONS if is_item else lifecycle.TRANSITIONS
+        for kind, source, target in moves:
+            allowed = _ALLOWED[kind]
             assert target in allowed.get(source, ()), f"{query}: {source} -> {target} is not a lifecycle move"
 
 
@@ -87,9 +102,10 @@ def test_every_statement_that_sets_a_status_declares_its_moves():
             assert moves.get(name), f"{name} changes a status without a '-- transition:' line"
 
 
-def test_every_move_of_the_lifecycle_is_made_by_some_statement():
-    declared = {(src, dst) for moves in _declared_moves().values() for item, src, dst in moves if not item}
-    every = {(src, dst) for src, targets in lifecycle.TRANSITIONS.items() for dst in targets}
+@pytest.mark.parametrize("kind", ["", "subscription "])
+def test_every_move_of_the_lifecycle_is_made_by_some_statement(kind):
+    declared = {(src, dst) for moves in _declared_moves().values() for k, src, dst in moves if k == kind}
+    every = {(src, dst) for src, targets in _ALLOWED[kind].items() for dst in targets}
     assert declared == every
 
 
