@@ -1,4 +1,4 @@
-"""Command line: serve | migrate | connector-sim | webhook-receiver."""
+"""Command line: serve | migrate | openapi | connector-sim | webhook-receiver."""
 
 from __future__ import annotations
 
@@ -20,7 +20,7 @@ from service.app import create_app
 from service.demo import banner, seed, start_connector
 from service.embedded import embedded_postgres
 from service.execution import connector_sim
-from service.http import protocol
+from service.http import openapi, protocol
 from service.settings import Settings, SettingsError
 from service.state import LIFECYCLE, SERVICES
 from service.webhooks import receiver as webhook_receiver
@@ -175,6 +175,9 @@ def _parser() -> argparse.ArgumentParser:
         "and a webhook receiver in-process (and allow webhooks to private addresses)",
     )
     commands.add_parser("migrate", help="apply pending migrations and exit")
+    commands.add_parser(
+        "openapi", help="print the OpenAPI document (docs/openapi.json holds it; no database, no settings)"
+    )
     connector_sim.add_arguments(
         commands.add_parser("connector-sim", help="run a reference fulfillment connector (no database)")
     )
@@ -205,6 +208,10 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("connector-sim", "webhook-receiver"):
         return _run_tool(args)
+    if args.command == "openapi":
+        # The document depends on the code alone: built with the defaults, no I/O.
+        sys.stdout.write(openapi.document_text(create_app(Settings(), dsn="postgresql://unused")))
+        return 0
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
