@@ -93,3 +93,31 @@ EVENT_TYPES = (
     "item.status_changed",
     "order.expired",
 )
+
+# What each event type records and its `data`, for the reference (docs/hooks.py
+# renders docs/reference/events.md from these two tables). A type without an
+# entry here is listed as not described.
+EVENT_DESCRIPTIONS = MappingProxyType(
+    {
+        "order.created": ("a Draft is created", "`{}`"),
+        "order.item_added": ("an item is added to a Draft", '`{"itemId"}`'),
+        "order.item_removed": ("an item is removed from a Draft", '`{"itemId"}`'),
+        "order.values_changed": (
+            "custom fields or an item's characteristics are changed",
+            '`{"customFields": [names]}` or `{"itemId", "characteristics": [names]}`',
+        ),
+        "order.checked_out": ("checkout succeeds", '`{"itemCount", "total", "currency"}`'),
+        "order.approval_requested": ("checkout stops at `Reseller Pending Approval`", "`{}`"),
+        "order.approved": ("another credential approves the order; execution starts", "`{}`"),
+        "order.cancelled": ("an order waiting for approval is cancelled", '`{"reason"}`'),
+        "order.status_changed": ("any change of the order's status, by whoever made it", '`{"from", "to"}`'),
+        "item.status_changed": (
+            "an item's execution status changes",
+            '`{"itemId", "from", "to", "message", "subscriptionId"}`',
+        ),
+        "order.expired": (
+            "the expiry job deletes an expired Draft (its events stay)",
+            '`{"expirationDate"}`',
+        ),
+    }
+)

@@ -370,7 +370,7 @@ class Settings:
         "WEBHOOK_DISABLE_AFTER_SECONDS", 3 * 86400.0, Seconds(low=1.0, high=365 * 86400.0),
         "An endpoint whose deliveries have all failed for this long is disabled.",
     )
-    # Live events (docs/how-to/live-events.md). The contract wants a keepalive at least every 15 s.
+    # Live events (docs/how-to/console-and-live-events.md). The contract wants a keepalive at least every 15 s.
     sse_keepalive_seconds: float = setting(
         "SSE_KEEPALIVE_SECONDS", 15.0, Seconds(low=0.05, high=15.0),
         "How often an idle event stream gets `: keepalive`.",

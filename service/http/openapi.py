@@ -35,7 +35,7 @@ DOCUMENT_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
 METRICS_PATH = "/metrics"
 # Not API operations: the docs UI, the approver's console, and /metrics (the
-# operator's Prometheus, in its own format; docs/operations.md).
+# operator's Prometheus, in its own format; docs/how-to/operate.md).
 UNDOCUMENTED_PREFIXES = (DOCUMENT_PATH, DOCS_PATH, "/console", METRICS_PATH)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 
