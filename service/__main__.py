@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -152,6 +153,29 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
     logger.info("stopped")
 
 
+def check_port(settings: Settings) -> None:
+    """Fail with one line while the port is taken, before a database is started or migrated:
+    a second `serve` by mistake must not touch the first one's database."""
+    try:
+        addresses = socket.getaddrinfo(
+            settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            # As asyncio binds the listener: SO_REUSEADDR, and SO_REUSEPORT when asked for.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if settings.reuse_port or settings.workers > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+
+
 def run_loop(main, event_loop: str) -> None:
     """Run `serve` on the event loop EVENT_LOOP names (uvloop: the optional extra)."""
     if event_loop == "uvloop":
@@ -219,6 +243,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level)
     try:
+        if args.command == "serve":
+            check_port(settings)
         with database(settings) as dsn:
             if args.command == "migrate":
                 asyncio.run(run_migrate(settings, dsn))
