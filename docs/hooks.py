@@ -19,6 +19,7 @@ from __future__ import annotations
 import dataclasses
 import importlib
 import json
+import os
 import re
 import sys
 from collections.abc import Callable
@@ -474,7 +475,53 @@ def benchmark_section() -> str:
 
 # --- MkDocs --------------------------------------------------------------------------------------
 
+def _root_file(name: str, title: str) -> Callable[[], str]:
+    """A page made of a file at the top of the repository (CHANGELOG.md, CONTRIBUTING.md)."""
+
+    def render() -> str:
+        text = (ROOT / name).read_text()
+        return text if text.startswith("# ") else f"# {title}\n\n{text}"
+
+    return render
+
+
+def cli_page() -> str:
+    import argparse
+
+    from service.__main__ import _parser
+
+    columns = os.environ.get("COLUMNS")
+    os.environ["COLUMNS"] = "100"  # argparse wraps help to the terminal's width; the page must not vary
+    try:
+        parser = _parser()
+        commands = next(a for a in parser._actions if isinstance(a, argparse._SubParsersAction))
+        summaries = {action.dest: action.help for action in commands._choices_actions}
+        helps = {}
+        for name, sub in commands.choices.items():
+            sub.prog = f"python -m service {name}"
+            helps[name] = sub.format_help().strip()
+    finally:
+        if columns is None:
+            del os.environ["COLUMNS"]
+        else:
+            os.environ["COLUMNS"] = columns
+    out = [
+        "# Command line\n",
+        GENERATED_NOTE.format(source="the command line's parser in `service/__main__.py`"),
+        "\n`python -m service COMMAND` (or `reseller-ordering COMMAND` once installed). Every command "
+        "reads its settings from the environment ([Configuration](configuration.md)); a bad setting or "
+        "a start that cannot succeed prints one line and exits with code 2.\n",
+    ]
+    for name, text in helps.items():
+        summary = summaries.get(name) or ""
+        out.append(f"## {name}\n\n{summary[:1].upper() + summary[1:]}.\n\n```text\n{text}\n```\n")
+    return "\n".join(out)
+
+
 PAGES: dict[str, Callable[[], str]] = {
+    "reference/cli.md": cli_page,
+    "changelog.md": _root_file("CHANGELOG.md", "Changelog"),
+    "contributing.md": _root_file("CONTRIBUTING.md", "Contributing"),
     "reference/configuration.md": configuration_page,
     "reference/limits.md": limits_page,
     "reference/errors.md": errors_page,

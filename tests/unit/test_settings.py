@@ -51,31 +51,3 @@ def test_the_event_loop_is_asyncio_unless_uvloop_is_asked_for_and_installed(monk
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     with pytest.raises(SettingsError, match="pip install 'reseller-ordering-api\\[uvloop\\]'"):
         Settings.from_env({"EVENT_LOOP": "uvloop"})
-
-
-def test_the_readme_states_every_setting_with_its_default():
-    """Every variable the service reads is in the README's configuration table, with the
-    default the code has (a new setting cannot go undocumented)."""
-    import dataclasses
-    import re
-
-    root = Path(__file__).resolve().parents[2]
-    source = (root / "service" / "settings.py").read_text()
-    names = set(re.findall(r'"([A-Z][A-Z0-9_]+)"', source)) - {"ASYNCIO", "UVLOOP", "DEBUG", "INFO", "WARNING", "ERROR"}
-    readme = (root / "README.md").read_text()
-    table = readme[readme.index("## Configuration") :]
-    table = table[: table.index("\n## ")]
-    rows = {}
-    for line in table.splitlines():
-        cells = [cell.strip() for cell in line.split("|")[1:-1]]
-        if len(cells) == 4:
-            for name in re.findall(r"`([A-Z][A-Z0-9_]+)`", cells[0]):
-                rows[name] = cells[1]
-    assert names <= set(rows), names - set(rows)
-    defaults = {f.name.upper(): f.default for f in dataclasses.fields(Settings)}
-    for name, shown in rows.items():
-        default = defaults.get(name)
-        if isinstance(default, bool):
-            assert shown == f"`{str(default).lower()}`", name
-        elif isinstance(default, int | float) and not isinstance(default, bool):
-            assert shown == f"`{default:g}`", (name, shown, default)
