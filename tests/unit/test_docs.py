@@ -31,6 +31,8 @@ OTHER_VARIABLES = {
     "HTTP_PORT": "deploy/compose.yaml",
     "FUZZ_EXAMPLES": "tests/integration/test_fuzz.py",
     "CONSOLE_SCREENSHOTS": "tests/integration/test_console.py",
+    "EVENT_TYPES": "a name in service/lifecycle.py",
+    "EVENT_DESCRIPTIONS": "a name in service/lifecycle.py",
 }
 
 
@@ -160,3 +162,17 @@ def test_links_point_at_files_in_the_repository():
 def test_shell_blocks_are_bash():
     for path, text in TEXTS.items():
         assert not re.search(r"^\s*```(sh|shell)$", text, re.M), f"{path.relative_to(ROOT)}: use ```bash"
+
+
+def test_the_release_is_one_version_everywhere():
+    """pyproject.toml's version is the newest release in CHANGELOG.md, the one the Dockerfile
+    installs and the image the manifests run."""
+    import tomllib
+
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    assert releases and releases[0] == version
+    assert f"reseller-ordering-api=={version}" in (ROOT / "Dockerfile").read_text()
+    for manifest in ("deployment.yaml", "migrate-job.yaml"):
+        text = (ROOT / "deploy" / "kubernetes" / manifest).read_text()
+        assert re.findall(r"image: \S+:(\S+)", text) == [version], manifest
