@@ -32,7 +32,7 @@ if str(ROOT) not in sys.path:
 
 BENCH_MARKER = "<!-- latest-benchmark-run -->"
 GENERATED_NOTE = (
-    "!!! note \"Generated\"\n    This page is rendered from {source} at every build of the documentation; "
+    '!!! note "Generated"\n    This page is rendered from {source} at every build of the documentation; '
     "edit the code, not the page.\n"
 )
 
@@ -115,8 +115,7 @@ def limits_page() -> str:
         "# Limits\n\n"
         + GENERATED_NOTE.format(source="`service.limits.TABLE`")
         + "\nWhat the service bounds, where the bound comes from, and what a client gets when it "
-        "reaches it.\n\n"
-        + _table(("limit", "bound", "setting", "answer when reached"), rows)
+        "reaches it.\n\n" + _table(("limit", "bound", "setting", "answer when reached"), rows)
     )
 
 
@@ -222,9 +221,13 @@ def events_page() -> str:
         "[webhooks guide](../how-to/webhooks.md)). An event is "
         '`{"id", "type", "occurredAt", "orderId", "accountId", "actor", "data"}`; `actor.type` is '
         "`client` for API calls and `system` for the scheduler's jobs.\n\n"
-        "## Event types\n\n" + events
+        "## Event types\n\n"
+        + events
         + "\nClients must accept types they do not know: new ones are added without a new API version.\n\n"
-        "## Order statuses\n\n```text\n" + diagram.strip("\n") + "\n```\n\n" + moves
+        "## Order statuses\n\n```text\n"
+        + diagram.strip("\n")
+        + "\n```\n\n"
+        + moves
         + "\nAn item's status is `null` while its order is not executing, then one of "
         + ", ".join(f"`{s}`" for s in lifecycle.ITEM_STATUSES)
         + ". `GET /api/orders?stage=` groups the statuses: "
@@ -270,7 +273,7 @@ def migrations_page() -> str:
         + f"\n`python -m service migrate` (or `serve`, unless `MIGRATE_ON_START=false`) applies these "
         f"{len(found)} files in order, each in its own transaction, and records each with its checksum; "
         "a file edited after it was applied stops the runner. Migrations are forward-only. After the "
-        f"last one, `GET /health/ready` answers `\"migration\": {max(versions, default=0)}`.\n\n"
+        f'last one, `GET /health/ready` answers `"migration": {max(versions, default=0)}`.\n\n'
         + _table(("file", "what it does"), rows)
         + gap_text
     )
@@ -313,7 +316,11 @@ def _operation(document: dict, method: str, path: str, operation: dict) -> str:
     if security:
         out.append(
             "**Auth:** "
-            + ", ".join(f"`{name}`" + (f" with `{' '.join(s)}`" if s else "") for req in security for name, s in req.items())
+            + ", ".join(
+                f"`{name}`" + (f" with `{' '.join(s)}`" if s else "")
+                for req in security
+                for name, s in req.items()
+            )
             + "\n"
         )
     elif security == []:
@@ -324,7 +331,10 @@ def _operation(document: dict, method: str, path: str, operation: dict) -> str:
         out.append(
             _table(
                 ("parameter", "in", "type", "description"),
-                [(f"`{p['name']}`", p["in"], _type(p.get("schema", {})), p.get("description", "")) for p in params],
+                [
+                    (f"`{p['name']}`", p["in"], _type(p.get("schema", {})), p.get("description", ""))
+                    for p in params
+                ],
             )
         )
     body = operation.get("requestBody")
@@ -342,7 +352,7 @@ def _operation(document: dict, method: str, path: str, operation: dict) -> str:
 
 
 def _schema(document: dict, name: str, schema: dict) -> str:
-    out = [f'### {name} {{#schema-{name.lower()}}}\n']
+    out = [f"### {name} {{#schema-{name.lower()}}}\n"]
     if schema.get("description"):
         out.append(schema["description"] + "\n")
     if "properties" in schema:
@@ -351,7 +361,12 @@ def _schema(document: dict, name: str, schema: dict) -> str:
             _table(
                 ("field", "type", "required", "description"),
                 [
-                    (f"`{field}`", _type(prop), "yes" if field in required else "", prop.get("description", ""))
+                    (
+                        f"`{field}`",
+                        _type(prop),
+                        "yes" if field in required else "",
+                        prop.get("description", ""),
+                    )
                     for field, prop in schema["properties"].items()
                 ],
             )
@@ -378,12 +393,15 @@ def api_page() -> str:
     out = [
         "# API\n",
         GENERATED_NOTE.format(source="the committed `docs/openapi.json`"),
-        f"\n{document['info']['title']}, API version {document['info']['version']}. The machine-readable "
-        "document is [`openapi.json`](../openapi.json) (OpenAPI 3.1); a running service serves the same "
-        "document at `/api/openapi.json` and an interactive page at `/api/docs`. `python -m service openapi` "
-        "prints it, and a test fails when the committed copy differs from what the code produces.\n",
+        (
+            f"\n{document['info']['title']}, API version {document['info']['version']}. The machine-readable "
+            "document is [`openapi.json`](../openapi.json) (OpenAPI 3.1); a running service serves the same "
+            "document at `/api/openapi.json` and an interactive page at `/api/docs`. `python -m service openapi` "
+            "prints it, and a test fails when the committed copy differs from what the code produces.\n"
+        ),
         document["info"].get("description", ""),
-        "\nEvery operation also takes `X-Api-Version` (absent or `" + document["info"]["version"]
+        "\nEvery operation also takes `X-Api-Version` (absent or `"
+        + document["info"]["version"]
         + "`) and `X-Request-Id`.\n",
     ]
     for tag in sorted(by_tag):
@@ -414,16 +432,20 @@ def benchmark_section() -> str:
     results = json.loads(path.read_text())
     mode, machine, settings = results["mode"], results["machine"], results["settings"]
     out = [
-        f"**Latest full run**: `bench/results/{path.name}` and its chart `{path.with_suffix('.png').name}`, "
-        f"started {results['started_at']}: {machine['cpus']} cores, PostgreSQL {machine['postgres']} "
-        f"(embedded), Python {machine['python']}, {results['data']['orders']:,} orders, "
-        f"{mode['rounds']} alternating rounds of {mode['seconds']} s per concurrency.\n",
-        "**The settings it ran with.** The service: "
-        f"{settings['service_env']}; log level {settings['service_log_level']}; event loop "
-        f"`{settings['event_loop']}`; a pool of {settings['pool_size_each']} connections for each server; "
-        f"wrk with {settings['wrk_threads']} thread. `RATE_LIMIT_PER_MINUTE` is raised so that the "
-        "limiter still takes a token on every request, as in production, but never refuses the harness's "
-        "single credential.\n",
+        (
+            f"**Latest full run**: `bench/results/{path.name}` and its chart `{path.with_suffix('.png').name}`, "
+            f"started {results['started_at']}: {machine['cpus']} cores, PostgreSQL {machine['postgres']} "
+            f"(embedded), Python {machine['python']}, {results['data']['orders']:,} orders, "
+            f"{mode['rounds']} alternating rounds of {mode['seconds']} s per concurrency.\n"
+        ),
+        (
+            "**The settings it ran with.** The service: "
+            f"{settings['service_env']}; log level {settings['service_log_level']}; event loop "
+            f"`{settings['event_loop']}`; a pool of {settings['pool_size_each']} connections for each server; "
+            f"wrk with {settings['wrk_threads']} thread. `RATE_LIMIT_PER_MINUTE` is raised so that the "
+            "limiter still takes a token on every request, as in production, but never refuses the harness's "
+            "single credential.\n"
+        ),
     ]
     rows = []
     for entry in results["scenarios"]:
@@ -441,7 +463,17 @@ def benchmark_section() -> str:
             )
         )
     out.append(
-        _table(("scenario", "c", "service req/s", "ceiling req/s", "service/ceiling", "p99 ms service / ceiling"), rows)
+        _table(
+            (
+                "scenario",
+                "c",
+                "service req/s",
+                "ceiling req/s",
+                "service/ceiling",
+                "p99 ms service / ceiling",
+            ),
+            rows,
+        )
     )
     targets = [
         (
@@ -474,6 +506,7 @@ def benchmark_section() -> str:
 
 
 # --- MkDocs --------------------------------------------------------------------------------------
+
 
 def _root_file(name: str, title: str) -> Callable[[], str]:
     """A page made of a file at the top of the repository (CHANGELOG.md, CONTRIBUTING.md)."""
@@ -508,9 +541,11 @@ def cli_page() -> str:
     out = [
         "# Command line\n",
         GENERATED_NOTE.format(source="the command line's parser in `service/__main__.py`"),
-        "\n`python -m service COMMAND` (or `reseller-ordering COMMAND` once installed). Every command "
-        "reads its settings from the environment ([Configuration](configuration.md)); a bad setting or "
-        "a start that cannot succeed prints one line and exits with code 2.\n",
+        (
+            "\n`python -m service COMMAND` (or `reseller-ordering COMMAND` once installed). Every command "
+            "reads its settings from the environment ([Configuration](configuration.md)); a bad setting or "
+            "a start that cannot succeed prints one line and exits with code 2.\n"
+        ),
     ]
     for name, text in helps.items():
         summary = summaries.get(name) or ""

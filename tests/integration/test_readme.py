@@ -30,7 +30,7 @@ def section(text: str, heading: str) -> str:
 
 
 def fenced(text: str, language: str) -> list[str]:
-    return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.M | re.S)
+    return re.findall(rf"^```{language}\n(.*?)^```$", text, flags=re.MULTILINE | re.DOTALL)
 
 
 def normalised(output: str) -> str:
@@ -47,12 +47,13 @@ def test_the_demo_prints_what_the_readme_shows(tmp_path):
     env = service_env(PORT=port, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("DATA_DIR", None)
     run = subprocess.run(
-        ["bash", "-c", script.replace("8080", port) + "\necho \"left: ${CLIENT_ID-none} ${B-none}\"\n"],
+        ["bash", "-c", script.replace("8080", port) + '\necho "left: ${CLIENT_ID-none} ${B-none}"\n'],
         cwd=tmp_path,
         env=env,
         capture_output=True,
         text=True,
         timeout=180,
+        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     printed, _, left = run.stdout.rstrip("\n").rpartition("\n")
@@ -62,7 +63,9 @@ def test_the_demo_prints_what_the_readme_shows(tmp_path):
     )
     assert left == "left: none none", "the demo block left variables behind"
     # It stopped its service: nothing answers on its port any more.
-    probe = subprocess.run(["curl", "-s", f"http://localhost:{port}/health/live"], capture_output=True)
+    probe = subprocess.run(
+        ["curl", "-s", f"http://localhost:{port}/health/live"], capture_output=True, check=False
+    )
     assert probe.returncode != 0
     assert not list(tmp_path.iterdir()), "the demo left files where it ran"
 
@@ -76,7 +79,12 @@ def test_the_tutorial_runs_as_written_and_stops_its_service(tmp_path):
     env.pop("DATA_DIR", None)
     run = subprocess.run(
         ["bash", "-c", script + '\necho "left: ${SERVER-none} ${CLIENT_ID-none}"\n'],
-        cwd=tmp_path, env=env, capture_output=True, text=True, timeout=180,
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=False,
     )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
@@ -87,5 +95,5 @@ def test_the_tutorial_runs_as_written_and_stops_its_service(tmp_path):
     assert any(line.startswith('{"orderId":1,"status":"Completed"') for line in lines)
     assert 'WWW-Authenticate: Bearer error="insufficient_scope", scope="orders:write"' in lines
     assert lines[-2:] == ['{"approvalRequired":true}', "left: none none"]
-    assert subprocess.run(["curl", "-s", f"http://localhost:{port}/health/live"]).returncode != 0
+    assert subprocess.run(["curl", "-s", f"http://localhost:{port}/health/live"], check=False).returncode != 0
     assert not list(tmp_path.iterdir())

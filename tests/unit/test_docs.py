@@ -138,7 +138,7 @@ README = TEXTS[ROOT / "README.md"]
 
 def test_the_readme_is_a_short_front_door():
     assert len(README.split()) <= 1500
-    first_block = re.search(r"```bash\n(.*?)```", README, re.S)[1]
+    first_block = re.search(r"```bash\n(.*?)```", README, re.DOTALL)[1]
     assert "python3 -m venv .venv" in first_block and "pip install -e" in first_block
     assert "python -m service serve\n" in README and "python -m pytest\n" in README
     assert "python -m pytest\n" in (ROOT / ".ci" / "run").read_text()
@@ -161,7 +161,9 @@ def test_links_point_at_files_in_the_repository():
 
 def test_shell_blocks_are_bash():
     for path, text in TEXTS.items():
-        assert not re.search(r"^\s*```(sh|shell)$", text, re.M), f"{path.relative_to(ROOT)}: use ```bash"
+        assert not re.search(r"^\s*```(sh|shell)$", text, re.MULTILINE), (
+            f"{path.relative_to(ROOT)}: use ```bash"
+        )
 
 
 def test_the_release_is_one_version_everywhere():
@@ -170,7 +172,7 @@ def test_the_release_is_one_version_everywhere():
     import tomllib
 
     version = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["version"]
-    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), re.M)
+    releases = re.findall(r"^## \[(\d+\.\d+\.\d+)\]", (ROOT / "CHANGELOG.md").read_text(), re.MULTILINE)
     assert releases and releases[0] == version
     assert f"reseller-ordering-api=={version}" in (ROOT / "Dockerfile").read_text()
     for manifest in ("deployment.yaml", "migrate-job.yaml"):
