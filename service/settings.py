@@ -225,41 +225,32 @@ def setting(env: str, default: Any, kind: Kind, description: str) -> Any:
 
 @dataclasses.dataclass(frozen=True, kw_only=True)
 class Settings:
-    # fmt: off  (one declaration a setting: variable, default, kind with bounds, then its sentence)
+    # One declaration a setting: variable, default, kind with its bounds, then its sentence.
+    # fmt: off
     # Where it runs.
     database_url: str | None = setting(
-        "DATABASE_URL",
-        None,
-        DatabaseUrl(),
+        "DATABASE_URL", None, DatabaseUrl(),
         "PostgreSQL to use (`postgresql://user:pass@host:5432/db`, special characters of the password "
         "percent-encoded, `?sslmode=` as libpq); unset, an embedded PostgreSQL 18 under `DATA_DIR`, "
         "stopped with the service.",
     )
     data_dir: Path = setting(
-        "DATA_DIR",
-        Path(".data"),
-        Directory(),
+        "DATA_DIR", Path(".data"), Directory(),
         "Where the embedded PostgreSQL keeps its data (`DATA_DIR/pg`) when `DATABASE_URL` is unset.",
     )
     host: str = setting("HOST", "0.0.0.0", Text(), "The address the API listens on.")
     port: int = setting("PORT", 8080, Int(1, 65535), "The port the API listens on.")
     admin_token: str | None = setting(
-        "ADMIN_TOKEN",
-        None,
-        Secret(),
+        "ADMIN_TOKEN", None, Secret(),
         "Bearer token of the operator API `/admin/*`; unset, that API answers 404 (the log says so at start).",
     )
     migrate_on_start: bool = setting(
-        "MIGRATE_ON_START",
-        True,
-        Flag(),
+        "MIGRATE_ON_START", True, Flag(),
         "`serve` applies pending migrations first; `false` (or `serve --no-migrate`) when `migrate` runs "
         "as its own step, and until it has, readiness and the API answer 503.",
     )
     workers: int = setting(
-        "WORKERS",
-        1,
-        Int(1, 64),
+        "WORKERS", 1, Int(1, 64),
         "`serve` processes sharing the port (SO_REUSEPORT) and the database, migrated once and supervised "
         "by a parent; under an orchestrator, prefer replicas.",
     )
@@ -271,15 +262,11 @@ class Settings:
     )
     db_pool_max_size: int = setting("DB_POOL_MAX_SIZE", 10, Int(1, 500), "Database connections per process.")
     log_level: str = setting(
-        "LOG_LEVEL",
-        "INFO",
-        Choice(("DEBUG", "INFO", "WARNING", "ERROR")),
+        "LOG_LEVEL", "INFO", Choice(("DEBUG", "INFO", "WARNING", "ERROR")),
         "Threshold of the logs, JSON lines on stderr (one per request).",
     )
     sql_dir: Path | None = setting(
-        "SQL_DIR",
-        None,
-        Directory(),
+        "SQL_DIR", None, Directory(),
         "Where `migrations/` and `queries/` are; unset, the copy packaged with the service.",
     )
     token_ttl_seconds: int = setting(
@@ -287,85 +274,60 @@ class Settings:
     )
     # Stopping and slow clients (docs/how-to/operate.md).
     shutdown_drain_seconds: float = setting(
-        "SHUTDOWN_DRAIN_SECONDS",
-        1.0,
-        Seconds(low=0.0),
+        "SHUTDOWN_DRAIN_SECONDS", 1.0, Seconds(low=0.0),
         "After SIGTERM, readiness answers 503 for this long before the listener closes.",
     )
     shutdown_timeout_seconds: float = setting(
-        "SHUTDOWN_TIMEOUT_SECONDS",
-        20.0,
-        Seconds(),
+        "SHUTDOWN_TIMEOUT_SECONDS", 20.0, Seconds(),
         "How long requests in flight may take to finish once the listener is closed.",
     )
     header_timeout_seconds: float = setting(
-        "HEADER_TIMEOUT_SECONDS",
-        10.0,
-        Seconds(low=0.5),
+        "HEADER_TIMEOUT_SECONDS", 10.0, Seconds(low=0.5),
         "A connection must send a whole request head within this long, or it is closed.",
     )
     body_timeout_seconds: float = setting(
-        "BODY_TIMEOUT_SECONDS",
-        10.0,
-        Seconds(low=0.5),
+        "BODY_TIMEOUT_SECONDS", 10.0, Seconds(low=0.5),
         "A body that stops arriving for this long answers 408 (on shutdown, an upload still running this "
         "long after the listener closed answers 503).",
     )
     rate_limit_per_minute: int = setting(
-        "RATE_LIMIT_PER_MINUTE",
-        1200,
-        Int(0, 1_000_000),
+        "RATE_LIMIT_PER_MINUTE", 1200, Int(0, 1_000_000),
         "Requests per credential and minute under `/api`, in bursts of that size, per process; `0` turns "
         "it off.",
     )
     metrics_enabled: bool = setting(
-        "METRICS_ENABLED",
-        True,
-        Flag(),
-        "`GET /metrics` (Prometheus); `false` answers 404 and records nothing.",
+        "METRICS_ENABLED", True, Flag(), "`GET /metrics` (Prometheus); `false` answers 404 and records nothing."
     )
     metrics_token: str | None = setting(
         "METRICS_TOKEN", None, Secret(), "When set, `/metrics` needs `Authorization: Bearer <METRICS_TOKEN>`."
     )
     # Order execution and the scheduler.
     scheduler_enabled: bool = setting(
-        "SCHEDULER_ENABLED",
-        True,
-        Flag(),
+        "SCHEDULER_ENABLED", True, Flag(),
         "`false` runs the API without the background jobs on this process (other replicas do the work).",
     )
     poll_interval_seconds: float = setting(
         "POLL_INTERVAL_SECONDS", 5.0, Seconds(), "How often the scheduler advances order execution."
     )
     expire_interval_seconds: float = setting(
-        "EXPIRE_INTERVAL_SECONDS",
-        60.0,
-        Seconds(),
+        "EXPIRE_INTERVAL_SECONDS", 60.0, Seconds(),
         "How often the scheduler deletes expired drafts and expired Idempotency-Keys.",
     )
     item_deadline_seconds: float = setting(
-        "ITEM_DEADLINE_SECONDS",
-        900.0,
-        Seconds(low=1.0),
+        "ITEM_DEADLINE_SECONDS", 900.0, Seconds(low=1.0),
         "An item not provisioned this long after checkout (or approval) is `Failed` with a message saying so.",
     )
     connector_timeout_seconds: float = setting(
-        "CONNECTOR_TIMEOUT_SECONDS",
-        10.0,
-        Seconds(low=0.1),
+        "CONNECTOR_TIMEOUT_SECONDS", 10.0, Seconds(low=0.1),
         "The longest one call to a fulfillment connector may take (connecting: at most 3 s of it); a "
         "timeout is retried.",
     )
     connector_concurrency: int = setting(
-        "CONNECTOR_CONCURRENCY",
-        10,
-        Int(1, 200),
+        "CONNECTOR_CONCURRENCY", 10, Int(1, 200),
         "Connector calls one process makes at once; also the size of each claim of due items.",
     )
     execution_lease_seconds: float = setting(
-        "EXECUTION_LEASE_SECONDS",
-        60.0,
-        Seconds(low=1.0, at_least_twice="connector_timeout_seconds"),
+        "EXECUTION_LEASE_SECONDS", 60.0, Seconds(low=1.0, at_least_twice="connector_timeout_seconds"),
         "How long a claimed item belongs to the process that claimed it; a process that dies mid-call "
         "frees its items after this.",
     )
@@ -374,87 +336,61 @@ class Settings:
         "EVENT_RETENTION_DAYS", 30, Int(30, 3650), "Events older than this many days are purged (hourly)."
     )
     idempotency_ttl_seconds: int = setting(
-        "IDEMPOTENCY_TTL_SECONDS",
-        86400,
-        Int(1, MAX_IDEMPOTENCY_TTL),
+        "IDEMPOTENCY_TTL_SECONDS", 86400, Int(1, MAX_IDEMPOTENCY_TTL),
         "How long a stored answer replays its `Idempotency-Key`, in seconds.",
     )
     # Webhooks (docs/how-to/webhooks.md).
     webhook_poll_interval_seconds: float = setting(
-        "WEBHOOK_POLL_INTERVAL_SECONDS",
-        1.0,
-        Seconds(),
+        "WEBHOOK_POLL_INTERVAL_SECONDS", 1.0, Seconds(),
         "How often events become deliveries and due deliveries are sent.",
     )
     webhook_retry_schedule: tuple[float, ...] = setting(
-        "WEBHOOK_RETRY_SCHEDULE",
-        (5, 30, 120, 600, 1800, 7200, 21600, 43200),
-        Schedule(),
+        "WEBHOOK_RETRY_SCHEDULE", (5, 30, 120, 600, 1800, 7200, 21600, 43200), Schedule(),
         "The waits before each retry of a delivery; after the last, the delivery is `failed`.",
     )
     webhook_allow_private_urls: bool = setting(
-        "WEBHOOK_ALLOW_PRIVATE_URLS",
-        False,
-        Flag(),
+        "WEBHOOK_ALLOW_PRIVATE_URLS", False, Flag(),
         "Allow webhook URLs that resolve to loopback, private or link-local addresses.",
     )
     # The contract promises any answer within 10 s counts: a lower value is for tests.
     webhook_timeout_seconds: float = setting(
-        "WEBHOOK_TIMEOUT_SECONDS",
-        10.0,
-        Seconds(low=0.1, high=10.0),
+        "WEBHOOK_TIMEOUT_SECONDS", 10.0, Seconds(low=0.1, high=10.0),
         "A delivery answered 2xx within this long succeeded.",
     )
     webhook_lease_seconds: float = setting(
-        "WEBHOOK_LEASE_SECONDS",
-        30.0,
-        Seconds(low=0.2, at_least_twice="webhook_timeout_seconds"),
+        "WEBHOOK_LEASE_SECONDS", 30.0, Seconds(low=0.2, at_least_twice="webhook_timeout_seconds"),
         "How long a claimed delivery belongs to the process sending it.",
     )
     webhook_concurrency: int = setting(
         "WEBHOOK_CONCURRENCY", 20, Int(1, 500), "Deliveries one process sends at once."
     )
     webhook_endpoint_concurrency: int = setting(
-        "WEBHOOK_ENDPOINT_CONCURRENCY",
-        4,
-        Int(1, 500),
+        "WEBHOOK_ENDPOINT_CONCURRENCY", 4, Int(1, 500),
         "Deliveries one process sends at once to one endpoint, so a slow receiver holds up no other.",
     )
     webhook_disable_after_seconds: float = setting(
-        "WEBHOOK_DISABLE_AFTER_SECONDS",
-        3 * 86400.0,
-        Seconds(low=1.0, high=365 * 86400.0),
+        "WEBHOOK_DISABLE_AFTER_SECONDS", 3 * 86400.0, Seconds(low=1.0, high=365 * 86400.0),
         "An endpoint whose deliveries have all failed for this long is disabled.",
     )
     # Live events (docs/how-to/console-and-live-events.md). The contract wants a keepalive at least every 15 s.
     sse_keepalive_seconds: float = setting(
-        "SSE_KEEPALIVE_SECONDS",
-        15.0,
-        Seconds(low=0.05, high=15.0),
+        "SSE_KEEPALIVE_SECONDS", 15.0, Seconds(low=0.05, high=15.0),
         "How often an idle event stream gets `: keepalive`.",
     )
     sse_max_streams_per_credential: int = setting(
-        "SSE_MAX_STREAMS_PER_CREDENTIAL",
-        20,
-        Int(1, 10000),
+        "SSE_MAX_STREAMS_PER_CREDENTIAL", 20, Int(1, 10000),
         "Open event streams per credential and process; more answer 429 `too_many_streams`.",
     )
     sse_queue_size: int = setting(
-        "SSE_QUEUE_SIZE",
-        2000,
-        Int(500, 1_000_000),
+        "SSE_QUEUE_SIZE", 2000, Int(500, 1_000_000),
         "Events a stream may fall behind before it is closed (its client resumes with `Last-Event-ID`).",
     )
     sse_fallback_poll_seconds: float = setting(
-        "SSE_FALLBACK_POLL_SECONDS",
-        5.0,
-        Seconds(low=0.05, high=60.0),
+        "SSE_FALLBACK_POLL_SECONDS", 5.0, Seconds(low=0.05, high=60.0),
         "How often each process reads the feed when no notification came.",
     )
     sse_max_stream_seconds: float = setting(
-        "SSE_MAX_STREAM_SECONDS",
-        3600.0,
-        Seconds(low=0.05),
+        "SSE_MAX_STREAM_SECONDS", 3600.0, Seconds(low=0.05),
         "A stream ends after this long; its client reconnects with `Last-Event-ID`.",
     )
     # fmt: on
