@@ -39,47 +39,18 @@ def normalised(output: str) -> str:
     return output.strip()
 
 
-def test_the_demo_prints_what_the_readme_shows(tmp_path):
-    demo = section(README.read_text(), "A five-minute demo")
-    (script,) = fenced(demo, "bash")[:1]
-    shown = fenced(demo, "text")[0]
-    port = str(free_port())  # 8080 may be in use on a machine that runs the tests
-    env = service_env(PORT=port, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
-    env.pop("DATA_DIR", None)
-    run = subprocess.run(
-        ["bash", "-c", script.replace("8080", port) + '\necho "left: ${CLIENT_ID-none} ${B-none}"\n'],
-        cwd=tmp_path,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-    )
-    assert run.returncode == 0, run.stdout + run.stderr
-    printed, _, left = run.stdout.rstrip("\n").rpartition("\n")
-    assert normalised(printed) == normalised(shown), (
-        "The README's demo printed something else; if the change is meant, put this output in the README:\n"
-        + printed
-    )
-    assert left == "left: none none", "the demo block left variables behind"
-    # It stopped its service: nothing answers on its port any more.
-    probe = subprocess.run(
-        ["curl", "-s", f"http://localhost:{port}/health/live"], capture_output=True, check=False
-    )
-    assert probe.returncode != 0
-    assert not list(tmp_path.iterdir()), "the demo left files where it ran"
-
-
-def test_the_tutorial_runs_as_written_and_stops_its_service(tmp_path):
-    """The walk-through's blocks, one after the other in one bash, as a reader runs them."""
-    tutorial = (ROOT / "docs" / "tutorial" / "walk-through.md").read_text()
+def run_as_a_reader(script: str, cwd: Path, *, leftovers: str) -> tuple[list[str], str]:
+    """Run `script` in bash as a reader pastes it, on a free port instead of 8080 (which may be
+    in use on a machine that runs the tests), from `cwd`. Then check that nothing answers on that
+    port any more and nothing was left in `cwd`. The lines it printed, and what the variables
+    named in `leftovers` hold afterwards ("none" for each one unset)."""
     port = str(free_port())
-    script = "\n".join(fenced(tutorial, "bash")).replace("8080", port)
     env = service_env(PORT=port, PATH=f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("DATA_DIR", None)
+    probe = " ".join(f"${{{name}-none}}" for name in leftovers.split())
     run = subprocess.run(
-        ["bash", "-c", script + '\necho "left: ${SERVER-none} ${CLIENT_ID-none}"\n'],
-        cwd=tmp_path,
+        ["bash", "-c", script.replace("8080", port) + f'\necho "{probe}"\n'],
+        cwd=cwd,
         env=env,
         capture_output=True,
         text=True,
@@ -88,12 +59,34 @@ def test_the_tutorial_runs_as_written_and_stops_its_service(tmp_path):
     )
     assert run.returncode == 0, run.stdout + run.stderr
     lines = run.stdout.splitlines()
+    stopped = subprocess.run(["curl", "-s", f"http://localhost:{port}/health/live"], check=False)
+    assert stopped.returncode != 0, "the service it started still answers"
+    assert not list(cwd.iterdir()), "it left files where it ran"
+    return lines[:-1], lines[-1]
+
+
+def test_the_demo_prints_what_the_readme_shows(tmp_path):
+    demo = section(README.read_text(), "A five-minute demo")
+    script, shown = fenced(demo, "bash")[0], fenced(demo, "text")[0]
+    printed, left = run_as_a_reader(script, tmp_path, leftovers="CLIENT_ID B DATA_DIR")
+    assert normalised("\n".join(printed)) == normalised(shown), (
+        "The README's demo printed something else; if the change is meant, put this output in the README:\n"
+        + "\n".join(printed)
+    )
+    assert left == "none none none", "the demo block left variables behind"
+
+
+def test_the_tutorial_runs_as_written_and_stops_its_service(tmp_path):
+    """The walk-through's blocks, one after the other in one bash, as a reader runs them."""
+    tutorial = (ROOT / "docs" / "tutorial" / "walk-through.md").read_text()
+    lines, left = run_as_a_reader(
+        "\n".join(fenced(tutorial, "bash")), tmp_path, leftovers="SERVER CLIENT_ID R"
+    )
     assert lines[0] == "ready"
     assert '{"id":1,"name":"Acme Cloud","edition":"Standard","accountId":1,"approvalRequired":false}' in lines
     assert any('"code": "required_values_missing"' in line for line in lines)
     assert "HTTP/1.1 202 Accepted" in lines and "Location: /api/orders/1/execute/status" in lines
     assert any(line.startswith('{"orderId":1,"status":"Completed"') for line in lines)
     assert 'WWW-Authenticate: Bearer error="insufficient_scope", scope="orders:write"' in lines
-    assert lines[-2:] == ['{"approvalRequired":true}', "left: none none"]
-    assert subprocess.run(["curl", "-s", f"http://localhost:{port}/health/live"], check=False).returncode != 0
-    assert not list(tmp_path.iterdir())
+    assert lines[-1] == '{"approvalRequired":true}'
+    assert left == "none none none", "the tutorial's last block leaves variables behind"
