@@ -31,6 +31,8 @@ OTHER_VARIABLES = {
     "HTTP_PORT": "deploy/compose.yaml",
     "FUZZ_EXAMPLES": "tests/integration/test_fuzz.py",
     "CONSOLE_SCREENSHOTS": "tests/integration/test_console.py",
+    "APPROVER_ID": "printed by serve --demo's banner",
+    "APPROVER_SECRET": "printed by serve --demo's banner",
     "EVENT_TYPES": "a name in service/lifecycle.py",
     "EVENT_DESCRIPTIONS": "a name in service/lifecycle.py",
 }
