@@ -5,7 +5,7 @@
 FROM python:3.11-slim AS build
 WORKDIR /src
 RUN pip install --no-cache-dir build==1.2.2.post1
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md LICENSE ./
 COPY service ./service
 COPY sql ./sql
 # The wheel carries sql/ inside the package; dependencies are built here so the
@@ -30,7 +30,7 @@ RUN groupadd --gid 10001 app \
  && useradd --uid 10001 --gid 10001 --no-create-home --shell /usr/sbin/nologin app \
  && mkdir /data && chown 10001:10001 /data
 COPY --from=build /wheels /wheels
-RUN pip install --no-cache-dir --no-index --find-links=/wheels reseller-ordering-api==0.1.0 \
+RUN pip install --no-cache-dir --no-index --find-links=/wheels reseller-ordering-api==3.2.0 \
  && rm -rf /wheels
 USER 10001:10001
 WORKDIR /data

@@ -96,7 +96,7 @@ def failed_requests(results: dict) -> list[str]:
 
 
 def markdown(results: dict) -> str:
-    """The tables for the README: scenarios, growth, expiry, targets."""
+    """The tables a run prints: scenarios, growth, expiry, targets."""
     lines = ["| scenario | c | service req/s (spread) | ceiling req/s | service/ceiling | "
              "service p50 / p99 ms | ceiling p99 ms | CPU cores service / PG / wrk / whole machine | "
              "errors service / ceiling |",

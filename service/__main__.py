@@ -1,4 +1,4 @@
-"""Command line: serve | migrate | rotate-secret-key | connector-sim | webhook-receiver."""
+"""Command line: serve | migrate | rotate-secret-key | openapi | connector-sim | webhook-receiver."""
 
 from __future__ import annotations
 
@@ -8,6 +8,7 @@ import contextlib
 import dataclasses
 import logging
 import signal
+import socket
 import sys
 from collections.abc import Iterator
 from urllib.parse import urlsplit
@@ -20,8 +21,8 @@ from service.app import create_app
 from service.demo import banner, seed, start_connector
 from service.embedded import embedded_postgres
 from service.execution import connector_sim
-from service.http import protocol
-from service.settings import Settings, SettingsError
+from service.http import openapi, protocol
+from service.settings import SECRET_KEY_BYTES, Settings, SettingsError
 from service.state import LIFECYCLE, SERVICES
 from service.webhooks import receiver as webhook_receiver
 from service.webhooks.signing import SignatureError
@@ -125,7 +126,7 @@ async def _prepare(settings: Settings, dsn: str) -> None:
 
 
 async def run_rotate(settings: Settings, dsn: str) -> None:
-    """Re-seal everything under SECRET_KEY that OLD_SECRET_KEY sealed (docs/secrets.md)."""
+    """Re-seal everything under SECRET_KEY that OLD_SECRET_KEY sealed (docs/how-to/secrets.md)."""
     await _check_database(dsn)
     sql = db.sql_dir(settings.sql_dir)
     queries = db.load_queries(sql / "queries")
@@ -194,6 +195,29 @@ async def run_serve(settings: Settings, dsn: str, *, demo: bool = False) -> None
     logger.info("stopped")
 
 
+def check_port(settings: Settings) -> None:
+    """Fail with one line while the port is taken, before a database is started or migrated:
+    a second `serve` by mistake must not touch the first one's database."""
+    try:
+        addresses = socket.getaddrinfo(
+            settings.host or None, settings.port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE
+        )
+    except socket.gaierror as exc:
+        raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+    for family, kind, proto, _, address in addresses:
+        with socket.socket(family, kind, proto) as sock:
+            # As asyncio binds the listener: SO_REUSEADDR, and SO_REUSEPORT when asked for.
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if settings.reuse_port or settings.workers > 1:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+            if family == socket.AF_INET6:
+                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+            try:
+                sock.bind(address)
+            except OSError as exc:
+                raise StartupError(f"cannot listen on {settings.host}:{settings.port}: {exc.strerror}") from None
+
+
 def run_loop(main, event_loop: str) -> None:
     """Run `serve` on the event loop EVENT_LOOP names (uvloop: the optional extra)."""
     if event_loop == "uvloop":
@@ -220,6 +244,9 @@ def _parser() -> argparse.ArgumentParser:
     commands.add_parser(
         "rotate-secret-key",
         help="re-seal every secret under SECRET_KEY that OLD_SECRET_KEY sealed (safe while replicas serve)",
+    )
+    commands.add_parser(
+        "openapi", help="print the OpenAPI document (docs/openapi.json holds it; no database, no settings)"
     )
     connector_sim.add_arguments(
         commands.add_parser("connector-sim", help="run a reference fulfillment connector (no database)")
@@ -268,6 +295,12 @@ def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.command in ("connector-sim", "webhook-receiver"):
         return _run_tool(args)
+    if args.command == "openapi":
+        # The document depends on the code alone: built with the defaults and a key that
+        # seals nothing (no I/O happens), so it needs no settings and no DATA_DIR.
+        unused = Settings(secret_key=bytes(SECRET_KEY_BYTES))
+        sys.stdout.write(openapi.document_text(create_app(unused, dsn="postgresql://unused")))
+        return 0
     try:
         settings = Settings.from_env()
     except SettingsError as exc:
@@ -275,6 +308,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     logs.configure(settings.log_level)
     try:
+        if args.command == "serve":
+            check_port(settings)
         settings = _with_secret_key(settings, rotating=args.command == "rotate-secret-key")
         with database(settings) as dsn:
             if args.command == "migrate":

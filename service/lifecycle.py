@@ -122,3 +122,43 @@ EVENT_TYPES = (
     "subscription.changed",
     "subscription.cancelled",
 )
+
+# What each event type records and its `data`, for the reference (docs/hooks.py
+# renders docs/reference/events.md from these two tables). A type without an
+# entry here is listed as not described.
+EVENT_DESCRIPTIONS = MappingProxyType(
+    {
+        "order.created": ("a Draft is created", "`{}`"),
+        "order.item_added": ("an item is added to a Draft", '`{"itemId"}`'),
+        "order.item_removed": ("an item is removed from a Draft", '`{"itemId"}`'),
+        "order.values_changed": (
+            "custom fields or an item's characteristics are changed",
+            '`{"customFields": [names]}` or `{"itemId", "characteristics": [names]}`',
+        ),
+        "order.checked_out": ("checkout succeeds", '`{"itemCount", "total", "currency"}`'),
+        "order.approval_requested": ("checkout stops at `Reseller Pending Approval`", "`{}`"),
+        "order.approved": ("another credential approves the order; execution starts", "`{}`"),
+        "order.cancelled": ("an order waiting for approval is cancelled", '`{"reason"}`'),
+        "order.status_changed": ("any change of the order's status, by whoever made it", '`{"from", "to"}`'),
+        "item.status_changed": (
+            "an item's execution status changes",
+            '`{"itemId", "from", "to", "message", "subscriptionId"}`',
+        ),
+        "order.expired": (
+            "the expiry job deletes an expired Draft (its events stay)",
+            '`{"expirationDate"}`',
+        ),
+        "subscription.created": (
+            "a purchase item completes and becomes a subscription (`orderId`: that purchase)",
+            '`{"subscriptionId", "itemId", "productId", "quantity"}`',
+        ),
+        "subscription.changed": (
+            "a `changeQuantity` item completes (`orderId`: the change order)",
+            '`{"subscriptionId", "from": {"quantity"}, "to": {"quantity"}}`',
+        ),
+        "subscription.cancelled": (
+            "a `cancel` item completes (`orderId`: the change order)",
+            '`{"subscriptionId"}`',
+        ),
+    }
+)

@@ -40,7 +40,7 @@ MAX_ERROR_MESSAGE_LENGTH = 500
 # The body of an answer stored for an Idempotency-Key. Every answer the API
 # gives to a POST is far smaller (a 422 is bounded by the two lines above); a
 # larger one is still sent in full, and its key keeps status and headers only
-# (docs/safe-retries.md).
+# (docs/how-to/safe-retries.md).
 MAX_STORED_ANSWER_BYTES = 64 * 1024
 # Failed POST /oauth/token attempts per clientId in a sliding minute
 # (service.http.ratelimit.TokenBrake).

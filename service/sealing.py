@@ -10,7 +10,7 @@ could be SQL: only this process has the key.
 
 `rotate` re-seals under the new SECRET_KEY everything sealed under another key
 (OLD_SECRET_KEY opens it), in batches, each write guarded by the value it
-replaces: safe while replicas serve (docs/secrets.md says in which order).
+replaces: safe while replicas serve (docs/how-to/secrets.md says in which order).
 """
 
 from __future__ import annotations

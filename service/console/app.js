@@ -1,5 +1,5 @@
 // The approver's console: sign in, browse orders, decide the approval queue,
-// and watch execution live. Only the public API; see docs/console-and-live-events.md.
+// and watch execution live. Only the public API; see docs/how-to/console-and-live-events.md.
 
 import { AccountView } from "./account.js";
 import * as api from "./api.js";

@@ -36,7 +36,7 @@ DOCUMENT_PATH = "/api/openapi.json"
 DOCS_PATH = "/api/docs"
 METRICS_PATH = "/metrics"
 # Not API operations: the docs UI, the approver's console, and /metrics (the
-# operator's Prometheus, in its own format; docs/operations.md).
+# operator's Prometheus, in its own format; docs/how-to/operate.md).
 UNDOCUMENTED_PREFIXES = (DOCUMENT_PATH, DOCS_PATH, "/console", METRICS_PATH)
 OPENAPI_DOCUMENT = web.AppKey("openapi_document", bytes)
 
@@ -314,28 +314,36 @@ def _field_extras(self, field: fields.Field, ret: dict, **kwargs: Any) -> dict:
 
 
 # Schemas written by hand where marshmallow cannot say it: the catalog's
-# fulfillment is one of two shapes, and an http connector needs its url.
+# fulfillment is one of two shapes, and an http connector needs its url. Each
+# shape is a component of its own, so the discriminator's mapping can name it.
+FULFILLMENT_SHAPES = {
+    "InstantFulfillment": {
+        "type": "object",
+        "title": "InstantFulfillment",
+        "properties": {"type": {"type": "string", "const": "instant"}},
+        "required": ["type"],
+        "additionalProperties": False,
+    },
+    "HttpFulfillment": {
+        "type": "object",
+        "title": "HttpFulfillment",
+        "properties": {
+            "type": {"type": "string", "const": "http"},
+            "url": {"type": "string", "format": "uri", "maxLength": 500, "pattern": "^https?://"},
+        },
+        "required": ["type", "url"],
+        "additionalProperties": False,
+    },
+}
 FULFILLMENT = {
-    "oneOf": [
-        {
-            "type": "object",
-            "title": "InstantFulfillment",
-            "properties": {"type": {"type": "string", "const": "instant"}},
-            "required": ["type"],
-            "additionalProperties": False,
+    "oneOf": [{"$ref": f"#/components/schemas/{name}"} for name in FULFILLMENT_SHAPES],
+    "discriminator": {
+        "propertyName": "type",
+        "mapping": {
+            "instant": "#/components/schemas/InstantFulfillment",
+            "http": "#/components/schemas/HttpFulfillment",
         },
-        {
-            "type": "object",
-            "title": "HttpFulfillment",
-            "properties": {
-                "type": {"type": "string", "const": "http"},
-                "url": {"type": "string", "format": "uri", "maxLength": 500, "pattern": "^https?://"},
-            },
-            "required": ["type", "url"],
-            "additionalProperties": False,
-        },
-    ],
-    "discriminator": {"propertyName": "type"},
+    },
 }
 
 
@@ -347,6 +355,7 @@ def _finish(document: dict) -> dict:
         schemas[name] = {"type": "string", "enum": list(values)}
     if "Fulfillment" in schemas:
         schemas["Fulfillment"] = FULFILLMENT
+        schemas.update(FULFILLMENT_SHAPES)
     for name, schema in schemas.items():
         schemas[name] = _replaced(schema)
     return document
@@ -580,6 +589,11 @@ def build_document(app: web.Application) -> dict:
     for path, operations in paths.items():
         spec.path(path=path, operations=operations)
     return _finish(spec.to_dict())
+
+
+def document_text(app: web.Application) -> str:
+    """The document as `python -m service openapi` prints it and docs/openapi.json holds it."""
+    return json.dumps(json.loads(app[OPENAPI_DOCUMENT]), indent=2, ensure_ascii=False) + "\n"
 
 
 async def _serve_document(request: web.Request) -> web.Response:

@@ -20,7 +20,7 @@ wrong ADMIN_TOKENs.
 
 Both count per process. With N processes (replicas, or WORKERS) a client whose
 requests are spread over all of them can get up to N times the limit, and
-make up to N times 10 failed attempts a minute; docs/operations.md says more.
+make up to N times 10 failed attempts a minute; docs/how-to/operate.md says more.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
--- v3.2 keys and secrets at rest (docs/secrets.md): a copy of the database
+-- v3.2 keys and secrets at rest (docs/how-to/secrets.md): a copy of the database
 -- alone signs no token and forges no webhook.
 --
 -- SQL never sees SECRET_KEY, so it cannot seal anything. After the SQL

@@ -1,6 +1,6 @@
 -- v3.2: subscriptions (what a completed purchase becomes), change orders (an
 -- order item that names a subscription) and approval per customer account.
--- See docs/subscriptions.md.
+-- See docs/how-to/subscriptions.md.
 
 -- One row per completed purchase item, created in the transaction that
 -- completes it (sql/queries/subscriptions.sql, subscription_apply).

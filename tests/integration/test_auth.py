@@ -32,7 +32,10 @@ async def test_garbage_tampered_and_expired_tokens_are_401(api, client, conn):
     foreign = jwt.encode(
         {**claims, "exp": now + 600}, Ed25519PrivateKey.generate(), algorithm="EdDSA", headers={"kid": row["kid"]}
     )
+    # The signature's first character replaced by another, always: it carries the top six bits
+    # of the signature's first byte, so the signature differs, whatever the token is.
     tampered = f"{head}.{payload}.{'A' if signature[0] != 'A' else 'B'}{signature[1:]}"
+    assert tampered != tenant.token
     v31 = f"{payload}.{signature}"  # the v3.1 format: payload.signature
     for token in ("garbage", tampered, expired, foreign, "a.b.c", v31):
         response = await client.get("/api/orders", headers={"Authorization": f"Bearer {token}"})

@@ -89,7 +89,7 @@ async def _arrived(inbox) -> bool:
 
 
 async def test_first_letting_every_replica_read_the_new_key_avoids_even_those_503s(settings, aiohttp_client):
-    """The rollout docs/secrets.md gives for no 503 at all: every replica first reads the new
+    """The rollout docs/how-to/secrets.md gives for no 503 at all: every replica first reads the new
     key (as OLD_SECRET_KEY) while it still seals with the old one."""
     sealing_new = await _app(aiohttp_client, settings, secret_key=NEW_KEY, old_secret_key=SECRET_KEY)
     tenant = await sealing_new.tenant()

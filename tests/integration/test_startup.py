@@ -155,3 +155,25 @@ def test_serve_runs_on_uvloop_when_asked(dsn):
     assert "Traceback" not in err
     serving = [json.loads(line) for line in err.splitlines() if '"msg": "serving"' in line]
     assert serving and serving[0]["event_loop"] == "uvloop", err
+
+
+async def test_a_second_serve_on_a_taken_port_says_so_and_touches_no_database(empty_dsn, tmp_path):
+    """The port is checked before a database is started or migrated: neither the embedded
+    one (DATA_DIR stays empty) nor DATABASE_URL's (no migration is applied)."""
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        for database in ({"DATA_DIR": str(tmp_path / "data")}, {"DATABASE_URL": empty_dsn}):
+            process = start(["serve"], env=service_env(HOST="127.0.0.1", PORT=str(port), **database))
+            _, err = process.communicate(timeout=30)
+            assert process.returncode == 2, err
+            assert err.strip().splitlines() == [f"error: cannot listen on 127.0.0.1:{port}: Address already in use"]
+    assert not (tmp_path / "data").exists()
+    conn = await asyncpg.connect(empty_dsn)
+    try:
+        assert await conn.fetchval("SELECT count(*) FROM pg_tables WHERE schemaname = 'public'") == 0
+    finally:
+        await conn.close()

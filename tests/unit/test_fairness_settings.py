@@ -1,4 +1,4 @@
-"""Settings of the fair-use limits (docs/operations.md, "One tenant never holds back
+"""Settings of the fair-use limits (docs/how-to/operate.md, "One tenant never holds back
 another"): defaults, values read, and refusals that name the setting."""
 
 import pytest

@@ -1,4 +1,4 @@
-"""Settings of docs/operations.md: defaults, and refusals that name the setting."""
+"""Settings of docs/how-to/operate.md: defaults, and refusals that name the setting."""
 
 import pytest
 
