@@ -133,18 +133,23 @@ async def migrate_to(dsn: str, *, up_to: int | None = None) -> list[int]:
 
 
 @pytest.fixture
-async def v31_dsn(server_dsn):
-    """A database of its own migrated to 0009, as a v3.1 deployment left it (the upgrade tests)."""
-    name = f"v31_{uuid.uuid4().hex[:12]}"
+async def empty_dsn(server_dsn):
+    """A database of the test's own that no migration has touched; dropped after."""
+    name = f"empty_{uuid.uuid4().hex[:12]}"
     conn = await asyncpg.connect(server_dsn)
     await conn.execute(f"CREATE DATABASE {name}")
     await conn.close()
-    dsn = with_database(server_dsn, name)
-    assert max(await migrate_to(dsn, up_to=V31)) == V31
-    yield dsn
+    yield with_database(server_dsn, name)
     conn = await asyncpg.connect(server_dsn)
     await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
     await conn.close()
+
+
+@pytest.fixture
+async def v31_dsn(empty_dsn):
+    """A database migrated to 0009, as a v3.1 deployment left it (the upgrade tests)."""
+    assert max(await migrate_to(empty_dsn, up_to=V31)) == V31
+    return empty_dsn
 
 
 @pytest.fixture

@@ -19,21 +19,6 @@ async def _run(dsn, directory=SQL / "migrations"):
         await conn.close()
 
 
-@pytest.fixture
-async def empty_dsn(server_dsn):
-    from tests.conftest import with_database
-
-    name = "empty_migrations_test"
-    conn = await asyncpg.connect(server_dsn)
-    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await conn.execute(f"CREATE DATABASE {name}")
-    await conn.close()
-    yield with_database(server_dsn, name)
-    conn = await asyncpg.connect(server_dsn)
-    await conn.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await conn.close()
-
-
 async def test_racing_runners_apply_each_file_exactly_once(empty_dsn):
     results = await asyncio.gather(*(_run(empty_dsn) for _ in range(6)))
     applied = [m.filename for result in results for m in result]

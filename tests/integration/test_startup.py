@@ -14,21 +14,7 @@ import asyncpg
 import pytest
 
 from tests.api import ADMIN_TOKEN
-from tests.conftest import with_database
 from tests.process import free_port, service_env, start, status, wait_for_status
-
-
-@pytest.fixture
-async def empty_dsn(server_dsn):
-    """A database no migration has touched."""
-    name = f"empty_{uuid.uuid4().hex[:12]}"
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f"CREATE DATABASE {name}")
-    await admin.close()
-    yield with_database(server_dsn, name)
-    admin = await asyncpg.connect(server_dsn)
-    await admin.execute(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)")
-    await admin.close()
 
 
 def _body(url: str, headers: dict | None = None) -> tuple[int, dict]:
