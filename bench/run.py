@@ -15,9 +15,9 @@ import psutil
 
 from bench import api, database, expiry, loader, profile, webhooks, wrk
 from bench.modes import Mode
-from bench.scenarios import SCENARIOS, STREAMS, Fixtures, Target, alternate, one_run, summarise
+from bench.scenarios import SCENARIOS, Fixtures, Target, alternate, one_run, summarise
 from bench.servers import WITHOUT_OPS, start_ceiling, start_service
-from bench.streams import PER_CREDENTIAL
+from bench.streams import PER_CREDENTIAL, STREAMS
 
 logger = logging.getLogger("bench")
 # The load during the expiry job stops when the job ends, or after this long.
@@ -110,7 +110,8 @@ async def run(server_dsn: str, options: Options) -> dict:
                      "event_loop": options.event_loop,
                      "pool_size_each": 10, "service_env": "defaults; EXPIRE_INTERVAL_SECONDS=86400, "
                      "WEBHOOK_ALLOW_PRIVATE_URLS=true, "
-                     "RATE_LIMIT_PER_MINUTE=1000000 (limiter on, never refusing)"},
+                     "RATE_LIMIT_PER_MINUTE=1000000 (limiter on, never refusing), "
+                     f"SSE_MAX_STREAMS_PER_RESELLER={STREAMS} (the streams scenario's streams, of one reseller)"},
         "data": {"loads": []}, "growth": [], "scenarios": [], "notes": [],
     }
     notes = results["notes"]

@@ -13,10 +13,7 @@ import psutil
 from bench import wrk
 from bench.sampler import Sampler
 from bench.servers import Server
-from bench.streams import Holder
-
-# Open event streams held on the service during get_order_streams.
-STREAMS = 200
+from bench.streams import STREAMS, Holder
 
 logger = logging.getLogger("bench")
 

@@ -17,6 +17,7 @@ import psutil
 
 from bench import database
 from bench.database import WORK_DIR
+from bench.streams import STREAMS
 
 READY_WITHIN_SECONDS = 60.0
 
@@ -105,6 +106,9 @@ def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
         # The webhooks scenario's receiver listens on 127.0.0.1.
         WEBHOOK_ALLOW_PRIVATE_URLS="true",
         RATE_LIMIT_PER_MINUTE=RATE_LIMIT_NEVER_REACHED,
+        # get_order_streams holds STREAMS streams of one reseller on this one process: the
+        # reseller-wide bound (100 by default) would refuse half of them.
+        SSE_MAX_STREAMS_PER_RESELLER=str(STREAMS),
     )
     env.update(extra_env or {})
     if log_level:

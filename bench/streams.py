@@ -17,6 +17,8 @@ import sys
 import aiohttp
 
 READY_WITHIN_SECONDS = 60
+# Open event streams held on the service during get_order_streams, all of one reseller.
+STREAMS = 200
 # The service's default SSE_MAX_STREAMS_PER_CREDENTIAL.
 PER_CREDENTIAL = 20
 
