@@ -1,8 +1,9 @@
 """Arrange rows for execution tests, and fixtures for pollers and connectors.
 
 Rows are inserted with SQL, for speed and control; checkout runs the
-product's own checkout statement (`order_checkout`), so the race tests race
-what the service runs, not a copy.
+product's own checkout statements (`subscriptions_claim`, then the guarded
+`order_checkout`, as service.domain.orders does), so the race tests race what
+the service runs, not a copy.
 """
 
 from __future__ import annotations
@@ -75,15 +76,28 @@ async def draft(
 
 
 async def checkout(conn: asyncpg.Connection, order: int, *, deadline_seconds: float = 900) -> bool:
-    """Check the order out with the service's own guarded statement (its status
-    must still be Draft); whether this call won. An order already gone loses."""
+    """Check the order out with the service's own statements, in one transaction: the
+    claim of every subscription its change items name (none for purchases), then the
+    guarded order_checkout (its status must still be Draft). Whether this call won; an
+    order already gone, or a subscription another checkout holds, loses and changes nothing."""
     reseller = await conn.fetchval("SELECT reseller_id FROM orders WHERE id = $1", order)
     if reseller is None:
         return False
-    confirmed = await conn.fetchrow(
-        QUERIES["order_checkout"], order, reseller, float(deadline_seconds), "test-submitter"
-    )
-    return confirmed is not None
+    transaction = conn.transaction()
+    await transaction.start()
+    try:
+        claims = await conn.fetch(QUERIES["subscriptions_claim"], order, reseller)
+        confirmed = all(row["claimed"] for row in claims) and await conn.fetchrow(
+            QUERIES["order_checkout"], order, reseller, float(deadline_seconds), "test-submitter"
+        )
+    except BaseException:
+        await transaction.rollback()
+        raise
+    if not confirmed:
+        await transaction.rollback()
+        return False
+    await transaction.commit()
+    return True
 
 
 async def checked_out(conn, tenancy, products, **kwargs) -> tuple[int, list[int]]:
