@@ -1,7 +1,9 @@
 """The ceiling: the same requests answered by one query each, with no framework around it.
 GET order and the list pages run the service's own statements (order_get, orders_page,
 subscriptions_page) and answer the same fields, so the ratio measures what the service adds
-around the same SQL.
+around the same SQL. Each write step writes exactly the rows the service's writes (its
+events included): create and checkout run the service's order_create and order_checkout,
+add item one statement doing what product_get and item_add do.
 
 No middleware, no schemas, no token verification (the bearer token is the
 reseller id), no logging. What the service spends above this server is the
@@ -24,10 +26,14 @@ from aiohttp import web
 
 from bench import database
 from service import db
+from service.settings import Settings
 
 POOL = web.AppKey("pool", asyncpg.Pool)
 QUERIES = web.AppKey("queries", dict)
 SERVICE_QUERIES = web.AppKey("service_queries", dict)
+# Who the ceiling's writes name as their actor (the service: the token's clientId).
+CLIENT_ID = "ceiling"
+ITEM_DEADLINE_SECONDS = Settings.item_deadline_seconds
 FAR_DATE = dt.date(9999, 12, 31)
 FAR_ID = 2**63 - 1
 
@@ -148,7 +154,8 @@ async def create_order(request: web.Request) -> web.Response:
     reseller = _reseller(request)
     body = await request.json()
     row = await request.app[POOL].fetchrow(
-        request.app[QUERIES]["ceiling_create_order"], reseller, int(body["accountId"])
+        request.app[SERVICE_QUERIES]["order_create"], reseller, int(body["accountId"]),
+        dt.datetime.now(dt.UTC).date(), body.get("notes"), CLIENT_ID,
     )
     if row is None:
         raise web.HTTPUnprocessableEntity()
@@ -160,21 +167,22 @@ async def add_item(request: web.Request) -> web.Response:
     body = await request.json()
     row = await request.app[POOL].fetchrow(
         request.app[QUERIES]["ceiling_add_item"], int(request.match_info["id"]), reseller,
-        int(body["productId"]), body["billingCycle"], int(body["quantity"]),
+        int(body["productId"]), body["billingCycle"], int(body["quantity"]), CLIENT_ID,
     )
     if row is None:
         raise web.HTTPConflict()
     return _json({
-        "id": row["id"], "orderId": row["order_id"], "productId": row["product_id"],
-        "sku": row["sku"], "productName": row["product_name"], "quantity": row["quantity"],
-        "billingCycle": row["billing_cycle"], "unitPrice": row["unit_price"],
-        "totalPrice": row["total_price"], "status": None, "subscriptionId": None,
+        "id": row["id"], "orderId": row["order_id"], "action": row["action"],
+        "productId": row["product_id"], "sku": row["sku"], "productName": row["product_name"],
+        "quantity": row["quantity"], "billingCycle": row["billing_cycle"], "unitPrice": row["unit_price"],
+        "totalPrice": row["total_price"], "status": None, "subscriptionId": row["subscription_id"],
     }, status=201)
 
 
 async def checkout(request: web.Request) -> web.Response:
     row = await request.app[POOL].fetchrow(
-        request.app[QUERIES]["ceiling_checkout"], int(request.match_info["id"]), _reseller(request)
+        request.app[SERVICE_QUERIES]["order_checkout"], int(request.match_info["id"]), _reseller(request),
+        ITEM_DEADLINE_SECONDS, CLIENT_ID,
     )
     if row is None:
         raise web.HTTPConflict()

@@ -8,8 +8,13 @@ from pathlib import Path
 from bench import webhooks
 
 RESULTS_DIR = Path(__file__).resolve().parent / "results"
-# The speed issue's bar: GET order at least 0.85x the bare stack, the list pages 0.9x.
-RATIO_TARGETS = {"get_order": 0.85, "list_page": 0.9, "subscriptions_page": 0.9}
+# The speed issue's bar: GET order at least 0.85x the bare stack, the list pages 0.9x,
+# the plain write flow 0.85x its fair ceiling (the same rows written).
+RATIO_TARGETS = {"get_order": 0.85, "list_page": 0.9, "subscriptions_page": 0.9, "write_flow": 0.85}
+# Issue 22: a retry-safe write flow (a new Idempotency-Key on every POST) at 0.75x the plain one,
+# and the CPU time of a GET order at most 1.15x the ceiling's.
+KEYED_TARGET = 0.75
+CPU_TARGET = 1.15
 GROWTH_TARGET = 1.2
 EXPIRY_SECONDS_TARGET = 60.0  # for 1,000,000 expired drafts (the full run)
 EXPIRY_TARGET = 2.0
@@ -30,12 +35,21 @@ def judge(results: dict) -> list[dict]:
         by_key.setdefault(entry["key"], []).append(entry)
     for key, label in (("get_order", "GET order vs ceiling PK read"),
                        ("list_page", "list page vs ceiling keyset page"),
-                       ("subscriptions_page", "subscriptions page vs ceiling keyset page")):
+                       ("subscriptions_page", "subscriptions page vs ceiling keyset page"),
+                       ("write_flow", "write flow vs its fair ceiling (the same rows)")):
         ratios = [e["ratio"] for e in by_key.get(key, []) if "ratio" in e]
         worst = min(ratios) if ratios else None
         bar = RATIO_TARGETS[key]
         judged.append(_target(label, worst, f">= {bar}x (worst concurrency)",
                               None if worst is None else worst >= bar))
+    keyed = [w["keyed_vs_plain"] for w in writes(results) if w["keyed_vs_plain"] is not None]
+    worst = min(keyed) if keyed else None
+    judged.append(_target("write flow with an Idempotency-Key on every POST vs without", worst,
+                          f">= {KEYED_TARGET}x (worst concurrency)", None if worst is None else worst >= KEYED_TARGET))
+    cpu = [e["cpu_ratio"] for e in by_key.get("get_order", []) if e.get("cpu_ratio") is not None]
+    worst = max(cpu) if cpu else None
+    judged.append(_target("CPU time per GET order vs the ceiling's", worst,
+                          f"<= {CPU_TARGET}x (worst concurrency)", None if worst is None else worst <= CPU_TARGET))
     plain = {e["concurrency"]: e["service"] for e in by_key.get("get_order", []) if "service" in e}
     streamed = {e["concurrency"]: e["service"] for e in by_key.get("get_order_streams", []) if "service" in e}
     shared = sorted(set(plain) & set(streamed))
@@ -71,6 +85,25 @@ def judge(results: dict) -> list[dict]:
     judged.append(_target("RSS of the service process (MB, peak)", peak, f"< {RSS_TARGET_MB}",
                           None if peak is None else peak < RSS_TARGET_MB))
     return judged
+
+
+def writes(results: dict) -> list[dict]:
+    """The write flows side by side, per concurrency: plain and keyed, each against the
+    fair ceiling (which ignores the key), and keyed against plain."""
+    plain = {e["concurrency"]: e for e in results["scenarios"] if e["key"] == "write_flow"}
+    keyed = {e["concurrency"]: e for e in results["scenarios"] if e["key"] == "write_flow_keyed"}
+    rows = []
+    for c in sorted(set(plain) | set(keyed)):
+        p, k = plain.get(c, {}), keyed.get(c, {})
+        p_rps = p["service"]["rps_median"] if "service" in p else None
+        k_rps = k["service"]["rps_median"] if "service" in k else None
+        rows.append({
+            "concurrency": c, "plain": p_rps, "plain_ratio": p.get("ratio"), "keyed": k_rps,
+            "keyed_ratio": k.get("ratio"),
+            "ceiling": p["ceiling"]["rps_median"] if "ceiling" in p else None,
+            "keyed_vs_plain": round(k_rps / p_rps, 3) if p_rps and k_rps else None,
+        })
+    return rows
 
 
 def write_json(results: dict, stamp: str) -> Path:
@@ -119,6 +152,13 @@ def markdown(results: dict) -> str:
             lines.append(f"\n{e['title']} at c={e['concurrency']}: {_fmt(s['rps_median'], 0)} req/s "
                          f"(p99 {_fmt(s['p99_ms'])} ms) on vs {_fmt(p['rps_median'], 0)} req/s "
                          f"(p99 {_fmt(p['p99_ms'])} ms) off: {_fmt(e.get('ops_cost_pct'))}% of throughput.")
+    if writes(results):
+        lines += ["", ("| write flow, c | plain req/s | fair ceiling req/s | plain/ceiling | keyed req/s | "
+                       "keyed/ceiling | keyed/plain |"), "|---|---|---|---|---|---|---|"]
+        for w in writes(results):
+            lines.append(f"| {w['concurrency']} | {_fmt(w['plain'], 0)} | {_fmt(w['ceiling'], 0)} | "
+                         f"{_fmt(w['plain_ratio'], 2)} | {_fmt(w['keyed'], 0)} | {_fmt(w['keyed_ratio'], 2)} | "
+                         f"{_fmt(w['keyed_vs_plain'], 2)} |")
     if results["growth"]:
         lines += ["", "| orders | tenant orders | page depth | service list req/s | service p99 ms | "
                   "ceiling req/s | ceiling p99 ms |", "|---|---|---|---|---|---|---|"]

@@ -13,11 +13,10 @@ import time
 import aiohttp
 import psutil
 
-from bench import api, database, expiry, loader, profile, webhooks, wrk
+from bench import api, database, expiry, loader, prepare, profile, webhooks, wrk
 from bench.modes import Mode
-from bench.scenarios import SCENARIOS, Fixtures, Target, alternate, one_run, summarise
-from bench.servers import WITHOUT_OPS, start_ceiling, start_service
-from bench.streams import PER_CREDENTIAL, STREAMS
+from bench.scenarios import SCENARIOS, Target, alternate, one_run, summarise
+from bench.servers import CEILING_POOL_SIZE, WITHOUT_OPS, service_settings, start_ceiling, start_service
 
 logger = logging.getLogger("bench")
 # The load during the expiry job stops when the job ends, or after this long.
@@ -33,71 +32,6 @@ class Options:
     event_loop: str = "asyncio"  # both servers run on it: the ratio compares like with like
 
 
-async def _load_to(conn, tenants, queries, total: int, loaded: int, data: dict) -> None:
-    stats = await loader.load_orders(conn, tenants, total - loaded)
-    vacuum = await loader.finish(conn, queries)
-    data["loads"].append({
-        "orders": stats.orders, "items": stats.items, "executions": stats.executions, "events": stats.events,
-        "seconds": round(stats.seconds, 2), "rows_per_second": round(stats.rows_per_second),
-        "vacuum_analyze_seconds": round(vacuum, 2),
-    })
-    logger.info("loaded %d orders, %d items, %d executions, %d events in %.1fs (%.0f rows/s)",
-                stats.orders, stats.items, stats.executions, stats.events, stats.seconds,
-                stats.rows_per_second)
-
-
-async def _service_tokens(session, service, conn, queries, admin_token: str, notes: list[str]):
-    """Tokens of the large and the writer tenant through the real API, or None while it is missing."""
-    tokens = []
-    for reseller in (loader.LARGE_TENANT, loader.WRITER_TENANT):
-        client_id, secret, how = await api.credentials(
-            session, service.url, admin_token=admin_token, reseller_id=reseller, conn=conn, queries=queries
-        )
-        try:
-            tokens.append(await api.token(session, service.url, client_id, secret))
-        except api.ApiError as exc:
-            notes.append(f"service scenarios needing a token were skipped: {exc}")
-            return None
-    notes.append(f"credentials: {how}; tokens: POST /oauth/token")
-    return tokens
-
-
-async def _stream_tokens(session, service, conn, queries, admin_token: str) -> list[str]:
-    """Tokens of enough credentials of the large tenant to hold STREAMS open streams."""
-    tokens = []
-    for _ in range(-(-STREAMS // PER_CREDENTIAL)):
-        client_id, secret, _ = await api.credentials(
-            session, service.url, admin_token=admin_token, reseller_id=loader.LARGE_TENANT,
-            conn=conn, queries=queries,
-        )
-        tokens.append(await api.token(session, service.url, client_id, secret))
-    return tokens
-
-
-async def _deep_paths(session, targets: list[Target], tenant_orders: int) -> int:
-    depth = 0
-    for target in targets:
-        target.list_path, depth = await api.deep_list_path(
-            session, target.server.url, token=target.read_token, skip=tenant_orders // 2
-        )
-    return depth
-
-
-async def _subscriptions(session, conn, tenants, queries, targets: list[Target], count: int, data: dict) -> None:
-    """Load the subscriptions, then point each target's subscriptions page half way down the large tenant's."""
-    seconds = await loader.load_subscriptions(conn, tenants, count)
-    tenant_subscriptions = await conn.fetchval(queries["bench_subscriptions_count"], loader.LARGE_TENANT)
-    logger.info("loaded %d subscriptions in %.1fs", count, seconds)
-    depth = 0
-    for target in targets:
-        target.subscriptions_path, depth = await api.deep_list_path(
-            session, target.server.url, token=target.read_token, skip=tenant_subscriptions // 2,
-            list_path="/api/subscriptions",
-        )
-    data["subscriptions"] = {"loaded": count, "seconds": round(seconds, 2),
-                             "tenant_subscriptions": tenant_subscriptions, "list_depth": depth}
-
-
 async def run(server_dsn: str, options: Options) -> dict:
     mode = options.mode
     queries = database.bench_queries()
@@ -107,11 +41,10 @@ async def run(server_dsn: str, options: Options) -> dict:
         "machine": {"cpus": psutil.cpu_count(), "memory_gb": round(psutil.virtual_memory().total / 2**30, 1),
                     "python": platform.python_version(), "platform": platform.platform()},
         "settings": {"service_log_level": options.log_level or "default (INFO)", "wrk_threads": 1,
-                     "event_loop": options.event_loop,
-                     "pool_size_each": 10, "service_env": "defaults; EXPIRE_INTERVAL_SECONDS=86400, "
-                     "WEBHOOK_ALLOW_PRIVATE_URLS=true, "
-                     "RATE_LIMIT_PER_MINUTE=1000000 (limiter on, never refusing), "
-                     f"SSE_MAX_STREAMS_PER_RESELLER={STREAMS} (the streams scenario's streams, of one reseller)"},
+                     "event_loop": options.event_loop, "pool_size_each": CEILING_POOL_SIZE,
+                     "pools": f"a pool of {CEILING_POOL_SIZE} connections for the ceiling, of {2 * CEILING_POOL_SIZE} "
+                     f"for the service, of which the one reseller measured holds at most {CEILING_POOL_SIZE}",
+                     "service_env": service_settings()[0], "service_env_why": service_settings()[1]},
         "data": {"loads": []}, "growth": [], "scenarios": [], "notes": [],
     }
     notes = results["notes"]
@@ -129,35 +62,35 @@ async def run(server_dsn: str, options: Options) -> dict:
     postgres = database.postgres_processes
     try:
         async with aiohttp.ClientSession() as session:
-            tokens = await _service_tokens(session, service, conn, queries, admin_token, notes)
+            tokens = await prepare.service_tokens(session, service, conn, queries, admin_token, notes)
             ceiling_target = Target(server=ceiling, read_token=str(loader.LARGE_TENANT),
                                     write_token=str(loader.WRITER_TENANT))
             service_target = Target(server=service, read_token=tokens[0] if tokens else "",
                                     write_token=tokens[1] if tokens else "")
             with_auth = [ceiling_target, service_target] if tokens else [ceiling_target]
             if tokens and any(SCENARIOS[key].streams for key in options.scenarios):
-                service_target.stream_tokens = await _stream_tokens(session, service, conn, queries,
+                service_target.stream_tokens = await prepare.stream_tokens(session, service, conn, queries,
                                                                     admin_token)
             for size in mode.sizes:
-                await _load_to(conn, tenants, queries, size, loaded, results["data"])
+                await prepare.load_to(conn, tenants, queries, size, loaded, results["data"])
                 loaded = size
                 tenant_orders = await conn.fetchval(queries["bench_orders_count"], loader.LARGE_TENANT)
-                depth = await _deep_paths(session, with_auth, tenant_orders)
-                entry = alternate(SCENARIOS["list_page"], with_auth, _fixtures(tenants, []),
+                depth = await prepare.deep_paths(session, with_auth, tenant_orders)
+                entry = alternate(SCENARIOS["list_page"], with_auth, prepare.fixtures(tenants, []),
                                   connections=mode.growth_concurrency, rounds=mode.rounds,
                                   seconds=mode.seconds, warmup=mode.warmup, postgres=postgres)
                 results["growth"].append({"orders": size, "tenant_orders": tenant_orders,
                                           "depth": depth, **entry})
             ids = [r["id"] for r in await conn.fetch(queries["bench_sample_order_ids"],
                                                      loader.LARGE_TENANT, 1000)]
-            fixtures = _fixtures(tenants, ids)
+            fixtures = prepare.fixtures(tenants, ids)
             if tokens:
                 await api.check(session, service.url, f"/api/orders/{ids[0]}", token=tokens[0], status=200)
             results["data"]["orders"] = loaded
             results["data"]["tenant_orders"] = tenant_orders
             results["data"]["list_depth"] = depth
             if "subscriptions_page" in options.scenarios:
-                await _subscriptions(session, conn, tenants, queries, with_auth, mode.subscriptions,
+                await prepare.subscriptions(session, conn, tenants, queries, with_auth, mode.subscriptions,
                                      results["data"])
             for key in (k for k in options.scenarios if k in SCENARIOS):
                 targets = [ceiling_target, service_target] if key == "ready" else with_auth
@@ -195,11 +128,6 @@ async def run(server_dsn: str, options: Options) -> dict:
         await conn.close()
     results["data"]["service_log_mb"] = round(service.log.stat().st_size / 2**20, 1)
     return results
-
-
-def _fixtures(tenants: loader.Tenants, ids: list[int]) -> Fixtures:
-    return Fixtures(order_ids=ids or [1], writer_account_id=tenants.accounts[loader.WRITER_TENANT][1],
-                    product_id=tenants.products[0].id)
 
 
 async def _expiry(conn, dsn, tenants, queries, target, fixtures, mode, postgres) -> dict:

@@ -41,6 +41,7 @@ def machine_busy_seconds() -> float:
 
 @dataclasses.dataclass(kw_only=True)
 class Usage:
+    cpu_seconds: float  # CPU seconds used over the run
     cpu_cores: float  # CPU seconds used per wall second over the run
     rss_peak_mb: float
 
@@ -105,6 +106,7 @@ class Sampler:
             # counts from zero.
             used = sum(last[pid] - first.get(pid, 0.0) for pid in last)
             result[name] = Usage(
+                cpu_seconds=round(used, 3),
                 cpu_cores=round(used / self._wall, 3) if self._wall else 0.0,
                 rss_peak_mb=round(self._peak.get(name, 0) / 2**20, 1),
             )

@@ -126,6 +126,8 @@ def one_run(target: Target, load: dict, *, connections: int, seconds: float,
         usage = sampler.stop()
     return {
         **dataclasses.asdict(result),
+        "cpu_us_per_request": round(1e6 * usage["server"].cpu_seconds / result.requests, 1)
+        if result.requests else None,
         "cpu_server": usage["server"].cpu_cores,
         "cpu_postgres": usage["postgres"].cpu_cores,
         "cpu_wrk": round(result.cpu_seconds / result.seconds, 3) if result.seconds else 0.0,
@@ -150,6 +152,7 @@ def summarise(runs: list[dict]) -> dict:
         "errors": sum(r["errors"] for r in runs),
         "requests": sum(r["requests"] for r in runs),
         "flows": sum(r["flows"] for r in runs),
+        "cpu_us_per_request": _median_of(runs, "cpu_us_per_request"),
         "cpu_server": round(median(r["cpu_server"] for r in runs), 2),
         "cpu_postgres": round(median(r["cpu_postgres"] for r in runs), 2),
         "cpu_wrk": round(median(r["cpu_wrk"] for r in runs), 2),
@@ -157,6 +160,11 @@ def summarise(runs: list[dict]) -> dict:
         "rss_server_mb": max(r["rss_server_mb"] for r in runs),
         "runs": runs,
     }
+
+
+def _median_of(runs: list[dict], field: str) -> float | None:
+    values = [r[field] for r in runs if r.get(field) is not None]
+    return round(statistics.median(values), 1) if values else None
 
 
 def alternate(scenario: Scenario, targets: list[Target], fixtures: Fixtures, *, connections: int,
@@ -195,6 +203,10 @@ def _alternate(scenario: Scenario, targets: list[Target], fixtures: Fixtures, *,
     entry = {"key": scenario.key, "title": scenario.title, "concurrency": connections, **summary}
     if "ceiling" in summary and "service" in summary and summary["ceiling"]["rps_median"]:
         entry["ratio"] = round(summary["service"]["rps_median"] / summary["ceiling"]["rps_median"], 3)
+        service_cpu, ceiling_cpu = summary["service"]["cpu_us_per_request"], summary["ceiling"]["cpu_us_per_request"]
+        if service_cpu and ceiling_cpu:
+            # CPU time of the server process per answered request: steadier than req/s on a shared machine.
+            entry["cpu_ratio"] = round(service_cpu / ceiling_cpu, 3)
     if "plain" in summary and "service" in summary and summary["plain"]["rps_median"]:
         # Throughput lost to metrics and rate limiting, in percent of the service without them.
         entry["ops_cost_pct"] = round(

@@ -80,17 +80,47 @@ def _wait_ready(server: Server) -> None:
     raise RuntimeError(f"{server.name} was not ready within {READY_WITHIN_SECONDS:.0f}s; see {server.log}")
 
 
+# The ceiling's pool, and the connections the one reseller the harness drives may hold in the service's.
+CEILING_POOL_SIZE = 10
 # The rate limiter runs on every request (its cost is part of what is measured)
 # but never refuses: the harness sends thousands of requests a second with one token.
 RATE_LIMIT_NEVER_REACHED = "1000000"
 # The service with metrics and rate limiting turned off, for the ops_overhead scenario.
 WITHOUT_OPS = {"METRICS_ENABLED": "false", "RATE_LIMIT_PER_MINUTE": "0"}
+# What the harness changes of the defaults a user runs, and why: the results and the
+# documentation's performance page state them.
+SERVICE_SETTINGS: dict[str, tuple[str, str]] = {
+    "RATE_LIMIT_PER_MINUTE": (
+        RATE_LIMIT_NEVER_REACHED, "the limiter takes a token on every request but never refuses the harness"
+    ),
+    "EXPIRE_INTERVAL_SECONDS": ("86400", "the harness runs the expiry job itself, when it measures it"),
+    "POLL_INTERVAL_SECONDS": (
+        "86400", "the write flows measure requests; executing the orders they check out is the poll job's"
+    ),
+    "WEBHOOK_ALLOW_PRIVATE_URLS": ("true", "the webhooks scenario's receiver listens on 127.0.0.1"),
+    "SSE_MAX_STREAMS_PER_RESELLER": (str(STREAMS), f"the streams scenario holds {STREAMS} streams of one reseller"),
+    "MIGRATE_ON_START": ("false", "the harness migrates the database before it starts anything"),
+    "DB_POOL_MAX_SIZE": (
+        str(2 * CEILING_POOL_SIZE),
+        (
+            "the harness drives one reseller, and one reseller holds at most half of a process's pool: "
+            f"with 20 it holds {CEILING_POOL_SIZE} connections, as many as the ceiling's pool; at the default 10 "
+            "it holds 5 (python -m bench.variants defaults pool10:DB_POOL_MAX_SIZE=10 measures the difference)"
+        ),
+    ),
+}
+
+
+def service_settings() -> tuple[dict[str, str], dict[str, str]]:
+    """The settings (name -> value) and why each is changed, for the results."""
+    return ({name: value for name, (value, _) in SERVICE_SETTINGS.items()},
+            {name: why for name, (_, why) in SERVICE_SETTINGS.items()})
 
 
 def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
                   profile_to: Path | None = None, name: str = "service",
                   extra_env: dict[str, str] | None = None) -> Server:
-    """`python -m service serve` with the defaults a user runs, except where noted."""
+    """`python -m service serve` with the defaults a user runs, except SERVICE_SETTINGS."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if k not in ("DATA_DIR", "SQL_DIR")}
     env.update(
@@ -99,17 +129,8 @@ def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
         PORT=str(port),
         HOST="127.0.0.1",
         ADMIN_TOKEN=admin_token,
-        # The harness runs the expiry job itself, at a moment it chooses; the
-        # scheduler's own run must not delete the drafts early or mid-scenario.
-        EXPIRE_INTERVAL_SECONDS="86400",
-        MIGRATE_ON_START="false",
-        # The webhooks scenario's receiver listens on 127.0.0.1.
-        WEBHOOK_ALLOW_PRIVATE_URLS="true",
-        RATE_LIMIT_PER_MINUTE=RATE_LIMIT_NEVER_REACHED,
-        # get_order_streams holds STREAMS streams of one reseller on this one process: the
-        # reseller-wide bound (100 by default) would refuse half of them.
-        SSE_MAX_STREAMS_PER_RESELLER=str(STREAMS),
     )
+    env.update(service_settings()[0])
     env.update(extra_env or {})
     if log_level:
         env["LOG_LEVEL"] = log_level
@@ -119,7 +140,7 @@ def start_service(dsn: str, *, admin_token: str, log_level: str | None = None,
     return _start(name, command, env, port)
 
 
-def start_ceiling(dsn: str, *, pool_size: int = 10, event_loop: str = "asyncio") -> Server:
+def start_ceiling(dsn: str, *, pool_size: int = CEILING_POOL_SIZE, event_loop: str = "asyncio") -> Server:
     port = free_port()
     command = [sys.executable, "-m", "bench.ceiling", "--dsn", dsn, "--port", str(port),
                "--pool-size", str(pool_size), "--event-loop", event_loop]

@@ -29,17 +29,19 @@ import datetime as dt
 import json
 import secrets
 import statistics
+import time
+from pathlib import Path
 
 import aiohttp
 import psutil
 
-from bench import database, loader, servers, wrk
+from bench import database, flame, loader, prepare, servers, wrk
 from bench.report import RESULTS_DIR
-from bench.run import _deep_paths, _fixtures, _load_to, _service_tokens
 from bench.scenarios import SCENARIOS, Target
 
 ORDERS = 40_000
 RESELLERS = 100
+FLAME_SECONDS = 20
 
 
 @dataclasses.dataclass
@@ -74,6 +76,7 @@ async def run(
     rounds: int,
     seconds: float,
     without_events: bool,
+    flame_to: Path | None = None,
 ) -> dict:
     with database.postgres() as server_dsn:
         queries = database.bench_queries()
@@ -81,11 +84,11 @@ async def run(
         await database.apply_migrations(dsn)
         conn = await loader.connect(dsn)
         tenants = await loader.load_tenants(conn, resellers=RESELLERS)
-        await _load_to(conn, tenants, queries, ORDERS, 0, {"loads": []})
+        await prepare.load_to(conn, tenants, queries, ORDERS, 0, {"loads": []})
         ids = [
             r["id"] for r in await conn.fetch(queries["bench_sample_order_ids"], loader.LARGE_TENANT, 1000)
         ]
-        fixtures = _fixtures(tenants, ids)
+        fixtures = prepare.fixtures(tenants, ids)
         admin_token = secrets.token_urlsafe(16)
         targets: list[tuple[str, Target]] = []
         try:
@@ -108,12 +111,12 @@ async def run(
                 )
                 if token is None:
                     async with aiohttp.ClientSession() as session:
-                        token = (await _service_tokens(session, server, conn, queries, admin_token, []))[0]
+                        token = (await prepare.service_tokens(session, server, conn, queries, admin_token, []))[0]
                 targets.append((variant.name, Target(server=server, read_token=token, write_token=token)))
             if scenario == "list_page":
                 async with aiohttp.ClientSession() as session:
                     tenant_orders = await conn.fetchval(queries["bench_orders_count"], loader.LARGE_TENANT)
-                    await _deep_paths(session, [target for _, target in targets], tenant_orders)
+                    await prepare.deep_paths(session, [target for _, target in targets], tenant_orders)
             runs: dict[str, list[dict]] = {}
             phases = [""]
             if without_events:
@@ -133,6 +136,10 @@ async def run(
                                 f"{measured['cpu_us_per_request']:6.1f} µs CPU/request",
                                 flush=True,
                             )
+            flame = None
+            if flame_to is not None:
+                name, target = next((n, t) for n, t in targets if n == variants[0].name)
+                flame = _flame(target, fixtures, scenario, flame_to, title=f"{scenario}: {name}")
         finally:
             for _, target in targets:
                 target.server.stop()
@@ -159,7 +166,20 @@ async def run(
         "connections": 32,
         "variants": {v.name: v.env for v in variants},
         "summary": summary,
+        **({"flame": flame} if flame_to is not None else {}),
     }
+
+
+def _flame(target: Target, fixtures, scenario: str, out: Path, *, title: str) -> dict:
+    """py-spy's flame graph of the server while wrk runs the scenario at c=32."""
+    load = wrk.Run(connections=32, seconds=FLAME_SECONDS + 2, **SCENARIOS[scenario].build(target, fixtures))
+    try:
+        time.sleep(1.0)  # the load first: every sample is of a server under it
+        flame.record(target.server.pid, out, seconds=FLAME_SECONDS, title=title)
+    finally:
+        load.interrupt()
+        done = load.wait()
+    return {"svg": out.name, "server": title, "seconds": FLAME_SECONDS, "rps_while_sampled": done.rps}
 
 
 def main() -> None:
@@ -178,8 +198,18 @@ def main() -> None:
     )
     parser.add_argument("--rounds", type=int, default=6)
     parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument(
+        "--flame",
+        action="store_true",
+        help="then record py-spy's flame graph of the first variant under the load (flame-<stamp>.svg)",
+    )
     parser.add_argument("--no-write", action="store_true")
     args = parser.parse_args()
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
+    flame_to = None
+    if args.flame:
+        RESULTS_DIR.mkdir(parents=True, exist_ok=True)
+        flame_to = (database.WORK_DIR if args.no_write else RESULTS_DIR) / f"flame-{stamp}.svg"
     results = asyncio.run(
         run(
             [_variant(v) for v in args.variants],
@@ -188,6 +218,7 @@ def main() -> None:
             rounds=args.rounds,
             seconds=args.seconds,
             without_events=args.without_events,
+            flame_to=flame_to,
         )
     )
     print()
@@ -198,9 +229,10 @@ def main() -> None:
             f"| {name} | {row['rps_median']:,.0f} | {row['vs_first_ceiling']:.2f}× | "
             f"{row['cpu_us_per_request_median']:.1f} |"
         )
+    if flame_to is not None:
+        print(f"flame graph: {flame_to}")
     if not args.no_write:
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stamp = dt.datetime.now(dt.UTC).strftime("%Y%m%dT%H%M%SZ")
         path = RESULTS_DIR / f"variants-{stamp}.json"
         path.write_text(json.dumps(results, indent=2) + "\n")
         print(f"results: {path}")

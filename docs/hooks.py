@@ -435,6 +435,24 @@ def api_page() -> str:
 # --- the benchmark -------------------------------------------------------------------------------
 
 
+def latest_flame() -> Path | None:
+    """The newest flame graph python -m bench.variants --flame wrote to bench/results/."""
+    found = sorted((ROOT / "bench" / "results").glob("flame-*.svg"))
+    return found[-1] if found else None
+
+
+# Where the site serves the newest flame graph (a copy, made at every build).
+FLAME_PAGE = "explanation/flame-get-order.svg"
+
+
+def _settings_text(settings: dict) -> str:
+    env = settings["service_env"]
+    if isinstance(env, str):  # runs before 2026-12-07 wrote one sentence
+        return env
+    why = settings.get("service_env_why", {})
+    return "; ".join(f"`{name}={value}`" + (f" ({why[name]})" if name in why else "") for name, value in env.items())
+
+
 def latest_full_run() -> Path | None:
     runs = []
     for path in sorted((ROOT / "bench" / "results").glob("[0-9]*.json")):
@@ -458,12 +476,11 @@ def benchmark_section() -> str:
             f"{mode['rounds']} alternating rounds of {mode['seconds']} s per concurrency.\n"
         ),
         (
-            "**The settings it ran with.** The service: "
-            f"{settings['service_env']}; log level {settings['service_log_level']}; event loop "
-            f"`{settings['event_loop']}`; a pool of {settings['pool_size_each']} connections for each server; "
-            f"wrk with {settings['wrk_threads']} thread. `RATE_LIMIT_PER_MINUTE` is raised so that the "
-            "limiter still takes a token on every request, as in production, but never refuses the harness's "
-            "single credential.\n"
+            "**The settings it ran with.** The service runs with its defaults but these: "
+            f"{_settings_text(settings)}; log level {settings['service_log_level']}; event loop "
+            f"`{settings['event_loop']}`; {_pools_text(settings)}; wrk with {settings['wrk_threads']} thread. "
+            "`RATE_LIMIT_PER_MINUTE` is raised so that the limiter still takes a token on every request, as in "
+            "production, but never refuses the harness's single credential.\n"
         ),
     ]
     rows = []
@@ -494,6 +511,37 @@ def benchmark_section() -> str:
             rows,
         )
     )
+    writes = [e for e in results["scenarios"] if e["key"] in ("write_flow", "write_flow_keyed") and "service" in e]
+    if writes:
+        plain = {e["concurrency"]: e["service"]["rps_median"] for e in writes if e["key"] == "write_flow"}
+        rows = [
+            (
+                e["concurrency"],
+                "with a new key on every POST" if e["key"] == "write_flow_keyed" else "without a key",
+                f"{e['service']['rps_median']:,.0f}",
+                f"{e['ceiling']['rps_median']:,.0f}" if "ceiling" in e else "",
+                f"{e['ratio']:.2f}×" if "ratio" in e else "",
+                f"{e['service']['rps_median'] / plain[e['concurrency']]:.2f}×" if plain.get(e["concurrency"]) else "",
+            )
+            for e in sorted(writes, key=lambda e: (e["concurrency"], e["key"]))
+        ]
+        out.append(
+            "\nThe write flow (create a draft, add an item, check out: requests per second), without and with "
+            "an `Idempotency-Key`, against the ceiling writing the same rows (which ignores the key):\n"
+        )
+        out.append(_table(("c", "Idempotency-Key", "service req/s", "ceiling req/s", "service/ceiling",
+                           "vs without a key"), rows))
+    cpu = [e for e in results["scenarios"] if e["key"] == "get_order" and e.get("cpu_ratio") is not None]
+    if cpu:
+        out.append(
+            "\nCPU time of the server process per GET order: "
+            + "; ".join(
+                f"c={e['concurrency']}: {e['service']['cpu_us_per_request']:.0f} µs for the service, "
+                f"{e['ceiling']['cpu_us_per_request']:.0f} µs for the ceiling ({e['cpu_ratio']:.2f}×)"
+                for e in cpu
+            )
+            + ".\n"
+        )
     targets = [
         (
             t["target"],
@@ -521,7 +569,21 @@ def benchmark_section() -> str:
             f"{expiry['during']['p99_ms']:.1f} ms against {expiry['idle']['p99_ms']:.1f} ms idle "
             f"({expiry['p99_ratio']}×).\n"
         )
+    flame = latest_flame()
+    if flame is not None:
+        out.append(
+            f"\nWhere a GET order's CPU time goes, sampled by py-spy under load: [the flame graph]"
+            f"(flame-get-order.svg) (`bench/results/{flame.name}`, from `python -m bench.variants defaults "
+            "--flame`; click a frame to zoom).\n"
+        )
     return "\n".join(out)
+
+
+def _pools_text(settings: dict) -> str:
+    pools = settings.get("pools")
+    if pools is None:
+        return f"a pool of {settings['pool_size_each']} connections for each server"
+    return pools
 
 
 # --- MkDocs --------------------------------------------------------------------------------------
@@ -590,6 +652,9 @@ def on_files(files, config):
 
     for path, render in PAGES.items():
         files.append(File.generated(config, path, content=render()))
+    flame = latest_flame()
+    if flame is not None:
+        files.append(File.generated(config, FLAME_PAGE, content=flame.read_bytes()))
     return files
 
 

@@ -15,63 +15,41 @@ FROM orders o LEFT JOIN executions e ON e.order_id = o.id
 WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
 GROUP BY o.id;
 
--- name: ceiling_create_order
-WITH account AS (
-    SELECT id, name FROM accounts WHERE id = $2::bigint AND reseller_id = $1::bigint
-), created AS (
-    INSERT INTO orders (reseller_id, account_id, status, order_date, expiration_date)
-    SELECT $1::bigint, account.id, 'Draft', current_date, current_date + 7 FROM account
-    RETURNING *
-)
-SELECT created.id, created.account_id, account.name AS account_name, created.status,
-       created.order_date, created.expiration_date, created.currency, created.total,
-       created.item_count, created.notes, created.created_at, created.updated_at,
-       created.checked_out_at, created.submitted_by, created.decided_by,
-       created.cancellation_reason
-FROM created, account;
-
 -- name: ceiling_add_item
-WITH draft AS (
-    SELECT id, reseller_id FROM orders
-    WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft'
-      AND expiration_date >= current_date
-    FOR UPDATE
-), product AS (
+-- What the service's item_add writes (the order's totals, the item, its
+-- order.item_added event), in one statement that also reads the product the
+-- service reads first (product_get). The ceiling's create and checkout run the
+-- service's own statements (order_create, order_checkout): every write step of
+-- the ceiling writes exactly the rows the service's does.
+WITH product AS (
     SELECT id, sku, name, currency, (unit_prices ->> $4::text)::numeric AS unit_price
     FROM products WHERE id = $3::bigint AND $4::text = ANY (billing_cycles)
+), draft AS (
+    UPDATE visible_orders o
+    SET total = total + p.unit_price * $5::integer, item_count = item_count + 1,
+        currency = p.currency, updated_at = now()
+    FROM product p
+    WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint AND o.status = 'Draft'
+      AND (o.currency IS NULL OR o.currency = p.currency)
+    RETURNING o.id, o.account_id
 ), item AS (
     INSERT INTO order_items (order_id, reseller_id, product_id, sku, product_name, quantity,
-                             billing_cycle, unit_price, total_price, currency)
-    SELECT draft.id, draft.reseller_id, product.id, product.sku, product.name, $5::integer,
-           $4::text, product.unit_price, product.unit_price * $5::integer, product.currency
-    FROM draft, product
-    RETURNING *
-), totals AS (
-    UPDATE orders SET item_count = item_count + 1, total = total + item.total_price,
-                      currency = item.currency, updated_at = now()
-    FROM item WHERE orders.id = item.order_id
+                             billing_cycle, unit_price, total_price, currency, characteristics,
+                             action, subscription_id)
+    SELECT draft.id, $2::bigint, p.id, p.sku, p.name, $5::integer, $4::text, p.unit_price,
+           p.unit_price * $5::integer, p.currency, '{}'::jsonb, 'purchase', NULL
+    FROM draft, product p
+    RETURNING id, order_id, action, product_id, sku, product_name, quantity, billing_cycle,
+              unit_price, total_price, subscription_id
+), event AS (
+    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
+    SELECT $2::bigint, draft.id, draft.account_id, 'order.item_added', 'client', $6::text,
+           jsonb_build_object('itemId', item.id)
+    FROM draft, item
 )
-SELECT id, order_id, product_id, sku, product_name, quantity, billing_cycle, unit_price,
-       total_price
+SELECT id, order_id, action, product_id, sku, product_name, quantity, billing_cycle,
+       unit_price, total_price, subscription_id::text AS subscription_id
 FROM item;
-
--- name: ceiling_checkout
--- The executions it creates are due in a day, so the service's poll job (the
--- only consumer of executions) does no work on the ceiling's behalf.
-WITH confirmed AS (
-    UPDATE orders SET status = 'Pending', expiration_date = NULL, checked_out_at = now(),
-                      updated_at = now()
-    WHERE id = $1::bigint AND reseller_id = $2::bigint AND status = 'Draft' AND item_count > 0
-    RETURNING *
-), started AS (
-    INSERT INTO executions (item_id, order_id, reseller_id, next_attempt_at, deadline_at)
-    SELECT i.id, i.order_id, i.reseller_id, now() + interval '1 day', now() + interval '1 day'
-    FROM order_items i JOIN confirmed ON i.order_id = confirmed.id
-)
-SELECT c.id, c.account_id, a.name AS account_name, c.status, c.order_date, c.expiration_date,
-       c.currency, c.total, c.item_count, c.notes, c.created_at, c.updated_at, c.checked_out_at,
-       c.submitted_by, c.decided_by, c.cancellation_reason
-FROM confirmed c JOIN accounts a ON a.id = c.account_id;
 
 -- name: loader_reserve_ids
 -- $1 orders and $2 items (at most) about to be COPYed with explicit ids.
