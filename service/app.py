@@ -67,7 +67,7 @@ async def _pool_ctx(app: web.Application):
     )
     app[POOL] = pool
     app[DATABASE] = database = db.Database(
-        pool=pool, queries=app[QUERIES], acquire_timeout=settings.db_acquire_timeout_seconds
+        pool=pool, queries=app[QUERIES], acquire_timeout=settings.db_acquire_timeout_seconds, keep=True
     )
     resolver = None
     if WEBHOOK_RESOLVER not in app:
@@ -76,6 +76,7 @@ async def _pool_ctx(app: web.Application):
         database, settings, resolver=app[WEBHOOK_RESOLVER], box=app[SECRET_BOX]
     )
     yield
+    await database.close()
     await pool.close()
     if resolver is not None:
         await resolver.close()
@@ -87,7 +88,7 @@ async def _metrics_ctx(app: web.Application):
         app[METRICS] = Metrics()
     refresher = None
     if app[METRICS] is not None and app[METRICS].directory is not None:
-        refresher = asyncio.create_task(keep_pool_current(app[METRICS], app[POOL]))
+        refresher = asyncio.create_task(keep_pool_current(app[METRICS], app[DATABASE]))
     yield
     if refresher is not None:
         refresher.cancel()

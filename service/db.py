@@ -3,14 +3,13 @@ location, and `Database`, the one door through which the service runs SQL."""
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import contextvars
 import json
 import logging
 import re
 import socket
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Mapping
 from pathlib import Path
 from types import MappingProxyType
 from typing import Any
@@ -18,12 +17,17 @@ from typing import Any
 import asyncpg
 from asyncpg import exceptions as pg
 
+from service.connections import Lender, PoolBusy
 from service.limits import STATEMENT_TIMEOUT_SECONDS, pool_share
 from service.settings import Settings
+
+__all__ = ["Database", "OutcomeUnknown", "PoolBusy"]
 
 logger = logging.getLogger(__name__)
 
 _HEADER = re.compile(r"^--\s*name:\s*([a-z_][a-z0-9_]*)\s*$", re.MULTILINE)
+# A value's place in a script (Database.script): {name}.
+SLOT = re.compile(r"\{([a-z_][a-z0-9_]*)\}")
 
 
 class QueryFileError(ValueError):
@@ -156,11 +160,6 @@ UNAVAILABLE_ERRORS = (
     asyncpg.InterfaceError,  # "connection is closed", "pool is closing"
     pg.InternalClientError,  # protocol state left behind by a connection broken mid-operation
 )
-class PoolBusy(TimeoutError):
-    """No connection came free within the acquire timeout: the pool, or the
-    reseller's share of it, is busy (503 database_busy with Retry-After)."""
-
-
 # Raised by the client, or by a server ending the session, while a statement
 # was in flight: nobody knows whether a COMMIT it carried took effect. Any
 # other error the server reports means the statement did not commit.
@@ -201,6 +200,9 @@ class OutcomeUnknown(ConnectionError):
 _current: contextvars.ContextVar[asyncpg.Connection | None] = contextvars.ContextVar(
     "current_connection", default=None
 )
+# Whether that transaction was begun by a script (Database.scripted): then a
+# nested transaction() joins it as it is, without a savepoint of its own.
+_scripted: contextvars.ContextVar[bool] = contextvars.ContextVar("scripted_transaction", default=False)
 # The reseller whose request the current task serves (set once per request by
 # service.http.access), or None for the jobs: whose share of the pool it draws on.
 _tenant: contextvars.ContextVar[int | None] = contextvars.ContextVar("current_tenant", default=None)
@@ -220,13 +222,13 @@ class Database:
     query takes a pooled connection for itself. Never run queries of one
     transaction from tasks started inside it: they would share a connection.
 
-    Every connection is taken here, so here the pool is shared fairly: the
-    requests of one reseller hold at most `share` connections at once (half the
-    pool, service.limits.pool_share) and wait for their own share beyond that;
-    nobody waits longer than `acquire_timeout` in all (PoolBusy, a 503).
-    While the reseller's share and the pool have room, taking a connection
-    suspends nothing and arms no timer: a dict lookup, a free semaphore, a
-    counter and asyncpg's own acquire. A timer is armed only for a wait.
+    Every connection is taken here, so here the pool is shared fairly
+    (service.connections.Lender): the requests of one reseller hold at most
+    `share` connections at once (half the pool, service.limits.pool_share) and
+    wait for their own share beyond that; nobody waits longer than
+    `acquire_timeout` in all (PoolBusy, a 503). With `keep` (the service's own
+    Database) connections stay with it between uses rather than going back to
+    asyncpg's pool; close() gives them back.
     """
 
     def __init__(
@@ -236,19 +238,37 @@ class Database:
         queries: Mapping[str, str],
         acquire_timeout: float = Settings.db_acquire_timeout_seconds,
         share: int | None = None,
+        keep: bool = False,
     ) -> None:
         self.pool = pool
         self.queries = queries
         # Statements that change rows: losing the connection under one of them
         # outside a transaction leaves its outcome unknown.
         self._writes = frozenset(name for name, sql in queries.items() if _WRITES.search(sql))
-        self.acquire_timeout = acquire_timeout
-        self._size = pool.get_max_size()
-        self.share = pool_share(self._size) if share is None else share
-        self._taken = 0  # connections taken through this door and not yet given back
-        # One semaphore per reseller this process has served, kept: resellers are the
-        # operator's to create, so this stays as small as their number.
-        self._shares: dict[int, asyncio.Semaphore] = {}
+        size = pool.get_max_size()
+        self._lender = Lender(
+            pool, share=pool_share(size) if share is None else share, timeout=acquire_timeout, keep=keep
+        )
+
+    @property
+    def share(self) -> int:
+        return self._lender.share
+
+    @share.setter
+    def share(self, share: int) -> None:
+        self._lender.share = share
+
+    def get_size(self) -> int:
+        """Connections open (the pool gauge, service.metrics)."""
+        return self.pool.get_size()
+
+    def get_idle_size(self) -> int:
+        """Connections open and free: in asyncpg's pool, or kept here."""
+        return self.pool.get_idle_size() + self._lender.idle
+
+    async def close(self) -> None:
+        """Give back the connections kept here; then the pool can close."""
+        await self._lender.close()
 
     async def fetch(self, name: str, *args: Any) -> list[asyncpg.Record]:
         conn = _current.get()
@@ -263,11 +283,11 @@ class Database:
         conn = _current.get()
         if conn is not None:
             return await (await conn.prepare(self.queries[name])).fetch(*args)
-        conn, share = await self._acquire()
+        conn, tenant = await self._acquire()
         try:
             return await (await conn.prepare(self.queries[name])).fetch(*args)
         finally:
-            await self._release(conn, share)
+            await self._release(conn, tenant)
 
     async def fetchrow(self, name: str, *args: Any) -> asyncpg.Record | None:
         conn = _current.get()
@@ -289,7 +309,7 @@ class Database:
 
     async def _alone(self, method: str, name: str, args: tuple) -> Any:
         """One statement on a pooled connection of its own, committed by itself."""
-        conn, share = await self._acquire()
+        conn, tenant = await self._acquire()
         try:
             return await getattr(conn, method)(self.queries[name], *args)
         except Exception as exc:
@@ -297,55 +317,17 @@ class Database:
                 raise OutcomeUnknown(f"connection lost during {name}: {type(exc).__name__}") from exc
             raise
         finally:
-            await self._release(conn, share)
+            await self._release(conn, tenant)
 
-    async def _acquire(self) -> tuple[asyncpg.Connection, asyncio.Semaphore | None]:
+    async def _acquire(self) -> tuple[asyncpg.Connection, int | None]:
         """A pooled connection, within the current reseller's share; PoolBusy
         when none comes free within the acquire timeout."""
-        deadline = None
         tenant = _tenant.get()
-        share = None
-        if tenant is not None:
-            share = self._shares.get(tenant)
-            if share is None:
-                share = self._shares[tenant] = asyncio.Semaphore(self.share)
-            if share.locked():
-                deadline = asyncio.get_running_loop().time() + self.acquire_timeout
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        await share.acquire()
-                except TimeoutError:
-                    raise PoolBusy(
-                        f"this reseller's {self.share} database connections stayed busy "
-                        f"for {self.acquire_timeout:g} s"
-                    ) from None
-            else:
-                await share.acquire()  # free: returns without suspending
-        self._taken += 1
-        try:
-            if self._taken <= self._size:
-                # A connection is idle in the pool, or may be opened: no wait for another's.
-                conn = await self.pool.acquire()
-            else:
-                if deadline is None:
-                    deadline = asyncio.get_running_loop().time() + self.acquire_timeout
-                try:
-                    async with asyncio.timeout_at(deadline):
-                        conn = await self.pool.acquire()
-                except TimeoutError:
-                    raise PoolBusy(
-                        f"all {self._size} database connections stayed busy for {self.acquire_timeout:g} s"
-                    ) from None
-        except BaseException:
-            self._taken -= 1
-            if share is not None:
-                share.release()
-            raise
-        return conn, share
+        return await self._lender.lend(tenant), tenant
 
-    async def _release(self, conn: asyncpg.Connection, share: asyncio.Semaphore | None) -> None:
+    async def _release(self, conn: asyncpg.Connection, tenant: int | None) -> None:
         try:
-            await self.pool.release(conn)
+            await self._lender.give_back(conn, tenant)
         except Exception as exc:
             # asyncpg could not reset the connection and has terminated it, so
             # it never serves again; what ran on it has its answer already.
@@ -353,10 +335,6 @@ class Database:
                 "a broken database connection was discarded",
                 extra={"error": f"{type(exc).__name__}: {str(exc)[:200]}"},
             )
-        finally:
-            self._taken -= 1
-            if share is not None:
-                share.release()
 
     @property
     def in_transaction(self) -> bool:
@@ -366,11 +344,15 @@ class Database:
     async def transaction(self) -> AsyncIterator[asyncpg.Connection]:
         conn = _current.get()
         if conn is not None:
+            if _scripted.get():
+                # A scripted transaction ends whole: its owner undoes what failed.
+                yield conn
+                return
             # Nested: a savepoint, so a failed step rolls back alone.
             async with conn.transaction():
                 yield conn
             return
-        conn, share = await self._acquire()
+        conn, tenant = await self._acquire()
         try:
             transaction = conn.transaction()
             await transaction.start()
@@ -379,7 +361,7 @@ class Database:
                 yield conn
             except BaseException:
                 _current.reset(token)
-                await _rollback(transaction, conn)
+                await _undo(transaction.rollback(), conn)
                 raise
             _current.reset(token)
             try:
@@ -389,13 +371,95 @@ class Database:
                     raise OutcomeUnknown(f"connection lost during COMMIT: {type(exc).__name__}") from exc
                 raise
         finally:
-            await self._release(conn, share)
+            await self._release(conn, tenant)
+
+    def script(self, *names: str, **values: int | bytes) -> str:
+        """The named scripts, in order, with their {slots} filled: one simple query of
+        several statements, for one round trip where the extended protocol (one
+        statement a round trip) would take several. A simple query takes no
+        parameters, so the values are written into its text, and only values that
+        cannot be anything but themselves are taken: integers, and bytes (as a
+        string of hex digits, which the script reads with decode({slot}, 'hex')).
+        Never text: a script never holds a client's words."""
+        literals = {}
+        for name, value in values.items():
+            if isinstance(value, bytes):
+                literals[name] = f"'{value.hex()}'"
+            elif isinstance(value, int) and not isinstance(value, bool):
+                literals[name] = str(int(value))
+            else:
+                raise TypeError(f"a script's value must be an int or bytes, not {type(value).__name__} ({name})")
+        sql = ";\n".join(self.queries[name] for name in names)
+        return SLOT.sub(lambda slot: literals[slot.group(1)], sql)
+
+    @contextlib.asynccontextmanager
+    async def scripted(self, opening: str) -> AsyncIterator[Scripted]:
+        """A transaction begun by a script (`opening`, BEGIN first, see script()), on
+        a connection of its own. The task's queries join it until the block ends,
+        nested transaction() blocks too, without savepoints: the owner decides what
+        to undo. It ends with `Scripted.end(script)`, the script that commits or
+        rolls back; a block left without it (an error, or a choice) rolls it back."""
+        if _current.get() is not None:
+            raise RuntimeError("a scripted transaction cannot be nested in another transaction")
+        conn, tenant = await self._acquire()
+        try:
+            handle = Scripted(conn, self.queries["transaction_rollback"])
+            try:
+                handle.status = await conn.execute(opening)
+            except BaseException:
+                await handle.abandon()
+                raise
+            token, joined = _current.set(conn), _scripted.set(True)
+            try:
+                yield handle
+            finally:
+                _current.reset(token)
+                _scripted.reset(joined)
+                await handle.abandon()
+        finally:
+            await self._release(conn, tenant)
 
 
-async def _rollback(transaction: Any, conn: asyncpg.Connection) -> None:
+class Scripted:
+    """A transaction Database.scripted began: the command tag of its opening's
+    last statement, and the end of it."""
+
+    def __init__(self, conn: asyncpg.Connection, rollback: str) -> None:
+        self.status = ""
+        self._conn = conn
+        self._rollback = rollback
+        self._ended = False
+
+    async def end(self, script: str) -> str:
+        """Run the script that ends the transaction (its last statement COMMIT or
+        ROLLBACK); its last command tag. A statement of it that fails ends the
+        transaction undone; a connection lost meanwhile raises OutcomeUnknown."""
+        self._ended = True
+        try:
+            return await self._conn.execute(script)
+        except Exception as exc:
+            if _lost_in_flight(exc):
+                raise OutcomeUnknown(f"connection lost during a commit: {type(exc).__name__}") from exc
+            self._ended = False  # the server undid it all, and waits for the ROLLBACK
+            raise
+
+    async def abandon(self) -> None:
+        """Roll back, unless it has ended (or the connection has broken: then it
+        never serves again, and the server rolls back on its own)."""
+        if self._ended:
+            return
+        self._ended = True
+        await _undo(self._rollback_if_open(), self._conn)
+
+    async def _rollback_if_open(self) -> None:
+        if self._conn.is_in_transaction():
+            await self._conn.execute(self._rollback)
+
+
+async def _undo(rollback: Awaitable[Any], conn: asyncpg.Connection) -> None:
     try:
-        await transaction.rollback()
-    except Exception:
+        await rollback
+    except Exception:  # noqa: BLE001 - whatever broke, the connection is ended below
         # The connection broke: the server rolls back on its own, and this
         # connection must not go back to the pool.
         with contextlib.suppress(Exception):

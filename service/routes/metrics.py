@@ -13,7 +13,7 @@ from aiohttp import web
 from service.auth import bearer
 from service.errors import NotFound, Unauthorized
 from service.metrics import CONTENT_TYPE
-from service.state import DATABASE, METRICS, POOL, SETTINGS
+from service.state import DATABASE, METRICS, SETTINGS
 
 PATH = "/metrics"
 routes = web.RouteTableDef()
@@ -30,7 +30,7 @@ async def metrics(request: web.Request) -> web.Response:
         token = bearer(request)
         if token is None or not hmac.compare_digest(token.encode(), wanted.encode()):
             raise Unauthorized("The metrics token is required")
-    collected.set_pool(app[POOL])
+    collected.set_pool(app[DATABASE])
     await collected.refresh(app[DATABASE])
     # aiohttp refuses a charset in content_type=; the exposition format names one.
     return web.Response(body=collected.exposition(), headers={"Content-Type": CONTENT_TYPE})
