@@ -24,11 +24,11 @@ import asyncpg
 
 from service.secretbox import (
     SIGNING_KEY,
-    STORED_ANSWER,
     WEBHOOK_SECRET,
     SealBroken,
     SecretBox,
     SecretKeyUnavailable,
+    answer_context,
     context,
     sealed_key_id,
 )
@@ -96,7 +96,7 @@ async def after_migrations(
     while rows := await conn.fetch(queries["sealing_plain_answers"], BATCH):
         for row in rows:
             sealed = box.seal(bytes(row["body"]), _answer_context(row))
-            args = (row["reseller_id"], row["client_id"], row["key"], row["body"], sealed)
+            args = (row["reseller_id"], row["digest"], row["body"], sealed)
             counts.answers += await conn.fetchval(queries["sealing_reseal_answer"], *args) is not None
     if counts.webhooks or counts.answers:
         logger.info("sealed the secrets a v3.1 database kept plain", extra=dataclasses.asdict(counts))
@@ -120,14 +120,14 @@ async def rotate(conn: asyncpg.Connection, queries: Mapping[str, str], box: Secr
     while rows := await conn.fetch(queries["sealing_stale_answers"], kid, BATCH):
         for row in rows:
             fresh = _reseal(box, row["body"], _answer_context(row))
-            args = (row["reseller_id"], row["client_id"], row["key"], row["body"], fresh)
+            args = (row["reseller_id"], row["digest"], row["body"], fresh)
             counts.answers += await conn.fetchval(queries["sealing_reseal_answer"], *args) is not None
     return counts
 
 
 def _answer_context(row: asyncpg.Record) -> bytes:
-    # As service.http.idempotency binds it: the stored answer's row (0010 made keys per credential).
-    return context(STORED_ANSWER, row["reseller_id"], row["client_id"], row["key"])
+    # As service.http.idempotency binds it: the stored answer's row.
+    return answer_context(row["reseller_id"], row["digest"], row["client_id"], row["key"])
 
 
 def _reseal(box: SecretBox, sealed: bytes, ctx: bytes) -> bytes:

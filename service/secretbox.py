@@ -78,6 +78,15 @@ def context(purpose: str, *row: object) -> bytes:
     return "\x00".join((purpose, *(str(part) for part in row))).encode()
 
 
+def answer_context(reseller_id: int, digest: bytes, client_id: str | None, key: str | None) -> bytes:
+    """The context of a stored answer (idempotency_keys.body, service.http.idempotency):
+    a row stored before migration 0013 is bound by its clientId and key, one stored
+    since (which has neither) by its key's digest."""
+    if client_id is None:
+        return context(STORED_ANSWER, reseller_id, bytes(digest).hex())
+    return context(STORED_ANSWER, reseller_id, client_id, key)
+
+
 def is_sealed(value: bytes) -> bool:
     return value[: len(MARK)] == MARK and len(value) >= HEADER_BYTES + 16
 

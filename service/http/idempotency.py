@@ -3,31 +3,43 @@
 The first request with a key runs inside one transaction that also stores its
 answer, so a request is applied with its answer stored, or not at all: a
 process killed at any point, or a 5xx, leaves the key free and nothing done.
-In that transaction, in this order:
+A request that runs one statement takes three round trips (a plain one takes
+one): the scripts of sql/queries/idempotency.sql, simple queries of several
+statements each, begin and end the transaction around the handler's own.
 
-1. `pg_try_advisory_xact_lock` on (reseller, credential, key): a key belongs
-   to the clientId that sent it, and another credential with the same key runs
-   its own request. Taken by another request with the key, on any replica, it
-   answers 409 `idempotency_key_in_progress` at once, with Retry-After.
-2. The stored answer, read after the lock is held (1 and 2 are one round
-   trip: the SQL function idempotency_claim), if the key has an unexpired
-   one: the same request (method, path, body as parsed JSON) gets it again,
-   byte for byte, with `Idempotent-Replayed: true`; another request 422
-   `idempotency_key_reused`.
-3. Otherwise the handler, in a savepoint: its queries join the transaction
-   through the Database's contextvar, and a statement that fails (a value the
-   database refuses, mapped to 422) rolls back alone, so that 4xx is still
-   stored. Its answer is made exactly as problem_middleware would make it,
-   stored if below 500, and committed with the effect; a 5xx or an unexpected
-   error rolls everything back (so does a wait for a busy pool or a held row:
-   409 `order_busy` and 503 `database_busy` leave the key free). An answer
-   whose body is over MAX_STORED_ANSWER_BYTES is sent whole and stored without
-   its body: the request stays applied once, and a repeat gets the status and
-   headers (Location) with an empty body.
+1. `idempotency_open`: BEGIN; the key's `pg_try_advisory_xact_lock` (the
+   SQL function idempotency_claim, 0013): a key belongs to the clientId that
+   sent it, and another credential with the same key runs its own request.
+   Taken by another request with the key, on any replica, it answers 409
+   `idempotency_key_in_progress` at once, with Retry-After. Then whether the
+   key has an unexpired answer, read after the lock is held: the same request
+   (method, path, body as parsed JSON) gets it again, byte for byte, with
+   `Idempotent-Replayed: true`; another request 422 `idempotency_key_reused`.
+   Otherwise the key's row is taken, to hold the answer; last, a savepoint. A
+   script takes no parameters, so it names the key by a digest the service
+   computes (key_digest), never by the client's text.
+2. Otherwise the handler: its queries join the transaction through the
+   Database's contextvar, and so do its own transaction() blocks, without
+   savepoints of their own.
+3. `idempotency_store`: its answer, made exactly as problem_middleware would
+   make it, written into the key's row if below 500, and COMMIT. Nothing in
+   this last round trip waits: once it is sent, the request is applied with
+   its answer (or, should the server fail it, neither); until then, nothing. An answer the handler raised (a
+   4xx, even one the database refused, mapped to 422) is stored after a
+   rollback to the savepoint (`idempotency_undo_request`), so what the handler
+   did is undone and the refusal stored under the same lock. A 5xx or an
+   unexpected error rolls everything back (so does a wait for a busy pool or a
+   held row: 409 `order_busy` and 503 `database_busy` leave the key free). An
+   answer whose body is over MAX_STORED_ANSWER_BYTES is sent whole and stored
+   without its body: the request stays applied once, and a repeat gets the
+   status and headers (Location) with an empty body.
 
-An answer that shows a secret (an operation declared `answer_holds_secret`,
-like the 201 of POST /api/webhooks) is stored sealed with SECRET_KEY, bound to
-its row: reseller, credential and key (service.secretbox), and opened on replay.
+The answer is stored packed: its headers and body, deflated (pack_answer). An
+answer that shows a secret (an operation declared `answer_holds_secret`, like
+the 201 of POST /api/webhooks) is stored sealed with SECRET_KEY, bound to its
+row by the key's digest (service.secretbox.answer_context), and opened on
+replay. Answers stored before 0013 (headers and body in their own columns,
+bound to clientId and key) are replayed as they are until they expire.
 
 A request without the header pays one header lookup. A call the credential is
 not permitted to make at all (edition, scope) goes through untouched: nothing
@@ -40,6 +52,7 @@ from __future__ import annotations
 import hashlib
 import json
 import re
+import zlib
 
 import asyncpg
 from aiohttp import web
@@ -47,7 +60,7 @@ from aiohttp import web
 from service.errors import IdempotencyKeyInProgress, IdempotencyKeyReused, InvalidIdempotencyKey, ServiceError
 from service.http.middleware import error_answer
 from service.limits import MAX_IDEMPOTENCY_KEY_LENGTH, MAX_STORED_ANSWER_BYTES
-from service.secretbox import STORED_ANSWER, SecretBox, context, is_sealed
+from service.secretbox import SecretBox, answer_context, is_sealed
 from service.state import DATABASE, PRINCIPAL, SECRET_BOX, SETTINGS
 
 HEADER = "Idempotency-Key"
@@ -57,6 +70,9 @@ KEY_PATTERN = f"^[\\x20-\\x7E]{{1,{MAX_KEY_LENGTH}}}$"
 _KEY = re.compile(KEY_PATTERN)
 # What a replay carries besides status and body.
 STORED_HEADERS = ("Content-Type", "Location", "WWW-Authenticate")
+# How idempotency_open's claim went (the row count of its last statement).
+_ANSWERED, _HELD_ELSEWHERE = 1, 2
+_WINDOW_BITS = 12  # a 4 KiB window: a raw deflate stream (no zlib header)
 
 
 class _Unstored(Exception):
@@ -119,55 +135,81 @@ async def apply_once(request: web.Request, handler) -> web.StreamResponse:
         return unstored.response
 
 
+def key_digest(reseller_id: int, client_id: str, key: str) -> bytes:
+    """What names a key in the database (0013): sha256 of the reseller's id, the
+    clientId, a NUL and the key. Neither a clientId nor a key holds a NUL."""
+    return hashlib.sha256(
+        reseller_id.to_bytes(8, "big", signed=True) + client_id.encode() + b"\x00" + key.encode()
+    ).digest()
+
+
+def pack_answer(headers: dict[str, str], body: bytes) -> bytes:
+    """A stored answer (0013): its headers as a JSON line, then its body, deflated
+    (a small window: answers are small, and a compressor's set-up is most of its cost)."""
+    deflate = zlib.compressobj(6, zlib.DEFLATED, -_WINDOW_BITS, 4)
+    return deflate.compress(json.dumps(headers).encode() + b"\n" + body) + deflate.flush()
+
+
+def unpack_answer(packed: bytes) -> tuple[dict[str, str], bytes]:
+    headers, _, body = zlib.decompress(packed, -_WINDOW_BITS).partition(b"\n")
+    return json.loads(headers), body
+
+
 async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.Response:
     db = request.app[DATABASE]
     principal = request[PRINCIPAL]
-    reseller, client = principal.reseller_id, principal.client_id
-    async with db.transaction():
-        stored = await db.fetchrow("idempotency_claim", reseller, client, key)
-        if not stored["locked"]:
+    reseller = principal.reseller_id
+    digest = key_digest(reseller, principal.client_id, key)
+    legacy = key_digest(reseller, "", key)  # an answer stored before keys were per credential
+    opening = db.script(
+        "idempotency_open",
+        reseller_id=reseller,
+        digest=digest,
+        legacy=legacy,
+        lock_high=int.from_bytes(digest[:4], "big", signed=True),
+        lock_low=int.from_bytes(digest[4:8], "big", signed=True),
+        fingerprint=print_,
+        ttl_seconds=request.app[SETTINGS].idempotency_ttl_seconds,
+    )
+    async with db.scripted(opening) as transaction:
+        claimed = int(transaction.status.rpartition(" ")[2])
+        if claimed == _HELD_ELSEWHERE:
             raise _in_progress()
-        if stored["fingerprint"] is not None:
+        if claimed == _ANSWERED:
+            stored = await db.fetchrow("idempotency_stored", reseller, digest, legacy)
             if bytes(stored["fingerprint"]) != print_:
                 raise IdempotencyKeyReused(
                     f"This {HEADER} was sent with another request (method, path or body); use a new key"
                 )
-            # The row read may be one stored before keys were per credential (client_id '').
-            ctx = context(STORED_ANSWER, reseller, stored["client_id"], key)
+            ctx = answer_context(reseller, stored["digest"], stored["client_id"], stored["key"])
             return _replay(stored, request.app[SECRET_BOX], ctx)
-        response = await _run(request, handler)
+        response, refused = await _run(request, handler)
         headers = {name: response.headers[name] for name in STORED_HEADERS if name in response.headers}
         body = _body(response)
         if len(body) > MAX_STORED_ANSWER_BYTES:
             headers.pop("Content-Type", None)  # no body is kept to have a type
             body = b""
-        stored_now = await db.fetchval(
-            "idempotency_store",
-            reseller,
-            client,
-            key,
-            print_,
-            response.status,
-            headers,
-            _sealed_if_secret(request, body, context(STORED_ANSWER, reseller, client, key)),
-            request.app[SETTINGS].idempotency_ttl_seconds,
+        answer = pack_answer(headers, body)
+        if request.match_info.handler.endpoint.answer_holds_secret:
+            answer = request.app[SECRET_BOX].seal(answer, answer_context(reseller, digest, None, None))
+        store = ("idempotency_undo_request", "idempotency_store") if refused else ("idempotency_store",)
+        await transaction.end(
+            db.script(*store, reseller_id=reseller, digest=digest, status=response.status, answer=answer)
         )
-        if stored_now is None:
-            raise _in_progress()  # another request stored this key first: undo ours
         return response
 
 
-async def _run(request: web.Request, handler) -> web.Response:
+async def _run(request: web.Request, handler) -> tuple[web.Response, bool]:
+    """The handler's answer, and whether it raised it (a refusal, to be undone before it is stored)."""
     try:
-        async with request.app[DATABASE].transaction():  # a savepoint
-            response = await handler(request)
+        response, refused = await handler(request), False
     except (ServiceError, web.HTTPException, asyncpg.DataError) as exc:
         if isinstance(exc, web.HTTPException) and exc.status < 400:
             raise
-        response = error_answer(exc, request)
+        response, refused = error_answer(exc, request), True
     if response.status >= 500:
         raise _Unstored(response)
-    return response
+    return response, refused
 
 
 def _body(response: web.StreamResponse) -> bytes:
@@ -177,18 +219,15 @@ def _body(response: web.StreamResponse) -> bytes:
     return response.body or b""
 
 
-def _sealed_if_secret(request: web.Request, body: bytes, ctx: bytes) -> bytes:
-    if not request.match_info.handler.endpoint.answer_holds_secret:
-        return body
-    return request.app[SECRET_BOX].seal(body, ctx)
-
-
 def _replay(stored: asyncpg.Record, box: SecretBox, ctx: bytes) -> web.Response:
-    headers = {**stored["headers"], REPLAYED: "true"}
     body = bytes(stored["body"])
     if is_sealed(body):
         body = box.open(body, ctx)
-    return web.Response(status=stored["status"], body=body or None, headers=headers)
+    if stored["headers"] is None:  # stored since 0013: packed
+        headers, body = unpack_answer(body)
+    else:
+        headers = stored["headers"]
+    return web.Response(status=stored["status"], body=body or None, headers={**headers, REPLAYED: "true"})
 
 
 def _in_progress() -> IdempotencyKeyInProgress:

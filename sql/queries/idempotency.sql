@@ -1,40 +1,61 @@
 -- Stored answers of Idempotency-Key requests (service.http.idempotency) and
 -- their purge (service.execution.expiry). Every query is scoped by reseller,
--- and a key by the credential that sent it (0010).
+-- and a key by the credential that sent it (0010), named by its digest (0013).
 
--- name: idempotency_claim
--- Taken first, in the request's transaction (see the function in 0004): the
--- key's advisory lock, so a second request with the key on any replica
--- answers 409 at once instead of queueing behind the first, released when the
--- transaction ends however it ends; then the stored answer, read after the
--- lock is held. $1 reseller, $2 clientId, $3 key. One row: locked, and the
--- answer's columns (NULL when none; client_id '' for an answer stored before
--- keys were per credential).
-SELECT locked, client_id, fingerprint, status, headers, body
-FROM idempotency_claim($1::bigint, $2::text, $3::text);
+-- name: idempotency_open
+-- A script (service.db.Database.script): a simple query of several
+-- statements, so its values are written into it, and they are only integers
+-- and bytes in hex digits that the service computed itself ({reseller_id}; {digest}
+-- and {legacy}, digests of the key, see 0013; {lock_high} and {lock_low},
+-- halves of the digest; {fingerprint}, of the request; {ttl_seconds}), never a
+-- client's text. In one round trip: begin the request's transaction, claim the
+-- key (idempotency_claim in 0013: its lock, and its row), and set the savepoint
+-- the request runs in, so a refusal rolls back to it and its answer is stored
+-- under the same lock. The command tag of the last statement says
+-- how the claim went: SELECT 0 (free, held now), 1 (an answer is stored), 2
+-- (another request holds it); the claim's result is kept in a setting local
+-- to the transaction to reach it past the SAVEPOINT.
+BEGIN;
+SELECT set_config('idempotency.claimed',
+                  idempotency_claim({reseller_id}, decode({digest}, 'hex'), decode({legacy}, 'hex'),
+                                    {lock_high}, {lock_low}, decode({fingerprint}, 'hex'),
+                                    {ttl_seconds})::text,
+                  true);
+SAVEPOINT keyed_request;
+SELECT FROM generate_series(1, current_setting('idempotency.claimed')::integer);
+
+-- name: idempotency_stored
+-- After idempotency_open said the key has an answer, still holding its lock:
+-- the answer, the credential's own ($2) before one stored before keys were per
+-- credential ($3). A row stored before 0013 has its clientId, key and headers;
+-- one stored since has them NULL and its headers packed in body.
+SELECT digest, client_id, key, fingerprint, status, headers, body
+FROM idempotency_keys
+WHERE reseller_id = $1::bigint AND digest IN ($2::bytea, $3::bytea) AND expires_at > now()
+ORDER BY digest = $2::bytea DESC
+LIMIT 1;
 
 -- name: idempotency_store
--- Before the commit of the request's own transaction. An expired row that the
--- purge job has not reached yet is replaced; an unexpired one (which the lock
--- should have made impossible) is left alone and no row comes back: the
--- caller then rolls the request back.
--- $1 reseller, $2 clientId, $3 key, $4 fingerprint, $5 status, $6 headers,
--- $7 body, $8 seconds to keep it.
-INSERT INTO idempotency_keys AS k (reseller_id, client_id, key, fingerprint, status, headers, body, expires_at)
-VALUES ($1::bigint, $2::text, $3::text, $4::bytea, $5::smallint, $6::jsonb, $7::bytea,
-        now() + make_interval(secs => $8::double precision))
-ON CONFLICT (reseller_id, client_id, key) DO UPDATE
-SET fingerprint = EXCLUDED.fingerprint, status = EXCLUDED.status, headers = EXCLUDED.headers,
-    body = EXCLUDED.body, created_at = now(), expires_at = EXCLUDED.expires_at
-WHERE k.expires_at <= now()
-RETURNING 1;
+-- A script (see idempotency_open), the last round trip of a keyed request:
+-- its answer ({answer}: headers and body packed and compressed, sealed when it
+-- shows a secret) written into the key's row, which idempotency_open took, and
+-- the commit. Nothing here waits for anything; and should the row not be there
+-- (it always is), the answer fails and nothing commits.
+SELECT idempotency_answer({reseller_id}, decode({digest}, 'hex'), {status}, decode({answer}, 'hex'));
+COMMIT;
+
+-- name: idempotency_undo_request
+-- Put before idempotency_store when the answer is a refusal the request's
+-- handler raised (a 4xx): what it did is undone back to the savepoint of
+-- idempotency_open, under the same lock, and then its answer is stored.
+ROLLBACK TO SAVEPOINT keyed_request;
 
 -- name: idempotency_purge_batch
 -- $1 batch size. SKIP LOCKED passes over a key a request is replacing right
 -- now, and the DELETE re-checks the expiry on the row as it then is, so a key
 -- stored again since this statement started is never deleted.
 WITH doomed AS (
-    SELECT reseller_id, client_id, key
+    SELECT reseller_id, digest
     FROM idempotency_keys
     WHERE expires_at <= now()
     ORDER BY expires_at
@@ -44,7 +65,7 @@ WITH doomed AS (
 deleted AS (
     DELETE FROM idempotency_keys k
     USING doomed
-    WHERE k.reseller_id = doomed.reseller_id AND k.client_id = doomed.client_id AND k.key = doomed.key
+    WHERE k.reseller_id = doomed.reseller_id AND k.digest = doomed.digest
       AND k.expires_at <= now()
     RETURNING 1
 )

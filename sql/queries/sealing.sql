@@ -24,15 +24,15 @@ RETURNING id;
 -- name: sealing_plain_answers
 -- Stored answers that hold a webhook secret in plain text (v3.1 kept the 201
 -- of POST /api/webhooks as it was sent). $1 batch size.
-SELECT reseller_id, client_id, key, body FROM idempotency_keys
+SELECT reseller_id, digest, client_id, key, body FROM idempotency_keys
 WHERE substring(body FROM 1 FOR 1) <> '\x00'::bytea
   AND position('"secret":"whsec_'::bytea IN body) > 0
 LIMIT $1::integer;
 
 -- name: sealing_reseal_answer
--- $1 reseller, $2 clientId, $3 key, $4 the body read, $5 its replacement.
-UPDATE idempotency_keys SET body = $5::bytea
-WHERE reseller_id = $1::bigint AND client_id = $2::text AND key = $3::text AND body = $4::bytea
+-- $1 reseller, $2 the key's digest (0013), $3 the body read, $4 its replacement.
+UPDATE idempotency_keys SET body = $4::bytea
+WHERE reseller_id = $1::bigint AND digest = $2::bytea AND body = $3::bytea
 RETURNING 1;
 
 -- name: sealing_stale_signing_keys
@@ -59,6 +59,6 @@ WHERE id = $1::bigint AND reseller_id = $2::bigint AND signing_secret = $3::byte
 RETURNING 1;
 
 -- name: sealing_stale_answers
-SELECT reseller_id, client_id, key, body FROM idempotency_keys
+SELECT reseller_id, digest, client_id, key, body FROM idempotency_keys
 WHERE substring(body FROM 1 FOR 2) = '\x0001'::bytea AND substring(body FROM 3 FOR 8) <> $1::bytea
 LIMIT $2::integer;

@@ -15,6 +15,7 @@ import pytest
 from service.app import create_app
 from service.db import Database
 from service.execution.expiry import IdempotencyKeyPurge
+from service.http.idempotency import key_digest, unpack_answer
 from tests.api import PROBLEM
 from tests.execution_support import QUERIES
 from tests.locks import order_held, waiting_for_locks
@@ -44,6 +45,17 @@ async def events(conn, order_id: int) -> list[str]:
 
 async def stored_keys(conn) -> int:
     return await conn.fetchval("SELECT count(*) FROM idempotency_keys")
+
+
+async def stored_answer(conn, tenant, key: str) -> tuple[int, dict, bytes]:
+    """The answer stored for the tenant's credential and key: status, headers, body."""
+    row = await conn.fetchrow(
+        "SELECT status, headers, body FROM idempotency_keys WHERE reseller_id = $1 AND digest = $2",
+        tenant.reseller_id,
+        key_digest(tenant.reseller_id, tenant.client_id, key),
+    )
+    headers, body = unpack_answer(bytes(row["body"]))
+    return row["status"], headers, body
 
 
 @pytest.fixture
@@ -178,7 +190,17 @@ async def test_an_answer_stored_before_keys_were_per_credential_stays_the_resell
     tenant, _ = shop
     body = {"accountId": tenant.account_id}
     first = await send(api, tenant, "POST", "/api/orders", body, key="from-before")
-    await conn.execute("UPDATE idempotency_keys SET client_id = '' WHERE key = 'from-before'")
+    # The row as a v3.1 service stored it, after migrations 0010 and 0013: no credential
+    # (client_id ''), its headers and body in their own columns, its digest made by 0013.
+    _status, headers, answer = await stored_answer(conn, tenant, "from-before")
+    await conn.execute(
+        "UPDATE idempotency_keys SET client_id = '', key = 'from-before', headers = $2, body = $3,"
+        " digest = sha256(int8send(reseller_id) || '\\x00'::bytea || convert_to('from-before', 'UTF8'))"
+        " WHERE reseller_id = $1",
+        tenant.reseller_id,
+        json.dumps(headers),
+        answer,
+    )
     colleague = await api.colleague(tenant)
     again = await send(api, colleague, "POST", "/api/orders", body, key="from-before")
     assert (again[0], again[2], again[1]["Idempotent-Replayed"]) == (201, first[2], "true")
@@ -358,16 +380,21 @@ async def test_the_document_states_the_key_on_every_post_under_api(client):
 
 
 async def _keys(conn, reseller_id: int, count: int, *, expired: bool, prefix: str) -> None:
+    """Stored answers of the keys prefix1 .. prefix<count> of the credential ro_test."""
     await conn.execute(
-        "INSERT INTO idempotency_keys (reseller_id, client_id, key, fingerprint, status, headers, body, expires_at)"
-        " SELECT $1, 'ro_test', $2 || n, '', 201, '{}', '',"
-        " now() + CASE WHEN $3 THEN -1 ELSE 1 END * interval '1 hour'"
-        " FROM generate_series(1, $4) AS n",
+        "INSERT INTO idempotency_keys (reseller_id, digest, fingerprint, status, body, expires_at)"
+        " SELECT $1, digest, '', 201, '', now() + CASE WHEN $3 THEN -1 ELSE 1 END * interval '1 hour'"
+        " FROM unnest($2::bytea[]) AS digest",
         reseller_id,
-        prefix,
+        [key_digest(reseller_id, "ro_test", f"{prefix}{n}") for n in range(1, count + 1)],
         expired,
-        count,
     )
+
+
+async def _stored(conn, reseller_id: int, keys: list[str]) -> list[str]:
+    """Which of these keys of the credential ro_test have a stored answer."""
+    digests = {bytes(r["digest"]) for r in await conn.fetch("SELECT digest FROM idempotency_keys")}
+    return [key for key in keys if key_digest(reseller_id, "ro_test", key) in digests]
 
 
 async def test_the_purge_deletes_expired_keys_in_batches_and_nothing_else(api, conn, pool, caplog):
@@ -379,8 +406,9 @@ async def test_the_purge_deletes_expired_keys_in_batches_and_nothing_else(api, c
     assert await purge.run_once() == 25
     (record,) = [r for r in caplog.records if r.getMessage() == "expired idempotency keys deleted"]
     assert (record.deleted, record.batches) == (25, 3)
-    left = await conn.fetch("SELECT key FROM idempotency_keys")
-    assert sorted(r["key"] for r in left) == [f"live-{n}" for n in range(1, 6)]
+    assert await stored_keys(conn) == 5
+    keys = [f"{kind}-{n}" for kind in ("old", "live") for n in range(1, 26)]
+    assert await _stored(conn, tenant.reseller_id, keys) == [f"live-{n}" for n in range(1, 6)]
     assert await purge.run_once() == 0
 
 
@@ -390,11 +418,15 @@ async def test_purges_running_at_once_split_the_keys_and_pass_over_a_locked_one(
     purges = [IdempotencyKeyPurge(db=Database(pool=pool, queries=QUERIES), batch_size=7) for _ in range(3)]
     async with conn.transaction():
         # A request replacing this expired key holds its row.
-        await conn.execute("SELECT 1 FROM idempotency_keys WHERE key = 'old-1' FOR UPDATE")
+        await conn.execute(
+            "SELECT 1 FROM idempotency_keys WHERE digest = $1 FOR UPDATE",
+            key_digest(tenant.reseller_id, "ro_test", "old-1"),
+        )
         deleted = await asyncio.wait_for(asyncio.gather(*(p.run_once() for p in purges)), 10)
     assert sum(deleted) == 499
     assert all(count > 0 for count in deleted)  # each took a share, none waited for another
-    assert [r["key"] for r in await conn.fetch("SELECT key FROM idempotency_keys")] == ["old-1"]
+    assert await stored_keys(conn) == 1
+    assert await _stored(conn, tenant.reseller_id, ["old-1"]) == ["old-1"]
 
 
 async def test_the_scheduler_purges_expired_keys(api, conn, dsn, settings, aiohttp_client):
@@ -406,7 +438,8 @@ async def test_the_scheduler_purges_expired_keys(api, conn, dsn, settings, aioht
         if await conn.fetchval("SELECT count(*) FROM idempotency_keys") == 1:
             break
         await asyncio.sleep(0.05)
-    assert [r["key"] for r in await conn.fetch("SELECT key FROM idempotency_keys")] == ["live-1"]
+    assert await stored_keys(conn) == 1
+    assert await _stored(conn, tenant.reseller_id, ["live-1"]) == ["live-1"]
 
 
 async def test_a_422_of_a_megabyte_of_unknown_fields_lists_50_and_is_stored_small(api, conn, shop):
@@ -422,8 +455,7 @@ async def test_a_422_of_a_megabyte_of_unknown_fields_lists_50_and_is_stored_smal
     assert "(2350 more errors not listed)" in problem["detail"]
     assert all(len(error["field"]) <= 200 for error in problem["errors"])
     assert len(answer) < 64 * 1024
-    stored = await conn.fetchval("SELECT length(body) FROM idempotency_keys WHERE key = 'flood'")
-    assert stored == len(answer)
+    assert await stored_answer(conn, tenant, "flood") == (422, {"Content-Type": PROBLEM}, answer)
 
 
 async def test_an_answer_over_the_stored_bound_is_sent_whole_and_applied_once(api, conn, shop, monkeypatch):
@@ -441,4 +473,4 @@ async def test_an_answer_over_the_stored_bound_is_sent_whole_and_applied_once(ap
     assert again[1]["Location"] == first[1]["Location"]
     assert "Content-Type" not in again[1] or again[1]["Content-Type"] != "application/json"
     assert await conn.fetchval("SELECT count(*) FROM orders") == 1
-    assert await conn.fetchval("SELECT length(body) FROM idempotency_keys WHERE key = 'big'") == 0
+    assert await stored_answer(conn, tenant, "big") == (201, {"Location": first[1]["Location"]}, b"")

@@ -12,6 +12,7 @@ import signal
 import aiohttp
 import pytest
 
+from service.http.idempotency import key_digest
 from tests.locks import order_held, waiting_for_locks
 from tests.process import serve, stop
 
@@ -62,11 +63,10 @@ async def _key_held(conn, tenant, key: str):
     await transaction.start()
     try:
         await conn.execute(
-            "INSERT INTO idempotency_keys (reseller_id, client_id, key, fingerprint, status, headers, body,"
-            " expires_at) VALUES ($1, $2, $3, '', 200, '{}', '', now() + interval '1 hour')",
+            "INSERT INTO idempotency_keys (reseller_id, digest, fingerprint, status, body, expires_at)"
+            " VALUES ($1, $2, '', 200, '', now() + interval '1 hour')",
             tenant.reseller_id,
-            tenant.client_id,
-            key,
+            key_digest(tenant.reseller_id, tenant.client_id, key),
         )
         yield
     finally:

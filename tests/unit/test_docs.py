@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib.util
+import json
 import re
 from pathlib import Path
 
@@ -129,8 +130,18 @@ def test_the_performance_page_shows_the_latest_full_run_and_its_settings():
     section = hooks.benchmark_section()
     assert latest.name in section
     assert "RATE_LIMIT_PER_MINUTE=1000000" in section
-    assert "| **no** |" in section  # the targets a run missed are shown as missed
+    # Every target the run judged, with its verdict: a missed one shows as missed.
+    for target in json.loads(latest.read_text())["targets"]:
+        verdict = {True: "yes", False: "**no**", None: "not measured"}[target["met"]]
+        assert f"| {target['limit'].split(' (')[0]} | {verdict} |" in section, target
     assert hooks.BENCH_MARKER in (DOCS / "explanation" / "performance.md").read_text()
+
+
+def test_the_performance_page_links_the_newest_flame_graph():
+    flame = hooks.latest_flame()
+    assert flame is not None, "python -m bench.variants defaults --flame writes one to bench/results/"
+    assert "(flame-get-order.svg)" in hooks.benchmark_section() and flame.name in hooks.benchmark_section()
+    assert hooks.FLAME_PAGE == "explanation/flame-get-order.svg"
 
 
 # --- the README ----------------------------------------------------------------------------------
