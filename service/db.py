@@ -245,6 +245,7 @@ class Database:
         # Statements that change rows: losing the connection under one of them
         # outside a transaction leaves its outcome unknown.
         self._writes = frozenset(name for name, sql in queries.items() if _WRITES.search(sql))
+        self._templates: dict[tuple[str, ...], list[str]] = {}  # script(): each script split at its slots
         size = pool.get_max_size()
         self._lender = Lender(
             pool, share=pool_share(size) if share is None else share, timeout=acquire_timeout, keep=keep
@@ -381,16 +382,15 @@ class Database:
         cannot be anything but themselves are taken: integers, and bytes (as a
         string of hex digits, which the script reads with decode({slot}, 'hex')).
         Never text: a script never holds a client's words."""
-        literals = {}
-        for name, value in values.items():
-            if isinstance(value, bytes):
-                literals[name] = f"'{value.hex()}'"
-            elif isinstance(value, int) and not isinstance(value, bool):
-                literals[name] = str(int(value))
-            else:
-                raise TypeError(f"a script's value must be an int or bytes, not {type(value).__name__} ({name})")
-        sql = ";\n".join(self.queries[name] for name in names)
-        return SLOT.sub(lambda slot: literals[slot.group(1)], sql)
+        parts = self._templates.get(names)
+        if parts is None:
+            # Split once: the text between the slots, and the slots' names at the odd places.
+            text = ";\n".join(_without_comments(self.queries[name]) for name in names)
+            parts = self._templates[names] = SLOT.split(text)
+        filled = list(parts)
+        for index in range(1, len(filled), 2):
+            filled[index] = _literal(filled[index], values[filled[index]])
+        return "".join(filled)
 
     @contextlib.asynccontextmanager
     async def scripted(self, opening: str) -> AsyncIterator[Scripted]:
@@ -418,6 +418,19 @@ class Database:
                 await handle.abandon()
         finally:
             await self._release(conn, tenant)
+
+
+def _without_comments(sql: str) -> str:
+    """A script without its comment lines: they would travel with every request."""
+    return "\n".join(line for line in sql.splitlines() if not line.lstrip().startswith("--"))
+
+
+def _literal(name: str, value: object) -> str:
+    if isinstance(value, bytes):
+        return f"'{value.hex()}'"
+    if isinstance(value, int) and not isinstance(value, bool):
+        return str(int(value))
+    raise TypeError(f"a script's value must be an int or bytes, not {type(value).__name__} ({name})")
 
 
 class Scripted:
