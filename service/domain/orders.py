@@ -131,10 +131,10 @@ class Orders:
     async def checkout(self, who: Principal, order_id: int, *, if_match: str | None) -> dict:
         async with self._db.transaction():
             row = await self.lock_draft(who, order_id, if_match=if_match)
-            items = await self._db.fetch("checkout_items", order_id)
+            context = await self._db.fetchrow("checkout_context", order_id, who.reseller_id)
+            items, fields = context["items"], context["fields"]
             if not items:
                 raise OrderEmpty("Add at least one item before checking out")
-            fields = await self._db.fetch("customfields_published", who.reseller_id)
             errors = [
                 FieldError(f"customFields.{name}", "required", f"custom field {name!r} is required")
                 for name in missing_required(fields, row["custom_fields"])

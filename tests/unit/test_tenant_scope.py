@@ -52,7 +52,6 @@ GLOBAL_QUERIES = {
     "webhook_oldest_pending": "a metric over every tenant's pending deliveries",
     # Inside a write already scoped by the order's tenant (under its lock).
     "order_refresh_totals": "runs after order_lock, which scoped the order by tenant",
-    "checkout_items": "runs after order_lock, which scoped the order by tenant",
     "item_delete": "runs after order_lock, which scoped the order by tenant",
     "item_set_characteristics": "runs after order_lock, which scoped the order by tenant",
     "order_set_custom_fields": "runs after order_lock, which scoped the order by tenant",
