@@ -6,7 +6,7 @@ cost on the hot path? Each variant is `python -m service serve` with some
 environment on top of the benchmark's defaults (`EVENT_LOOP=uvloop`,
 `METRICS_ENABLED=false`, ...); the ceiling runs beside them on each event loop
 asked for. Every round runs every server once (wrk, c=32, GET order of the
-large tenant, or with --scenario list_page its deep list page, after one
+large tenant, or with --scenario list_page its deep list page, or a write flow, after one
 unrecorded warm-up round); with --without-events every server is measured
 again after order_events is emptied. The report gives, per
 server, the median req/s, its ratio to the first ceiling, and the median CPU
@@ -104,15 +104,15 @@ async def run(
                         ),
                     )
                 )
-            token = None
+            tokens = None
             for variant in variants:
                 server = servers.start_service(
                     dsn, admin_token=admin_token, name=variant.name, extra_env=variant.env
                 )
-                if token is None:
+                if tokens is None:
                     async with aiohttp.ClientSession() as session:
-                        token = (await prepare.service_tokens(session, server, conn, queries, admin_token, []))[0]
-                targets.append((variant.name, Target(server=server, read_token=token, write_token=token)))
+                        tokens = await prepare.service_tokens(session, server, conn, queries, admin_token, [])
+                targets.append((variant.name, Target(server=server, read_token=tokens[0], write_token=tokens[1])))
             if scenario == "list_page":
                 async with aiohttp.ClientSession() as session:
                     tenant_orders = await conn.fetchval(queries["bench_orders_count"], loader.LARGE_TENANT)
@@ -190,7 +190,9 @@ def main() -> None:
     )
     parser.add_argument("variants", nargs="+", help="NAME[:SETTING=VALUE,...]; NAME alone: the defaults")
     parser.add_argument("--ceilings", default="asyncio", help="event loops to run the ceiling on")
-    parser.add_argument("--scenario", choices=("get_order", "list_page"), default="get_order")
+    parser.add_argument(
+        "--scenario", choices=("get_order", "list_page", "write_flow", "write_flow_keyed"), default="get_order"
+    )
     parser.add_argument(
         "--without-events",
         action="store_true",
