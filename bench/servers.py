@@ -105,7 +105,7 @@ SERVICE_SETTINGS: dict[str, tuple[str, str]] = {
         (
             "the harness drives one reseller, and one reseller holds at most half of a process's pool: "
             f"with 20 it holds {CEILING_POOL_SIZE} connections, as many as the ceiling's pool; at the default 10 "
-            "it holds 5 (python -m bench.variants defaults pool10:DB_POOL_MAX_SIZE=10 measures the difference)"
+            "it holds 5, which python -m bench.variants defaults pool10:DB_POOL_MAX_SIZE=10 compares"
         ),
     ),
 }
