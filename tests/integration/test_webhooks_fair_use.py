@@ -7,20 +7,28 @@ import asyncio
 import dataclasses
 import socket
 
+import asyncpg
 from aiohttp.abc import AbstractResolver
 
 from service.app import create_app
 from service.state import QUERIES, WEBHOOK_RESOLVER
 from tests.api import Api
+from tests.locks import waiting_for_locks
 from tests.webhook_support import PUBLIC_IP, FakeResolver, fast, subscribe
 
 HOOK = "http://127.0.0.1:9/hooks"
 RACERS = 12
 LIMIT = 3
-# Each create waits a moment before its count and insert, so racing creates overlap even on a
-# loaded machine: with the lock they wait in turn (0.2 s each), without it side by side (1 s).
+# With the lock, each create waits a moment before its count and insert, so racing creates
+# would overlap if the lock let them: they wait in turn (0.2 s each).
 SLOW_LOCK = "WITH locked AS ({lock}) SELECT pg_sleep(0.2) FROM locked"
-NO_LOCK = "SELECT pg_sleep(1.0) WHERE $1::bigint IS NOT NULL"
+# Without it, the control: every create waits at a gate (an advisory lock the test holds) in
+# place of the lock, and the test opens the gate once more than LIMIT wait there, so their counts
+# and inserts run side by side however loaded the machine is. (A sleep in its place did not
+# line them up: creates that began their transactions a few milliseconds apart counted each
+# other's rows.)
+GATE = 7_300_013
+NO_LOCK = f"SELECT pg_advisory_xact_lock_shared({GATE}) WHERE $1::bigint IS NOT NULL"
 
 
 async def _app_api(aiohttp_client, settings, dsn, lock: str | None = None) -> Api:
@@ -63,9 +71,17 @@ async def test_creates_racing_each_other_never_pass_the_limit(aiohttp_client, se
     assert statuses.count(201) == LIMIT and kept == LIMIT
 
 
-async def test_without_the_reseller_lock_racing_creates_pass_the_limit(aiohttp_client, settings, dsn):
+async def test_without_the_reseller_lock_racing_creates_pass_the_limit(aiohttp_client, settings, dsn, conn):
     """The control: the same race with the lock taken out of webhook_quota_lock."""
-    statuses, kept = await _race(await _app_api(aiohttp_client, settings, dsn, NO_LOCK))
+    api = await _app_api(aiohttp_client, settings, dsn, NO_LOCK)
+    gate = await asyncpg.connect(dsn)
+    try:
+        await gate.execute("SELECT pg_advisory_lock($1)", GATE)
+        race = asyncio.ensure_future(_race(api))
+        await waiting_for_locks(conn, LIMIT + 1)
+    finally:
+        await gate.close()  # the gate opens: they count and insert together
+    statuses, kept = await race
     assert kept > LIMIT and statuses.count(201) == kept
 
 
