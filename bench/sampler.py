@@ -12,7 +12,7 @@ import psutil
 Group = Callable[[], list[psutil.Process]]
 
 
-def _cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
+def cpu_seconds(processes: list[psutil.Process]) -> dict[int, float]:
     seconds = {}
     for process in processes:
         try:
@@ -74,7 +74,7 @@ class Sampler:
             except psutil.Error:
                 continue
             self._peak[name] = max(self._peak.get(name, 0), _rss(processes))
-            seconds = _cpu_seconds(processes)
+            seconds = cpu_seconds(processes)
             if name not in self._first:
                 self._first[name] = dict(seconds)
             self._last.setdefault(name, {}).update(seconds)

@@ -37,6 +37,7 @@ import psutil
 
 from bench import database, flame, loader, prepare, servers, wrk
 from bench.report import RESULTS_DIR
+from bench.sampler import cpu_seconds
 from bench.scenarios import SCENARIOS, Target
 
 ORDERS = 40_000
@@ -59,11 +60,16 @@ def _variant(spec: str) -> Variant:
 def _measure(target: Target, fixtures, scenario: str, seconds: float) -> dict:
     process = psutil.Process(target.server.pid)
     before = sum(process.cpu_times()[:2])
+    postgres_before = cpu_seconds(database.postgres_processes())
     result = wrk.run(connections=32, seconds=seconds, **SCENARIOS[scenario].build(target, fixtures))
     cpu = sum(process.cpu_times()[:2]) - before
+    postgres_after = cpu_seconds(database.postgres_processes())
+    # A backend that came or went during the run counts what it used while seen.
+    postgres = sum(t - postgres_before.get(pid, t) for pid, t in postgres_after.items())
     return {
         "rps": result.rps,
         "cpu_us_per_request": 1e6 * cpu / max(result.requests, 1),
+        "postgres_us_per_request": 1e6 * postgres / max(result.requests, 1),
         "errors": result.errors,
     }
 
@@ -133,7 +139,8 @@ async def run(
                             runs.setdefault(name + phase, []).append(measured)
                             print(
                                 f"{name + phase:>24} {measured['rps']:8.0f} req/s "
-                                f"{measured['cpu_us_per_request']:6.1f} µs CPU/request",
+                                f"{measured['cpu_us_per_request']:6.1f} µs CPU/request "
+                                f"{measured['postgres_us_per_request']:6.1f} µs PostgreSQL/request",
                                 flush=True,
                             )
             flame = None
@@ -153,6 +160,9 @@ async def run(
             "vs_first_ceiling": round(rps / base, 3),
             "cpu_us_per_request_median": round(
                 statistics.median(r["cpu_us_per_request"] for r in measured), 1
+            ),
+            "postgres_us_per_request_median": round(
+                statistics.median(r["postgres_us_per_request"] for r in measured), 1
             ),
             "errors": sum(r["errors"] for r in measured),
             "runs": measured,
@@ -224,12 +234,12 @@ def main() -> None:
         )
     )
     print()
-    print("| server | req/s (median) | vs first ceiling | CPU µs per request |")
-    print("|---|---|---|---|")
+    print("| server | req/s (median) | vs first ceiling | CPU µs per request | PostgreSQL µs per request |")
+    print("|---|---|---|---|---|")
     for name, row in results["summary"].items():
         print(
             f"| {name} | {row['rps_median']:,.0f} | {row['vs_first_ceiling']:.2f}× | "
-            f"{row['cpu_us_per_request_median']:.1f} |"
+            f"{row['cpu_us_per_request_median']:.1f} | {row['postgres_us_per_request_median']:.1f} |"
         )
     if flame_to is not None:
         print(f"flame graph: {flame_to}")
