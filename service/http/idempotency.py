@@ -15,24 +15,30 @@ statements each, begin and end the transaction around the handler's own.
    key has an unexpired answer, read after the lock is held: the same request
    (method, path, body as parsed JSON) gets it again, byte for byte, with
    `Idempotent-Replayed: true`; another request 422 `idempotency_key_reused`.
-   Otherwise the key's row is taken, to hold the answer; last, a savepoint. A
-   script takes no parameters, so it names the key by a digest the service
+   Otherwise the key's row is taken, to hold the answer (a row another
+   transaction holds is waited for here, before the handler does anything).
+   A script takes no parameters, so it names the key by a digest the service
    computes (key_digest), never by the client's text.
 2. Otherwise the handler: its queries join the transaction through the
    Database's contextvar, and so do its own transaction() blocks, without
-   savepoints of their own.
+   savepoints of their own (a savepoint around the handler would make every
+   keyed write a subtransaction).
 3. `idempotency_store`: its answer, made exactly as problem_middleware would
    make it, written into the key's row if below 500, and COMMIT. Nothing in
    this last round trip waits: once it is sent, the request is applied with
-   its answer (or, should the server fail it, neither); until then, nothing. An answer the handler raised (a
-   4xx, even one the database refused, mapped to 422) is stored after a
-   rollback to the savepoint (`idempotency_undo_request`), so what the handler
-   did is undone and the refusal stored under the same lock. A 5xx or an
-   unexpected error rolls everything back (so does a wait for a busy pool or a
-   held row: 409 `order_busy` and 503 `database_busy` leave the key free). An
-   answer whose body is over MAX_STORED_ANSWER_BYTES is sent whole and stored
-   without its body: the request stays applied once, and a repeat gets the
-   status and headers (Location) with an empty body.
+   its answer (or, should the server fail it, neither); until then, nothing.
+   A refusal the handler raised (a 4xx, even one the database refused, mapped
+   to 422) goes through `idempotency_store_refusal` instead: what the handler
+   did is rolled back, key row and lock with it, and the refusal stored in a
+   transaction of its own if the key can be claimed again. Only in between
+   could another request with the key slip in; it is applied and its answer
+   kept, and this refusal, of a request that applied nothing, is sent
+   unstored. A 5xx or an unexpected error rolls everything back (so does a
+   wait for a busy pool or a held row: 409 `order_busy` and 503
+   `database_busy` leave the key free). An answer whose body is over
+   MAX_STORED_ANSWER_BYTES is sent whole and stored without its body: the
+   request stays applied once, and a repeat gets the status and headers
+   (Location) with an empty body.
 
 The answer is stored packed: its headers and body, deflated (pack_answer). An
 answer that shows a secret (an operation declared `answer_holds_secret`, like
@@ -161,17 +167,16 @@ async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.R
     reseller = principal.reseller_id
     digest = key_digest(reseller, principal.client_id, key)
     legacy = key_digest(reseller, "", key)  # an answer stored before keys were per credential
-    opening = db.script(
-        "idempotency_open",
-        reseller_id=reseller,
-        digest=digest,
-        legacy=legacy,
-        lock_high=int.from_bytes(digest[:4], "big", signed=True),
-        lock_low=int.from_bytes(digest[4:8], "big", signed=True),
-        fingerprint=print_,
-        ttl_seconds=request.app[SETTINGS].idempotency_ttl_seconds,
-    )
-    async with db.scripted(opening) as transaction:
+    named = {
+        "reseller_id": reseller,
+        "digest": digest,
+        "legacy": legacy,
+        "lock_high": int.from_bytes(digest[:4], "big", signed=True),
+        "lock_low": int.from_bytes(digest[4:8], "big", signed=True),
+        "fingerprint": print_,
+        "ttl_seconds": request.app[SETTINGS].idempotency_ttl_seconds,
+    }
+    async with db.scripted(db.script("idempotency_open", **named)) as transaction:
         claimed = int(transaction.status.rpartition(" ")[2])
         if claimed == _HELD_ELSEWHERE:
             raise _in_progress()
@@ -192,9 +197,13 @@ async def _once(request: web.Request, handler, key: str, print_: bytes) -> web.R
         answer = pack_answer(headers, body)
         if request.match_info.handler.endpoint.answer_holds_secret:
             answer = request.app[SECRET_BOX].seal(answer, answer_context(reseller, digest, None, None))
-        store = ("idempotency_undo_request", "idempotency_store") if refused else ("idempotency_store",)
         await transaction.end(
-            db.script(*store, reseller_id=reseller, digest=digest, status=response.status, answer=answer)
+            db.script(
+                "idempotency_store_refusal" if refused else "idempotency_store",
+                **named,
+                status=response.status,
+                answer=answer,
+            )
         )
         return response
 

@@ -8,21 +8,15 @@
 -- and bytes in hex digits that the service computed itself ({reseller_id}; {digest}
 -- and {legacy}, digests of the key, see 0013; {lock_high} and {lock_low},
 -- halves of the digest; {fingerprint}, of the request; {ttl_seconds}), never a
--- client's text. In one round trip: begin the request's transaction, claim the
--- key (idempotency_claim in 0013: its lock, and its row), and set the savepoint
--- the request runs in, so a refusal rolls back to it and its answer is stored
--- under the same lock. The command tag of the last statement says
--- how the claim went: SELECT 0 (free, held now), 1 (an answer is stored), 2
--- (another request holds it); the claim's result is kept in a setting local
--- to the transaction to reach it past the SAVEPOINT.
+-- client's text. In one round trip: begin the request's transaction and claim
+-- the key (idempotency_claim in 0013: its lock, and its row). The command tag
+-- says how the claim went: SELECT 0 (free, held now), 1 (an answer is
+-- stored), 2 (another request holds it). No savepoint: a refusal is stored
+-- after a rollback, by idempotency_store_refusal.
 BEGIN;
-SELECT set_config('idempotency.claimed',
-                  idempotency_claim({reseller_id}, decode({digest}, 'hex'), decode({legacy}, 'hex'),
-                                    {lock_high}, {lock_low}, decode({fingerprint}, 'hex'),
-                                    {ttl_seconds})::text,
-                  true);
-SAVEPOINT keyed_request;
-SELECT FROM generate_series(1, current_setting('idempotency.claimed')::integer);
+SELECT FROM generate_series(1, idempotency_claim({reseller_id}, decode({digest}, 'hex'), decode({legacy}, 'hex'),
+                                                 {lock_high}, {lock_low}, decode({fingerprint}, 'hex'),
+                                                 {ttl_seconds}));
 
 -- name: idempotency_stored
 -- After idempotency_open said the key has an answer, still holding its lock:
@@ -44,11 +38,23 @@ LIMIT 1;
 SELECT idempotency_answer({reseller_id}, decode({digest}, 'hex'), {status}, decode({answer}, 'hex'));
 COMMIT;
 
--- name: idempotency_undo_request
--- Put before idempotency_store when the answer is a refusal the request's
--- handler raised (a 4xx): what it did is undone back to the savepoint of
--- idempotency_open, under the same lock, and then its answer is stored.
-ROLLBACK TO SAVEPOINT keyed_request;
+-- name: idempotency_store_refusal
+-- A script (see idempotency_open), the last round trip of a request whose
+-- handler raised a refusal (a 4xx): what the handler did is rolled back, with
+-- the key's row and lock, and the refusal is stored in a transaction of its
+-- own, if the key can be claimed again. Should another request with the key
+-- have claimed it in between (it could: nothing of this one was applied),
+-- the key keeps that request's answer, and this refusal is sent unstored.
+ROLLBACK;
+BEGIN;
+WITH claim AS MATERIALIZED (
+    SELECT idempotency_claim({reseller_id}, decode({digest}, 'hex'), decode({legacy}, 'hex'),
+                             {lock_high}, {lock_low}, decode({fingerprint}, 'hex'), {ttl_seconds}) AS claimed
+)
+SELECT idempotency_answer({reseller_id}, decode({digest}, 'hex'), {status}, decode({answer}, 'hex'))
+FROM claim
+WHERE claimed = 0;
+COMMIT;
 
 -- name: idempotency_purge_batch
 -- $1 batch size. SKIP LOCKED passes over a key a request is replacing right

@@ -74,4 +74,4 @@ async def test_every_named_query_prepares_against_the_migrated_schema(conn):
             except asyncpg.PostgresError as exc:
                 failures[name] = str(exc)
     assert failures == {}
-    assert len(_statements(QUERIES["idempotency_open"])) == 4  # the scripts' statements are checked too
+    assert len(_statements(QUERIES["idempotency_store_refusal"])) == 4  # the scripts' statements are checked too
