@@ -20,12 +20,18 @@ from service.domain.orders import Orders, not_draft
 from service.domain.subscriptions import Subscriptions
 from service.errors import NotFound, ServiceError, field_error
 
+# Products a process keeps once read (see _product). The catalog is the
+# operator's, shared by every reseller, and small; the bound only keeps a
+# catalog of unexpected size from growing the process.
+PRODUCTS_KEPT = 10_000
+
 
 class Items:
     def __init__(self, *, db: Database, orders: Orders, subscriptions: Subscriptions) -> None:
         self._db = db
         self._orders = orders
         self._subscriptions = subscriptions
+        self._products: dict[int, asyncpg.Record] = {}
 
     async def _row(self, who: Principal, order_id: int, item_id: int) -> asyncpg.Record:
         row = await self._db.fetchrow("item_get", order_id, who.reseller_id, item_id)
@@ -79,7 +85,7 @@ class Items:
 
     async def _priced(self, data: Mapping[str, Any]) -> tuple:
         """The item as item_add inserts it, checked against the catalog (422 naming the field)."""
-        product = await self._db.fetchrow("product_get", data["productId"])
+        product = await self._product(data["productId"])
         if product is None:
             raise field_error("productId", "is not a product of the catalog", code="unknown_product")
         cycle = data["billingCycle"]
@@ -105,6 +111,18 @@ class Items:
             lifecycle.PURCHASE,
             None,
         )
+
+    async def _product(self, product_id: int) -> asyncpg.Record | None:
+        """The product as product_get reads it, read once per process: a product
+        never changes once created (the admin API only adds them, and nothing
+        updates what an item copies), so adding an item is one statement, not two.
+        An id not found is asked again next time: the product may be added since."""
+        product = self._products.get(product_id)
+        if product is None:
+            product = await self._db.fetchrow("product_get", product_id)
+            if product is not None and len(self._products) < PRODUCTS_KEPT:
+                self._products[product_id] = product
+        return product
 
     async def _insert(self, who: Principal, order_id: int, args: tuple) -> asyncpg.Record | None:
         # args: the item's columns ($3..$10), then its action and subscription ($12, $13).

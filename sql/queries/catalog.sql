@@ -23,5 +23,7 @@ ORDER BY id
 LIMIT $2::integer;
 
 -- name: product_get
+-- What an item copies from its product (service.domain.items, which keeps it:
+-- none of these columns is ever updated).
 SELECT id, sku, name, billing_cycles, unit_prices, currency, characteristics FROM products
 WHERE id = $1::bigint;
