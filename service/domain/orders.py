@@ -62,16 +62,21 @@ class Orders:
             raise NotFound()
         return rep.order(row)
 
-    async def lock(self, who: Principal, order_id: int, *, if_match: str | None) -> asyncpg.Record:
-        """Lock the order for a change, inside the caller's transaction: 404, then 412."""
-        row = await self._db.fetchrow("order_lock", order_id, who.reseller_id)
+    async def lock(
+        self, who: Principal, order_id: int, *, if_match: str | None, query: str = "order_lock"
+    ) -> asyncpg.Record:
+        """Lock the order for a change, inside the caller's transaction: 404, then 412.
+        `query` an order_lock that answers more of the order (order_lock_for_checkout)."""
+        row = await self._db.fetchrow(query, order_id, who.reseller_id)
         if row is None:
             raise NotFound()
         rep.require_match(if_match, rep.order(row))
         return row
 
-    async def lock_draft(self, who: Principal, order_id: int, *, if_match: str | None) -> asyncpg.Record:
-        row = await self.lock(who, order_id, if_match=if_match)
+    async def lock_draft(
+        self, who: Principal, order_id: int, *, if_match: str | None, query: str = "order_lock"
+    ) -> asyncpg.Record:
+        row = await self.lock(who, order_id, if_match=if_match, query=query)
         if row["status"] != lifecycle.DRAFT:
             raise not_draft(order_id, row["status"])
         return row
@@ -130,9 +135,8 @@ class Orders:
 
     async def checkout(self, who: Principal, order_id: int, *, if_match: str | None) -> dict:
         async with self._db.transaction():
-            row = await self.lock_draft(who, order_id, if_match=if_match)
-            context = await self._db.fetchrow("checkout_context", order_id, who.reseller_id)
-            items, fields = context["items"], context["fields"]
+            row = await self.lock_draft(who, order_id, if_match=if_match, query="order_lock_for_checkout")
+            items, fields = row["items"], row["fields"]
             if not items:
                 raise OrderEmpty("Add at least one item before checking out")
             errors = [

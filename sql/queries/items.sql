@@ -87,16 +87,3 @@ WITH changed AS (
     FROM changed c JOIN orders o ON o.id = c.order_id
 )
 SELECT characteristics FROM changed;
-
--- name: checkout_context
--- What a checkout checks, under the order's lock (order_lock), in one round
--- trip: the order's items with their products' characteristic definitions,
--- and the reseller's custom fields published to Storefront. $1 order, $2 reseller.
-SELECT coalesce((SELECT jsonb_agg(jsonb_build_object('id', i.id, 'action', i.action,
-                                                     'item_values', i.characteristics,
-                                                     'definitions', p.characteristics) ORDER BY i.id)
-                 FROM order_items i JOIN products p ON p.id = i.product_id
-                 WHERE i.order_id = $1::bigint AND i.reseller_id = $2::bigint), '[]'::jsonb) AS items,
-       coalesce((SELECT jsonb_agg(jsonb_build_object('name', d.name, 'required', d.required) ORDER BY d.name)
-                 FROM custom_field_definitions d
-                 WHERE d.reseller_id = $2::bigint AND d.published_to_storefront), '[]'::jsonb) AS fields;

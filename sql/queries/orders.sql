@@ -40,6 +40,22 @@ FROM visible_orders o JOIN accounts a ON a.id = o.account_id
 WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
 FOR UPDATE OF o;
 
+-- name: order_lock_for_checkout
+-- order_lock, and in the same round trip what the checkout checks
+-- (checkout_context, 0014: called once the row is locked, so it reads the
+-- items as they are then). $1 order, $2 reseller.
+WITH locked AS MATERIALIZED (
+    SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
+           o.expiration_date, o.currency, o.total, o.item_count, o.notes,
+           o.created_at, o.updated_at, o.checked_out_at,
+           o.submitted_by, o.decided_by, o.cancellation_reason, o.custom_fields
+    FROM visible_orders o JOIN accounts a ON a.id = o.account_id
+    WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
+    FOR UPDATE OF o
+)
+SELECT locked.*, context.items, context.fields
+FROM locked, checkout_context(locked.id, $2::bigint) AS context;
+
 -- name: order_state
 -- Why a guarded statement matched nothing: read after it, without a lock.
 SELECT status, currency, submitted_by FROM visible_orders

@@ -1,6 +1,21 @@
 """Concurrency claims, proven by racing real requests."""
 
 import asyncio
+import json
+
+import asyncpg
+
+from service import db
+from tests.locks import order_held, waiting_for_locks
+
+QUERIES = db.load_queries(db.sql_dir() / "queries")
+# An item the test's own transaction adds, as item_add would, while it holds the order's lock.
+_ADD_UNDER_LOCK = (
+    "INSERT INTO order_items (order_id, reseller_id, product_id, sku, product_name, quantity,"
+    " billing_cycle, unit_price, total_price, currency, characteristics, action)"
+    " SELECT $1, $2, id, sku, name, 1, 'Monthly', 12.50, 12.50, 'EUR', '{}', 'purchase'"
+    " FROM products WHERE id = $3 RETURNING id"
+)
 
 
 async def test_sixteen_concurrent_checkouts_have_exactly_one_winner(api, conn):
@@ -61,3 +76,53 @@ async def test_concurrent_deletes_of_one_item_delete_it_once(api, conn):
     assert sorted(status for status, _ in results) == [204] + [404] * 7
     status, fresh = await api.call(tenant, "GET", f"/api/orders/{order['id']}")
     assert (fresh["itemCount"], fresh["total"]) == (1, keep["totalPrice"])
+
+
+async def test_an_item_added_while_checkout_waits_for_the_order_is_checked_too(api, conn, dsn):
+    """Checkout reads what it checks in the statement that locks the order. An
+    item that lacks a required characteristic, committed while that statement
+    waited for the lock, must still be seen, and the checkout refused."""
+    tenant = await api.tenant()
+    plain = await api.product()
+    needs_domain = await api.product(
+        characteristics=[{"name": "domain", "label": "Domain", "type": "text", "required": True}]
+    )
+    order = await api.draft(tenant)
+    await api.item(tenant, order["id"], plain)
+    async with order_held(dsn, order["id"]) as holder:
+        checkout = asyncio.ensure_future(api.call(tenant, "POST", f"/api/orders/{order['id']}/checkout"))
+        await waiting_for_locks(conn, 1)
+        late = await holder.fetchval(_ADD_UNDER_LOCK, order["id"], tenant.reseller_id, needs_domain["id"])
+    status, body = await checkout
+    assert status == 422, body
+    assert body["code"] == "required_values_missing"
+    assert [e["field"] for e in body["errors"]] == [f"items[{late}].characteristics.domain"]
+    assert await conn.fetchval("SELECT status FROM orders WHERE id = $1", order["id"]) == "Draft"
+
+
+async def test_the_control_a_subquery_of_the_locking_statement_misses_that_item(api, conn, dsn):
+    """Why the checkout's read is a VOLATILE function called after the lock: the
+    same read as a subquery of the locking statement uses the snapshot taken
+    before the wait and misses the item, where order_lock_for_checkout sees it."""
+    tenant = await api.tenant()
+    product = await api.product()
+    order = await api.draft(tenant)
+    await api.item(tenant, order["id"], product)
+    naive = (
+        "SELECT (SELECT count(*) FROM order_items i WHERE i.order_id = o.id) AS items"
+        " FROM orders o WHERE o.id = $1 AND o.reseller_id = $2 FOR UPDATE OF o"
+    )
+    seen = {}
+    for name, query in (("naive", naive), ("order_lock_for_checkout", QUERIES["order_lock_for_checkout"])):
+        before = await conn.fetchval("SELECT count(*) FROM order_items WHERE order_id = $1", order["id"])
+        reader = await asyncpg.connect(dsn, **db.connect_kwargs())
+        try:
+            async with order_held(dsn, order["id"]) as holder:
+                read = asyncio.ensure_future(reader.fetchrow(query, order["id"], tenant.reseller_id))
+                await waiting_for_locks(conn, 1)
+                await holder.fetchval(_ADD_UNDER_LOCK, order["id"], tenant.reseller_id, product["id"])
+            items = (await read)["items"]
+        finally:
+            await reader.close()
+        seen[name] = (items if isinstance(items, int) else len(json.loads(items))) - before
+    assert seen == {"naive": 0, "order_lock_for_checkout": 1}

@@ -243,7 +243,7 @@ async def test_the_upgrade_seals_a_v31_databases_secrets_and_they_still_work(
         v31 = await _v31_rows(conn, url)
         assert leaked_webhook_keys(await every_value(conn), [v31["key"]])  # plain before the upgrade
         applied = await migrate.migrate(conn, migrate.discover(SQL / "migrations"), QUERIES, box=box())
-        assert [m.version for m in applied] == [10, 11, 12, 13]
+        assert [m.version for m in applied] == [10, 11, 12, 13, 14]
         assert await conn.fetchval("SELECT to_regclass('service_keys')") is None  # the HMAC key is gone
         hook = await conn.fetchrow("SELECT plain_signing_key, signing_secret FROM webhooks")
         assert hook["plain_signing_key"] is None and secretbox.is_sealed(hook["signing_secret"])
