@@ -75,11 +75,17 @@ WHERE i.id = $3::bigint AND i.order_id = $1::bigint AND o.reseller_id = $2::bigi
 
 -- name: item_set_characteristics
 -- Under the order's lock, after validation. $4 the names changed, $5 client.
+-- The order's row is written too, though nothing of the order changes (a new
+-- row version): order_checkout_complete, which checks without the lock, then
+-- sees that the order changed since its snapshot.
 WITH changed AS (
     UPDATE order_items
     SET characteristics = jsonb_strip_nulls(characteristics || $3::jsonb)
     WHERE id = $2::bigint AND order_id = $1::bigint
     RETURNING id, order_id, reseller_id, characteristics
+), touched AS (
+    UPDATE orders SET item_count = item_count
+    WHERE id = (SELECT order_id FROM changed)
 ), event AS (
     INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
     SELECT c.reseller_id, c.order_id, o.account_id, 'order.values_changed', 'client', $5::text,

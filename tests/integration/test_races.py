@@ -2,6 +2,7 @@
 
 import asyncio
 import json
+from decimal import Decimal
 
 import asyncpg
 
@@ -9,13 +10,16 @@ from service import db
 from tests.locks import order_held, waiting_for_locks
 
 QUERIES = db.load_queries(db.sql_dir() / "queries")
-# An item the test's own transaction adds, as item_add would, while it holds the order's lock.
-_ADD_UNDER_LOCK = (
-    "INSERT INTO order_items (order_id, reseller_id, product_id, sku, product_name, quantity,"
-    " billing_cycle, unit_price, total_price, currency, characteristics, action)"
-    " SELECT $1, $2, id, sku, name, 1, 'Monthly', 12.50, 12.50, 'EUR', '{}', 'purchase'"
-    " FROM products WHERE id = $3 RETURNING id"
-)
+
+
+async def _add_under_lock(holder, order_id: int, reseller_id: int, product: dict) -> int:
+    """An item added, with the service's own item_add, by the test's transaction
+    that holds the order's lock: a concurrent add as the service makes it."""
+    row = await holder.fetchrow(
+        QUERIES["item_add"], order_id, reseller_id, product["id"], product["sku"], product["name"], 1,
+        "Monthly", Decimal("12.50"), "EUR", "{}", "holder", "purchase", None,
+    )
+    return row["id"]
 
 
 async def test_sixteen_concurrent_checkouts_have_exactly_one_winner(api, conn):
@@ -79,9 +83,10 @@ async def test_concurrent_deletes_of_one_item_delete_it_once(api, conn):
 
 
 async def test_an_item_added_while_checkout_waits_for_the_order_is_checked_too(api, conn, dsn):
-    """Checkout reads what it checks in the statement that locks the order. An
-    item that lacks a required characteristic, committed while that statement
-    waited for the lock, must still be seen, and the checkout refused."""
+    """An item that lacks a required characteristic, added while the checkout
+    waits for the order: its one statement finds the order's row changed since
+    its snapshot and matches nothing, and the locked path, which reads the
+    items once the lock is held, sees the item and refuses the checkout."""
     tenant = await api.tenant()
     plain = await api.product()
     needs_domain = await api.product(
@@ -92,7 +97,7 @@ async def test_an_item_added_while_checkout_waits_for_the_order_is_checked_too(a
     async with order_held(dsn, order["id"]) as holder:
         checkout = asyncio.ensure_future(api.call(tenant, "POST", f"/api/orders/{order['id']}/checkout"))
         await waiting_for_locks(conn, 1)
-        late = await holder.fetchval(_ADD_UNDER_LOCK, order["id"], tenant.reseller_id, needs_domain["id"])
+        late = await _add_under_lock(holder, order["id"], tenant.reseller_id, needs_domain)
     status, body = await checkout
     assert status == 422, body
     assert body["code"] == "required_values_missing"
@@ -120,9 +125,46 @@ async def test_the_control_a_subquery_of_the_locking_statement_misses_that_item(
             async with order_held(dsn, order["id"]) as holder:
                 read = asyncio.ensure_future(reader.fetchrow(query, order["id"], tenant.reseller_id))
                 await waiting_for_locks(conn, 1)
-                await holder.fetchval(_ADD_UNDER_LOCK, order["id"], tenant.reseller_id, product["id"])
+                await _add_under_lock(holder, order["id"], tenant.reseller_id, product)
             items = (await read)["items"]
         finally:
             await reader.close()
         seen[name] = (items if isinstance(items, int) else len(json.loads(items))) - before
     assert seen == {"naive": 0, "order_lock_for_checkout": 1}
+
+
+async def _checkout_while_a_required_value_is_cleared(api, conn, dsn, clear: str, *extra):
+    """A checkout sent while another transaction, holding the order's lock,
+    clears an item's required characteristic (with `clear`) and commits."""
+    tenant = await api.tenant()
+    product = await api.product(
+        characteristics=[{"name": "domain", "label": "Domain", "type": "text", "required": True}]
+    )
+    order = await api.draft(tenant)
+    item = await api.item(
+        tenant, order["id"], product, characteristics=[{"name": "domain", "value": "example.com"}]
+    )
+    async with order_held(dsn, order["id"]) as holder:
+        checkout = asyncio.ensure_future(api.call(tenant, "POST", f"/api/orders/{order['id']}/checkout"))
+        await waiting_for_locks(conn, 1)
+        await holder.execute(clear, order["id"], item["id"], *extra)
+    return await checkout, item
+
+
+async def test_a_required_value_cleared_while_checkout_waits_is_missed_by_no_checkout(api, conn, dsn):
+    """The checkout's one statement reads the items before it waits for the
+    order's row; item_set_characteristics also writes that row, so the
+    statement matches nothing and the locked path sees the cleared value."""
+    (status, body), item = await _checkout_while_a_required_value_is_cleared(
+        api, conn, dsn, QUERIES["item_set_characteristics"], '{"domain": null}', ["domain"], "holder"
+    )
+    assert status == 422, body
+    assert [e["field"] for e in body["errors"]] == [f"items[{item['id']}].characteristics.domain"]
+
+
+async def test_the_control_a_value_cleared_without_writing_the_order_row_is_missed(api, conn, dsn):
+    """Why item_set_characteristics writes the order's row: the same change
+    without it goes unseen, and the order is checked out without the value."""
+    clear = "UPDATE order_items SET characteristics = characteristics - 'domain' WHERE order_id = $1 AND id = $2"
+    (status, body), _ = await _checkout_while_a_required_value_is_cleared(api, conn, dsn, clear)
+    assert status == 202, body
