@@ -2,7 +2,7 @@
 GET order and the list pages run the service's own statements (order_get, orders_page,
 subscriptions_page) and answer the same fields, so the ratio measures what the service adds
 around the same SQL. Each write step writes exactly the rows the service's writes (its
-events included): create and checkout run the service's order_create and order_checkout_complete,
+events included): create and checkout run the service's order_create and order_checkout,
 add item one statement doing what product_get and item_add do.
 
 No middleware, no schemas, no token verification (the bearer token is the
@@ -181,8 +181,8 @@ async def add_item(request: web.Request) -> web.Response:
 
 async def checkout(request: web.Request) -> web.Response:
     row = await request.app[POOL].fetchrow(
-        request.app[SERVICE_QUERIES]["order_checkout_complete"], int(request.match_info["id"]), _reseller(request),
-        ITEM_DEADLINE_SECONDS, CLIENT_ID,
+        request.app[SERVICE_QUERIES]["order_checkout"], int(request.match_info["id"]), _reseller(request),
+        ITEM_DEADLINE_SECONDS, CLIENT_ID, False,  # checking for itself, as the service's checkout does
     )
     if row is None:
         raise web.HTTPConflict()

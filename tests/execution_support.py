@@ -88,7 +88,7 @@ async def checkout(conn: asyncpg.Connection, order: int, *, deadline_seconds: fl
     try:
         claims = await conn.fetch(QUERIES["subscriptions_claim"], order, reseller)
         confirmed = all(row["claimed"] for row in claims) and await conn.fetchrow(
-            QUERIES["order_checkout"], order, reseller, float(deadline_seconds), "test-submitter"
+            QUERIES["order_checkout"], order, reseller, float(deadline_seconds), "test-submitter", True
         )
     except BaseException:
         await transaction.rollback()

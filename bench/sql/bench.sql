@@ -19,7 +19,7 @@ GROUP BY o.id;
 -- What the service's item_add writes (the order's totals, the item, its
 -- order.item_added event), in one statement that also reads the product the
 -- service reads first (product_get). The ceiling's create and checkout run the
--- service's own statements (order_create, order_checkout_complete): every write step of
+-- service's own statements (order_create, order_checkout): every write step of
 -- the ceiling writes exactly the rows the service's does.
 WITH product AS (
     SELECT id, sku, name, currency, (unit_prices ->> $4::text)::numeric AS unit_price

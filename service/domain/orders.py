@@ -7,7 +7,7 @@ read again to say why (404, 409, 403). Changes that must see more than one row
 `order_lock`, which serialises every change of one order: an item added
 while a checkout commits is either part of the checked-out order or refused
 with 409, never orphaned. A checkout without If-Match first tries one guarded
-statement (`order_checkout_complete`): it checks what the locked checkout
+statement (`order_checkout` checking for itself): it checks what the locked checkout
 checks, and only against the order's row version its snapshot saw, so any
 change that committed meanwhile sends it down the locked path. Each
 statement writes its event with the change.
@@ -142,7 +142,7 @@ class Orders:
             # One guarded statement when the order can simply be checked out; otherwise
             # (a refusal to explain, change items to claim) the locked path below.
             row = await self._db.fetchrow(
-                "order_checkout_complete", order_id, who.reseller_id, self._item_deadline_seconds, who.client_id
+                "order_checkout", order_id, who.reseller_id, self._item_deadline_seconds, who.client_id, False
             )
             if row is not None:
                 return rep.order(row)
@@ -171,7 +171,7 @@ class Orders:
             if any(item["action"] != lifecycle.PURCHASE for item in items):
                 await self._subscriptions.claim_for_checkout(who, order_id)
             confirmed = await self._db.fetchrow(
-                "order_checkout", order_id, who.reseller_id, self._item_deadline_seconds, who.client_id
+                "order_checkout", order_id, who.reseller_id, self._item_deadline_seconds, who.client_id, True
             )
         return rep.order(confirmed)
 

@@ -76,8 +76,8 @@ WHERE i.id = $3::bigint AND i.order_id = $1::bigint AND o.reseller_id = $2::bigi
 -- name: item_set_characteristics
 -- Under the order's lock, after validation. $4 the names changed, $5 client.
 -- The order's row is written too, though nothing of the order changes (a new
--- row version): order_checkout_complete, which checks without the lock, then
--- sees that the order changed since its snapshot.
+-- row version): order_checkout, checking without the lock, then sees that
+-- the order changed since its snapshot.
 WITH changed AS (
     UPDATE order_items
     SET characteristics = jsonb_strip_nulls(characteristics || $3::jsonb)

@@ -133,61 +133,24 @@ WHERE o.id = $1::bigint;
 -- name: order_checkout
 -- transition: Draft -> Pending
 -- transition: Draft -> Reseller Pending Approval
--- Under the order's lock, after subscriptions_claim. $1 order, $2 reseller,
--- $3 item deadline seconds, $4 the submitting client. When the order's account
--- requires approval (its approval_required, or the reseller's when the
--- account's is NULL), the order waits for a decision and nothing executes;
--- otherwise one execution record per item is created and the poll job takes it
--- from there. A change item's record names its subscription from the start.
-WITH confirmed AS (
-    UPDATE orders o
-    SET status = CASE WHEN coalesce(a.approval_required, r.approval_required)
-                      THEN 'Reseller Pending Approval' ELSE 'Pending' END,
-        checked_out_at = now(), expiration_date = NULL, submitted_by = $4::text, updated_at = now()
-    FROM resellers r, accounts a
-    WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint AND o.status = 'Draft' AND r.id = o.reseller_id
-      AND a.id = o.account_id
-    RETURNING o.*
-), records AS (
-    INSERT INTO executions (item_id, order_id, reseller_id, deadline_at, subscription_id)
-    SELECT i.id, i.order_id, i.reseller_id, now() + make_interval(secs => $3::double precision),
-           i.subscription_id::text
-    FROM order_items i JOIN confirmed c ON c.id = i.order_id
-    WHERE c.status = 'Pending' AND i.reseller_id = $2::bigint
-), events AS (
-    INSERT INTO order_events (reseller_id, order_id, account_id, type, actor_type, actor_client_id, data)
-    SELECT c.reseller_id, c.id, c.account_id, e.type, 'client', $4::text, e.data
-    FROM confirmed c, LATERAL (VALUES
-        (1, 'order.checked_out', jsonb_build_object('itemCount', c.item_count, 'total', c.total::text,
-                                                   'currency', c.currency)),
-        (2, 'order.status_changed', jsonb_build_object('from', 'Draft', 'to', c.status)),
-        (3, 'order.approval_requested', '{}'::jsonb)
-    ) AS e(n, type, data)
-    WHERE e.n < 3 OR c.status = 'Reseller Pending Approval'
-    ORDER BY e.n
-)
-SELECT o.id, o.account_id, a.name AS account_name, o.status, o.order_date,
-       o.expiration_date, o.currency, o.total, o.item_count, o.notes,
-       o.created_at, o.updated_at, o.checked_out_at,
-       o.submitted_by, o.decided_by, o.cancellation_reason
-FROM confirmed o JOIN accounts a ON a.id = o.account_id;
-
--- name: order_checkout_complete
--- transition: Draft -> Pending
--- transition: Draft -> Reseller Pending Approval
--- A checkout in one statement, without the order's lock first: order_checkout,
--- guarded by everything the locked checkout (service.domain.orders) checks,
--- for an order that has only purchase items. It matches nothing (and writes
--- nothing) unless the order is a visible Draft of this reseller with at least
--- one item, every required custom field published to Storefront set, and
--- every required characteristic of every item set; then the caller takes the
--- locked path, which says why or, for change items, claims their
--- subscriptions first. The items are read with the statement's snapshot,
--- taken before it waits for the order's row; `version` is the order's row
--- version in that snapshot, and the row updated must still be that version, so
--- an order changed by a transaction that committed meanwhile (every change of
--- its items, values and characteristics writes its row) matches nothing.
--- $1 order, $2 reseller, $3 item deadline seconds, $4 the submitting client.
+-- $1 order, $2 reseller, $3 item deadline seconds, $4 the submitting client,
+-- $5 whether the caller holds the order's lock and checked the order itself
+-- (service.domain.orders' locked checkout, after subscriptions_claim).
+-- Without that ($5 false), the statement checks for itself what the locked
+-- checkout checks, for an order of purchases only: a visible Draft of this
+-- reseller with items, every required custom field published to Storefront
+-- and every required characteristic set; if not, it matches nothing (and
+-- writes nothing), and the caller takes the locked path, which says why or
+-- claims the subscriptions of change items first. It reads the items with
+-- its snapshot, taken before it waits for the order's row, so the row it
+-- updates must still be the version that snapshot saw (`seen`): every change
+-- of a draft's items, values and characteristics writes the order's row, so
+-- one that committed meanwhile makes it match nothing.
+-- When the order's account requires approval (its approval_required, or the
+-- reseller's when the account's is NULL), the order waits for a decision and
+-- nothing executes; otherwise one execution record per item is created and
+-- the poll job takes it from there. A change item's record names its
+-- subscription from the start.
 WITH seen AS (
     SELECT o.xmin AS version FROM orders o WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint
 ), confirmed AS (
@@ -196,19 +159,20 @@ WITH seen AS (
                       THEN 'Reseller Pending Approval' ELSE 'Pending' END,
         checked_out_at = now(), expiration_date = NULL, submitted_by = $4::text, updated_at = now()
     FROM resellers r, accounts a, seen
-    WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint AND o.status = 'Draft'
-      AND o.expiration_date >= current_date AND o.item_count > 0 AND o.xmin = seen.version
-      AND r.id = o.reseller_id AND a.id = o.account_id
-      AND NOT EXISTS (SELECT FROM order_items i
-                      WHERE i.order_id = $1::bigint AND i.reseller_id = $2::bigint AND i.action <> 'purchase')
-      AND NOT EXISTS (SELECT FROM order_items i JOIN products p ON p.id = i.product_id,
-                                  jsonb_array_elements(p.characteristics) AS d
-                      WHERE i.order_id = $1::bigint AND i.reseller_id = $2::bigint
-                        AND (d ->> 'required')::boolean
-                        AND coalesce(i.characteristics -> (d ->> 'name'), 'null') = 'null')
-      AND NOT EXISTS (SELECT FROM custom_field_definitions d
-                      WHERE d.reseller_id = $2::bigint AND d.published_to_storefront AND d.required
-                        AND coalesce(o.custom_fields -> d.name, 'null') = 'null')
+    WHERE o.id = $1::bigint AND o.reseller_id = $2::bigint AND o.status = 'Draft' AND r.id = o.reseller_id
+      AND a.id = o.account_id
+      AND ($5::boolean OR (
+          o.expiration_date >= current_date AND o.item_count > 0 AND o.xmin = seen.version
+          AND NOT EXISTS (SELECT FROM order_items i
+                          WHERE i.order_id = $1::bigint AND i.reseller_id = $2::bigint AND i.action <> 'purchase')
+          AND NOT EXISTS (SELECT FROM order_items i JOIN products p ON p.id = i.product_id,
+                                      jsonb_array_elements(p.characteristics) AS d
+                          WHERE i.order_id = $1::bigint AND i.reseller_id = $2::bigint
+                            AND (d ->> 'required')::boolean
+                            AND coalesce(i.characteristics -> (d ->> 'name'), 'null') = 'null')
+          AND NOT EXISTS (SELECT FROM custom_field_definitions d
+                          WHERE d.reseller_id = $2::bigint AND d.published_to_storefront AND d.required
+                            AND coalesce(o.custom_fields -> d.name, 'null') = 'null')))
     RETURNING o.*
 ), records AS (
     INSERT INTO executions (item_id, order_id, reseller_id, deadline_at, subscription_id)

@@ -1,4 +1,4 @@
-"""order_checkout_complete checks a draft's items without the order's lock,
+"""order_checkout, checking for itself, reads a draft's items without the order's lock,
 against the order's row version its snapshot saw: that is only sound while
 every change of a draft's items also writes the order's row. Each statement
 that writes order_items does, or is listed here with why it need not."""
